@@ -1,0 +1,209 @@
+/* tappa-bench: times every op with GPU timestamps after warm-up (median of
+ * many runs, inputs rotated past the cache) and reports GB/s, TFLOP/s and the
+ * fraction of the copy bandwidth measured in the same run. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+static const char help[] =
+    "usage: tappa-bench [--device D] [--json FILE] [--quick] [--reps N]\n"
+    "Time every op on a Vulkan device with GPU timestamps: warm-up, then the median\n"
+    "of N runs (default 30; --quick: 5 runs on small shapes), inputs rotated over\n"
+    "several sets larger than the GPU cache. Reports each op's GB/s and TFLOP/s and\n"
+    "its fraction of the device copy bandwidth measured in the same run.\n"
+    "  --device D    index or name substring (default: the best GPU)\n"
+    "  --json FILE   also write the results as JSON to FILE\n"
+    "  --quick       small shapes, few runs (a smoke run on CPU drivers)\n"
+    "  --reps N      timed runs per op\n";
+
+#define WARMUP 3
+
+typedef struct timing {
+    double median_ms, min_ms;
+} timing;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Warm up, then time reps runs in one submission, one timestamp pair each. */
+static tappa_status time_case(tvk_device *dev, bench_case *c, int reps, timing *out,
+                              tappa_error *err)
+{
+    tappa_status st = tvk_begin(dev, err);
+    for (int i = 0; i < WARMUP && !st; i++) {
+        st = c->record(c->state, i % c->sets, err);
+        tvk_barrier(dev);
+    }
+    if (!st) st = tvk_submit_wait(dev, err);
+    else tvk_abort(dev);
+    if (st) return st;
+
+    tvk_timer timer;
+    st = tvk_timer_create(dev, 2 * (uint32_t)reps, &timer, err);
+    if (st) return st;
+    double *ns = calloc(2 * (size_t)reps, sizeof *ns), *ms = calloc((size_t)reps, sizeof *ms);
+    if (!ns || !ms) st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    if (!st) st = tvk_begin(dev, err);
+    if (!st) {
+        tvk_timer_reset(dev, &timer);
+        for (int i = 0; i < reps && !st; i++) {
+            tvk_timestamp(dev, &timer, 2 * (uint32_t)i);
+            st = c->record(c->state, i % c->sets, err);
+            tvk_timestamp(dev, &timer, 2 * (uint32_t)i + 1);
+            tvk_barrier(dev);
+        }
+        if (!st) st = tvk_submit_wait(dev, err);
+        else tvk_abort(dev);
+    }
+    if (!st) st = tvk_timer_read_ns(dev, &timer, ns, err);
+    if (!st) {
+        for (int i = 0; i < reps; i++) ms[i] = (ns[2 * i + 1] - ns[2 * i]) / 1e6;
+        qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
+        out->median_ms = reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]);
+        out->min_ms = ms[0];
+    }
+    free(ns);
+    free(ms);
+    tvk_timer_destroy(dev, &timer);
+    return st;
+}
+
+static int fail(const char *msg)
+{
+    fprintf(stderr, "tappa-bench: %s\n", msg);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "device", required_argument, NULL, 'd' }, { "json", required_argument, NULL, 'j' },
+        { "quick", no_argument, NULL, 'q' },        { "reps", required_argument, NULL, 'r' },
+        { "help", no_argument, NULL, 'h' },         { 0 },
+    };
+    const char *device = NULL, *json_path = NULL;
+    bool quick = false;
+    int reps = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': device = optarg; break;
+        case 'j': json_path = optarg; break;
+        case 'q': quick = true; break;
+        case 'r':
+            reps = atoi(optarg);
+            if (reps < 1 || reps > 10000) {
+                fprintf(stderr, "tappa-bench: --reps needs 1..10000, got '%s' (see tappa-bench --help)\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h': fputs(help, stdout); return 0;
+        default:
+            fprintf(stderr, "tappa-bench: unknown or incomplete option '%s' (see tappa-bench --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tappa-bench: unexpected argument '%s' (see tappa-bench --help)\n", argv[optind]);
+        return 2;
+    }
+    if (!reps) reps = quick ? 5 : 30;
+
+    tappa_error err = { 0 };
+    tappa_context *ctx;
+    tappa_context_params p = TAPPA_CONTEXT_PARAMS_DEFAULT;
+    p.device = device;
+    if (tappa_context_create(&p, &ctx, &err)) return fail(err.message);
+    if (tappa_context_backend(ctx) != TAPPA_BACKEND_VULKAN) {
+        tappa_context_destroy(&ctx);
+        return fail("needs a Vulkan device (GPU timestamps); none found");
+    }
+    tvk_device *dev = ctx->vk;
+    bool tty = isatty(STDERR_FILENO);
+    fprintf(stderr, "tappa-bench: preparing inputs on %s...\n", tappa_context_name(ctx));
+    bench_case *cases;
+    size_t n;
+    if (bench_cases_create(ctx, quick, &cases, &n, &err)) {
+        tappa_context_destroy(&ctx);
+        return fail(err.message);
+    }
+    timing *t = calloc(n, sizeof *t);
+    if (!t) return fail("out of host memory");
+    for (size_t i = 0; i < n; i++) {
+        if (tty) fprintf(stderr, "\r[%zu/%zu] %s %s %s        ", i + 1, n, cases[i].op, cases[i].dtype, cases[i].shape);
+        else fprintf(stderr, "[%zu/%zu] %s %s %s\n", i + 1, n, cases[i].op, cases[i].dtype, cases[i].shape);
+        if (time_case(dev, &cases[i], reps, &t[i], &err)) {
+            bench_cases_destroy(cases, n);
+            free(t);
+            tappa_context_destroy(&ctx);
+            return fail(err.message);
+        }
+    }
+    if (tty) fprintf(stderr, "\r%80s\r", "");
+
+    /* cases[0] is copy: the yardstick. */
+    double copy_gbps = cases[0].bytes / (t[0].median_ms * 1e-3) / 1e9;
+    const tappa_device_info *info = tappa_context_device(ctx);
+    printf("tappa-bench on %s (%s, Vulkan %s), median of %d runs%s\n", info->name, info->driver,
+           info->api_version, reps, quick ? ", quick shapes" : "");
+    printf("copy bandwidth (read + write): %.1f GB/s\n\n", copy_gbps);
+    printf("%-13s %-4s %-36s %10s %10s %9s %8s\n", "op", "type", "case", "median us", "GB/s",
+           "TFLOP/s", "of copy");
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "device", info->name);
+    cJSON_AddStringToObject(root, "driver", info->driver);
+    cJSON_AddStringToObject(root, "api_version", info->api_version);
+    cJSON_AddNumberToObject(root, "reps", reps);
+    cJSON_AddBoolToObject(root, "quick", quick);
+    cJSON_AddNumberToObject(root, "copy_gbps", copy_gbps);
+    cJSON *arr = cJSON_AddArrayToObject(root, "ops");
+    for (size_t i = 0; i < n; i++) {
+        double s = t[i].median_ms * 1e-3;
+        double gbps = cases[i].bytes / s / 1e9, tflops = cases[i].flops / s / 1e12;
+        printf("%-13s %-4s %-36s %10.1f %10.1f %9.3f %7.1f%%\n", cases[i].op, cases[i].dtype,
+               cases[i].shape, t[i].median_ms * 1e3, gbps, tflops, 100 * gbps / copy_gbps);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "op", cases[i].op);
+        cJSON_AddStringToObject(o, "dtype", cases[i].dtype);
+        cJSON_AddStringToObject(o, "case", cases[i].shape);
+        cJSON_AddNumberToObject(o, "median_us", t[i].median_ms * 1e3);
+        cJSON_AddNumberToObject(o, "min_us", t[i].min_ms * 1e3);
+        cJSON_AddNumberToObject(o, "bytes", cases[i].bytes);
+        cJSON_AddNumberToObject(o, "flops", cases[i].flops);
+        cJSON_AddNumberToObject(o, "gbps", gbps);
+        cJSON_AddNumberToObject(o, "tflops", tflops);
+        cJSON_AddNumberToObject(o, "fraction_of_copy", gbps / copy_gbps);
+        cJSON_AddNumberToObject(o, "input_sets", cases[i].sets);
+        cJSON_AddItemToArray(arr, o);
+    }
+    int rc = 0;
+    if (json_path) {
+        char *text = cJSON_Print(root);
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", json_path);
+        FILE *f = fopen(tmp, "w");
+        bool ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+        if (f) ok = (fclose(f) == 0) && ok;
+        if (!ok || rename(tmp, json_path) != 0) {
+            remove(tmp);
+            fprintf(stderr, "tappa-bench: cannot write %s\n", json_path);
+            rc = 1;
+        }
+        free(text);
+    }
+    cJSON_Delete(root);
+    bench_cases_destroy(cases, n);
+    free(t);
+    tappa_context_destroy(&ctx);
+    return rc;
+}

@@ -1,0 +1,27 @@
+/* tappa-bench internals: a case records one run of an op on input set i. */
+#ifndef TAPPA_BENCH_H
+#define TAPPA_BENCH_H
+
+#include <stdbool.h>
+
+#include "ops/ops_internal.h"
+
+typedef struct bench_case {
+    char op[24];
+    char shape[96];
+    char dtype[8];
+    double bytes;   /* fewest bytes one run must move (inputs read once, outputs written once) */
+    double flops;
+    /* Record one run using input set `set`; state is the case's own. */
+    tappa_status (*record)(void *state, int set, tappa_error *err);
+    void (*destroy)(void *state);
+    void *state;
+    int sets;       /* input sets rotated so repeated runs do not hit in cache */
+} bench_case;
+
+/* Build the cases (bench_cases.c); quick shrinks every size for CPU drivers. */
+tappa_status bench_cases_create(tappa_context *ctx, bool quick, bench_case **cases, size_t *count,
+                                tappa_error *err);
+void bench_cases_destroy(bench_case *cases, size_t count);
+
+#endif

@@ -1,0 +1,108 @@
+/* Contexts: a context binds tappa to one backend, the CPU reference or one
+ * Vulkan device. Every tensor and op belongs to a context. */
+#ifndef TAPPA_CONTEXT_H
+#define TAPPA_CONTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tappa/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tappa_backend {
+    TAPPA_BACKEND_CPU = 0,    /* float64 CPU reference, always available */
+    TAPPA_BACKEND_VULKAN = 1, /* GLSL compute shaders on a Vulkan device */
+} tappa_backend;
+
+/* What the capability probe found on one Vulkan physical device. */
+typedef struct tappa_device_info {
+    int index;                   /* position in Vulkan's enumeration order */
+    char name[256];
+    char type[16];               /* "discrete", "integrated", "virtual", "cpu", "other" */
+    uint32_t vendor_id, device_id;
+    char api_version[24];        /* "1.3.230" */
+    char driver[520];            /* driver name and info, e.g. "llvmpipe Mesa 22.3.6" */
+    /* Limits that decide tile and split sizes. */
+    uint64_t max_storage_buffer_range_bytes;
+    uint64_t max_memory_allocation_bytes;
+    uint32_t max_shared_memory_bytes;
+    uint32_t max_workgroup_invocations;
+    uint32_t max_workgroup_count[3];
+    uint32_t max_push_constants_bytes;
+    uint32_t min_storage_buffer_offset_alignment;
+    /* Subgroups. */
+    uint32_t subgroup_size;          /* default size */
+    uint32_t subgroup_min_size, subgroup_max_size; /* equal to subgroup_size without size control */
+    bool subgroup_size_control;
+    bool subgroup_basic, subgroup_vote, subgroup_arithmetic, subgroup_ballot, subgroup_shuffle;
+    bool subgroup_in_compute;        /* subgroup operations available in compute shaders */
+    /* Optional arithmetic and storage. */
+    bool shader_float16, shader_int8;
+    bool storage_16bit, storage_8bit;
+    bool cooperative_matrix_khr, cooperative_matrix_nv;
+    bool buffer_device_address;
+    /* Memory. */
+    bool unified_memory;             /* host-visible device-local memory used with no staging copy */
+    bool memory_budget_ext;          /* VK_EXT_memory_budget: budget below is the driver's */
+    uint64_t device_local_bytes;     /* sum of device-local heaps */
+    uint64_t budget_bytes;           /* what the driver says we may use now (heap size without the ext) */
+    /* Timing. */
+    bool timestamps;                 /* compute queue supports timestamps */
+    float timestamp_period_ns;
+} tappa_device_info;
+
+/* Probe every Vulkan device. On success *out is a malloc'ed array of *count
+ * entries (free() it). No loader or no device is not an error: *count = 0 and
+ * reason (if given, >= 256 bytes) says why. */
+tappa_status tappa_list_devices(tappa_device_info **out, size_t *count, char *reason,
+                                size_t reason_bytes, tappa_error *err);
+
+typedef struct tappa_context_params {
+    /* NULL: $TAPPA_DEVICE, else the first discrete GPU, then integrated, then
+     * any other Vulkan device (e.g. lavapipe), then the CPU backend. Otherwise
+     * "cpu", a device index, or a case-insensitive name substring; a named
+     * device that does not exist is an error (no silent fallback). */
+    const char *device;
+    /* Enable VK_LAYER_KHRONOS_validation (also on when $TAPPA_VALIDATE=1). */
+    bool validate;
+    /* Split tensors into bindings of at most this many bytes (0: the device's
+     * maxStorageBufferRange). Lets tests exercise splitting on big GPUs. */
+    uint64_t max_binding_bytes;
+} tappa_context_params;
+
+#define TAPPA_CONTEXT_PARAMS_DEFAULT ((tappa_context_params){ .device = NULL, .validate = false, .max_binding_bytes = 0 })
+
+typedef struct tappa_context tappa_context;
+
+/* Create a context on the device params select (params may be NULL for the
+ * defaults). Caller owns *out and frees it with tappa_context_destroy. */
+tappa_status tappa_context_create(const tappa_context_params *params, tappa_context **out,
+                                  tappa_error *err);
+/* Wait for the device, save the pipeline cache, free everything, set *ctx to
+ * NULL. Accepts NULL. */
+void tappa_context_destroy(tappa_context **ctx);
+
+tappa_backend tappa_context_backend(const tappa_context *ctx);
+/* The probed device, or NULL on the CPU backend. Owned by ctx. */
+const tappa_device_info *tappa_context_device(const tappa_context *ctx);
+/* "cpu" or the device name. */
+const char *tappa_context_name(const tappa_context *ctx);
+/* When the default selection fell back to the CPU backend, why (one line);
+ * otherwise NULL. */
+const char *tappa_context_fallback_reason(const tappa_context *ctx);
+/* Largest byte size one storage binding of a tensor segment may have. */
+uint64_t tappa_context_max_binding_bytes(const tappa_context *ctx);
+
+/* Validation-layer messages (warnings and errors) seen so far. */
+size_t tappa_context_validation_count(const tappa_context *ctx);
+/* Message i of the first few kept (i < min(count, kept)), or NULL. */
+const char *tappa_context_validation_message(const tappa_context *ctx, size_t i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,60 @@
+/* Ops. Each runs on the tensor's context: the CPU backend computes in float64
+ * (the reference), the Vulkan backend runs the op's shader. Inputs and outputs
+ * must belong to the same context; ops are synchronous (the result is in the
+ * output tensor when the call returns). */
+#ifndef TAPPA_OPS_H
+#define TAPPA_OPS_H
+
+#include "tappa/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* dst = src, same dtype and element count (a pure bandwidth kernel; f32/i32). */
+tappa_status tappa_copy(const tappa_tensor *src, tappa_tensor *dst, tappa_error *err);
+
+/* Row softmax over the last dimension, numerically stable (max subtracted).
+ * x, y: [..., C], same shape and dtype (f32 or f16; f32 arithmetic). */
+tappa_status tappa_softmax(const tappa_tensor *x, tappa_tensor *y, tappa_error *err);
+
+typedef enum tappa_rope_layout {
+    TAPPA_ROPE_HALF = 0,        /* rotate-half: pairs (i, i + D/2) - Llama, NeoX */
+    TAPPA_ROPE_INTERLEAVED = 1, /* pairs (2i, 2i + 1) - GPT-J */
+} tappa_rope_layout;
+
+typedef struct tappa_rope_params {
+    tappa_rope_layout layout;
+    double base;        /* frequency base theta, e.g. 10000 or 500000; > 1 */
+    int64_t pos_offset; /* position of token 0 (e.g. the cache length at decode); >= 0 */
+} tappa_rope_params;
+
+/* Rotary position embedding. x, y: [..., N, D] (D even), same shape and dtype
+ * (f32 or f16). Token n of every leading slice has position pos_offset + n and
+ * pair i is rotated by angle position * base^(-2i/D). y may equal x. */
+tappa_status tappa_rope(const tappa_tensor *x, tappa_tensor *y, const tappa_rope_params *params,
+                        tappa_error *err);
+
+typedef enum tappa_qsim_mode {
+    TAPPA_QSIM_COSINE = 0, /* mean pairwise cosine, O(T*D) form (SPEC.md) */
+    TAPPA_QSIM_DOT = 1,    /* mean pairwise dot product, O(T*D) form */
+} tappa_qsim_mode;
+
+/* q-similarity of each head over its T queries. q: [H, T, D] (f32 or f16);
+ * out: [H] f32. T < 2 gives 0. */
+tappa_status tappa_qsim(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
+                        tappa_error *err);
+
+/* Window-attention statistics (SPEC.md, KV compression steps 1-2, before
+ * pooling): for the last W queries of the prompt, A = softmax(q k^T / sqrt(D))
+ * over the N keys, causal inside the window (window query w sees keys
+ * 0..N-W+w). Per query head h and key n: mean[h][n] = mean over w of A and
+ * var[h][n] = unbiased variance over w (W >= 2). q: [Hq, N, D] post-RoPE f32,
+ * k: [Hkv, N, D] f32 with Hq % Hkv == 0; mean, var: [Hq, N] f32. */
+tappa_status tappa_window_stats(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
+                                tappa_tensor *mean, tappa_tensor *var, tappa_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

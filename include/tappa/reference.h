@@ -1,0 +1,33 @@
+/* The float64 CPU references every shader is checked against. They take and
+ * return plain double arrays (C order) so tests can call them directly. */
+#ifndef TAPPA_REFERENCE_H
+#define TAPPA_REFERENCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tappa/ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* x, y: (rows, cols). */
+void tappa_ref_softmax(const double *x, double *y, size_t rows, size_t cols);
+
+/* x, y: (slices, n, d); token t of each slice is at position pos_offset + t. */
+void tappa_ref_rope(const double *x, double *y, size_t slices, size_t n, size_t d,
+                    const tappa_rope_params *params);
+
+/* q: (heads, t, d); out: (heads). */
+void tappa_ref_qsim(const double *q, double *out, size_t heads, size_t t, size_t d,
+                    tappa_qsim_mode mode);
+
+/* q: (hq, n, d); k: (hkv, n, d); mean, var: (hq, n). */
+void tappa_ref_window_stats(const double *q, const double *k, double *mean, double *var, size_t hq,
+                            size_t hkv, size_t n, size_t d, size_t window);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,42 @@
+#version 450
+// Rotary position embedding, rotate-half (Llama/NeoX) or interleaved (GPT-J).
+// x, y: (rows, d) of this segment, rows = slices * n tokens in C order.
+// table: (256 + n_hi, d/2) of (cos, sin): rows 0..255 hold angle lo * f_i, rows
+// 256 + hi hold (pos_offset + 256 * hi) * f_i, computed in float64 on the host.
+// cos/sin of their sum is then exact to float32 rounding at any position,
+// which pos * f_i in float32 and the GPU's sin/cos are not.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(binding = 0) readonly buffer X { STORE_T x[]; };
+layout(binding = 1) writeonly buffer Y { STORE_T y[]; };
+layout(binding = 2) readonly buffer Table { vec2 table[]; };
+
+layout(push_constant) uniform Push {
+    uint pairs;       // rows * d / 2 in this segment
+    uint row0;        // global row index of this segment's first row
+    uint n;           // tokens per slice
+    uint d;           // head dim (even)
+    uint interleaved; // 0: pairs (i, i + d/2); 1: pairs (2i, 2i + 1)
+} pc;
+
+void main()
+{
+    uint p = linear_group() * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
+    if (p >= pc.pairs) return;
+    uint half_d = pc.d / 2;
+    uint row = p / half_d;
+    uint i = p - row * half_d;
+    uint t = (pc.row0 + row) % pc.n;
+    vec2 lo = table[(t & 255u) * half_d + i];
+    vec2 hi = table[(256u + (t >> 8)) * half_d + i];
+    float c = hi.x * lo.x - hi.y * lo.y;
+    float s = hi.y * lo.x + hi.x * lo.y;
+    uint base = row * pc.d;
+    uint i0 = pc.interleaved != 0 ? base + 2 * i : base + i;
+    uint i1 = pc.interleaved != 0 ? i0 + 1 : i0 + half_d;
+    float x0 = float(x[i0]);
+    float x1 = float(x[i1]);
+    y[i0] = TO_STORE(x0 * c - x1 * s);
+    y[i1] = TO_STORE(x0 * s + x1 * c);
+}

@@ -1,0 +1,62 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "tappa %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'tappa %s --help')\n", cmd);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int cli_error(const char *cmd, const tappa_error *err)
+{
+    fprintf(stderr, "tappa %s: %s\n", cmd, err->message);
+    return EXIT_FAIL;
+}
+
+tappa_status cli_context(const char *device, tappa_context **ctx, tappa_error *err)
+{
+    tappa_context_params p = TAPPA_CONTEXT_PARAMS_DEFAULT;
+    p.device = device;
+    tappa_status st = tappa_context_create(&p, ctx, err);
+    if (st) return st;
+    const char *why = tappa_context_fallback_reason(*ctx);
+    if (why) fprintf(stderr, "tappa: no Vulkan device (%s); running on the CPU reference backend\n", why);
+    return TAPPA_OK;
+}
+
+size_t cli_report_validation(const char *cmd, const tappa_context *ctx)
+{
+    size_t n = tappa_context_validation_count(ctx);
+    for (size_t i = 0; i < n; i++) {
+        const char *m = tappa_context_validation_message(ctx, i);
+        if (!m) {
+            fprintf(stderr, "tappa %s: ... and %zu more validation messages\n", cmd, n - i);
+            break;
+        }
+        fprintf(stderr, "tappa %s: validation: %s\n", cmd, m);
+    }
+    return n;
+}
+
+bool cli_parse_u64(const char *s, unsigned long long *out)
+{
+    if (!s || !*s || *s == '-') return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || *end) return false;
+    *out = v;
+    return true;
+}
+
+bool cli_stderr_tty(void) { return isatty(STDERR_FILENO); }

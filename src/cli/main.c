@@ -1,0 +1,48 @@
+/* tappa: the command-line front end. Each subcommand lives in cmd_<name>.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    { "demo", cmd_demo, "TAPPA q-similarity and window-attention scores on a generated prompt" },
+    { "info", cmd_info, "list Vulkan devices with their probed capabilities" },
+    { "conform", cmd_conform, "check every op against the float64 CPU reference on each device" },
+    { "inspect", cmd_inspect, "list the tensors of a .npy or .safetensors file" },
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tappa COMMAND [options]   (tappa COMMAND --help for each)\n\n"
+               "LLM attention and TAPPA scoring on any Vulkan GPU, checked against a CPU reference.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nenvironment:\n"
+               "  TAPPA_DEVICE=D     device index, name substring, or 'cpu' (default: best GPU)\n"
+               "  TAPPA_VALIDATE=1   run under the Khronos validation layer\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("tappa 0.1.0\n");
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "tappa: unknown command '%s' (see 'tappa --help')\n", argv[1]);
+    return EXIT_USAGE;
+}

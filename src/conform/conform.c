@@ -1,0 +1,384 @@
+/* Conformance cases: one function per op draws inputs, runs the op on the
+ * context and the float64 reference on the same (dtype-rounded) inputs. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conform.h"
+#include "rng.h"
+
+const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_stats", NULL };
+
+/* Tolerances of SPEC.md. */
+#define TOL_F32 1e-5
+#define TOL_F16 2e-3
+#define TOL_ATTENTION_F32 1e-4
+
+static uint32_t poison_bits(tappa_dtype dt) { return dt == TAPPA_F16 ? 0x7e00u : 0x7fc00000u; }
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* A tensor holding v (n values), with v rounded in place to what dtype stores,
+ * so the reference sees exactly the device's inputs. */
+static tappa_status tensor_from_doubles(tappa_context *ctx, tappa_dtype dt, int ndim,
+                                        const int64_t *shape, double *v, tappa_tensor **out,
+                                        tappa_error *err)
+{
+    tappa_array a;
+    tappa_status st = tappa_array_alloc(&a, dt, ndim, shape, err);
+    if (st) return st;
+    size_t n = tappa_array_numel(&a);
+    for (size_t i = 0; i < n; i++) {
+        if (dt == TAPPA_F16) {
+            uint16_t h = tappa_f32_to_f16((float)v[i]);
+            ((uint16_t *)a.data)[i] = h;
+            v[i] = tappa_f16_to_f32(h);
+        } else {
+            ((float *)a.data)[i] = (float)v[i];
+            v[i] = (float)v[i];
+        }
+    }
+    st = tappa_tensor_from_array(ctx, &a, out, err);
+    tappa_array_free(&a);
+    return st;
+}
+
+static tappa_status poisoned(tappa_context *ctx, tappa_dtype dt, int ndim, const int64_t *shape,
+                             tappa_tensor **out, tappa_error *err)
+{
+    tappa_status st = tappa_tensor_create(ctx, dt, ndim, shape, out, err);
+    if (!st) st = tappa_tensor_fill_bits(*out, poison_bits(dt), err);
+    if (st) tappa_tensor_destroy(out);
+    return st;
+}
+
+/* Compare t with ref: normalised L2 error, NaN if any element is not finite. */
+static tappa_status compare(const tappa_tensor *t, const double *ref, double *error, tappa_error *err)
+{
+    tappa_array a;
+    tappa_status st = tappa_tensor_to_array(t, &a, err);
+    if (st) return st;
+    size_t n = tappa_array_numel(&a);
+    double diff = 0, norm = 0;
+    bool finite = true;
+    for (size_t i = 0; i < n; i++) {
+        double v = a.dtype == TAPPA_F16 ? tappa_f16_to_f32(((uint16_t *)a.data)[i])
+                                        : ((float *)a.data)[i];
+        if (!isfinite(v)) finite = false;
+        diff += (v - ref[i]) * (v - ref[i]);
+        norm += ref[i] * ref[i];
+    }
+    tappa_array_free(&a);
+    *error = !finite ? NAN : norm > 0 ? sqrt(diff / norm) : sqrt(diff);
+    return TAPPA_OK;
+}
+
+static double *doubles(size_t n) { return malloc((n ? n : 1) * sizeof(double)); }
+
+/* ---- copy ---------------------------------------------------------------- */
+static tappa_status case_copy(tappa_context *ctx, rng *r, int64_t n, conform_result *res,
+                              tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "n=%lld", (long long)n);
+    res->tolerance = 0;
+    double *v = doubles((size_t)n);
+    tappa_tensor *src = NULL, *dst = NULL;
+    if (!v) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    for (int64_t i = 0; i < n; i++) v[i] = rng_uniform(r, -1e3, 1e3);
+    tappa_status st = tensor_from_doubles(ctx, TAPPA_F32, 1, &n, v, &src, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 1, &n, &dst, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_copy(src, dst, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) st = compare(dst, v, &res->error, err);
+    if (!st) res->segments = tappa_tensor_segments(dst);
+    tappa_tensor_destroy(&src);
+    tappa_tensor_destroy(&dst);
+    free(v);
+    return st;
+}
+
+/* ---- softmax ------------------------------------------------------------- */
+static tappa_status case_softmax(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t rows,
+                                 int64_t cols, conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "rows=%lld cols=%lld", (long long)rows, (long long)cols);
+    res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_F32;
+    int64_t shape[2] = { rows, cols };
+    size_t n = (size_t)(rows * cols);
+    double *x = doubles(n), *ref = doubles(n);
+    tappa_tensor *tx = NULL, *ty = NULL;
+    tappa_status st = (!x || !ref) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        for (size_t i = 0; i < n; i++) x[i] = rng_uniform(r, -6, 6);
+        st = tensor_from_doubles(ctx, dt, 2, shape, x, &tx, err);
+    }
+    if (!st) st = poisoned(ctx, dt, 2, shape, &ty, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_softmax(tx, ty, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        tappa_ref_softmax(x, ref, (size_t)rows, (size_t)cols);
+        st = compare(ty, ref, &res->error, err);
+        res->segments = tappa_tensor_segments(tx);
+    }
+    tappa_tensor_destroy(&tx);
+    tappa_tensor_destroy(&ty);
+    free(x);
+    free(ref);
+    return st;
+}
+
+/* ---- rope ---------------------------------------------------------------- */
+static tappa_status case_rope(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t h, int64_t n,
+                              int64_t d, tappa_rope_params p, conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "h=%lld n=%lld d=%lld %s base=%g pos=%lld",
+             (long long)h, (long long)n, (long long)d,
+             p.layout == TAPPA_ROPE_INTERLEAVED ? "interleaved" : "half", p.base,
+             (long long)p.pos_offset);
+    res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_F32;
+    int64_t shape[3] = { h, n, d };
+    size_t count = (size_t)(h * n * d);
+    double *x = doubles(count), *ref = doubles(count);
+    tappa_tensor *tx = NULL, *ty = NULL;
+    tappa_status st = (!x || !ref) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        for (size_t i = 0; i < count; i++) x[i] = rng_normal(r);
+        st = tensor_from_doubles(ctx, dt, 3, shape, x, &tx, err);
+    }
+    if (!st) st = poisoned(ctx, dt, 3, shape, &ty, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_rope(tx, ty, &p, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        tappa_ref_rope(x, ref, (size_t)h, (size_t)n, (size_t)d, &p);
+        st = compare(ty, ref, &res->error, err);
+        res->segments = tappa_tensor_segments(tx);
+    }
+    tappa_tensor_destroy(&tx);
+    tappa_tensor_destroy(&ty);
+    free(x);
+    free(ref);
+    return st;
+}
+
+/* ---- qsim ---------------------------------------------------------------- */
+/* Queries drift around a per-head mean direction with per-head noise, as real
+ * heads do; isotropic noise would put q-similarity near 0, where a relative
+ * error measures cancellation rather than the kernel. */
+static void draw_queries(rng *r, double *q, int64_t h, int64_t t, int64_t d)
+{
+    double *mean = doubles((size_t)d);
+    if (!mean) return;
+    for (int64_t hh = 0; hh < h; hh++) {
+        double noise = 0.2 + 1.5 * (double)hh / (double)(h > 1 ? h - 1 : 1);
+        for (int64_t k = 0; k < d; k++) mean[k] = rng_normal(r);
+        for (int64_t i = 0; i < t; i++)
+            for (int64_t k = 0; k < d; k++)
+                q[(hh * t + i) * d + k] = mean[k] + noise * rng_normal(r);
+    }
+    free(mean);
+}
+
+static tappa_status case_qsim(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t h, int64_t t,
+                              int64_t d, tappa_qsim_mode mode, conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "h=%lld t=%lld d=%lld %s", (long long)h, (long long)t,
+             (long long)d, mode == TAPPA_QSIM_COSINE ? "cosine" : "dot");
+    res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_F32;
+    int64_t shape[3] = { h, t, d };
+    size_t count = (size_t)(h * t * d);
+    double *q = doubles(count), *ref = doubles((size_t)h);
+    tappa_tensor *tq = NULL, *tout = NULL;
+    tappa_status st = (!q || !ref) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        draw_queries(r, q, h, t, d);
+        st = tensor_from_doubles(ctx, dt, 3, shape, q, &tq, err);
+    }
+    if (!st) st = poisoned(ctx, TAPPA_F32, 1, &h, &tout, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_qsim(tq, tout, mode, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        tappa_ref_qsim(q, ref, (size_t)h, (size_t)t, (size_t)d, mode);
+        st = compare(tout, ref, &res->error, err);
+        res->segments = tappa_tensor_segments(tq);
+    }
+    tappa_tensor_destroy(&tq);
+    tappa_tensor_destroy(&tout);
+    free(q);
+    free(ref);
+    return st;
+}
+
+/* ---- window_stats -------------------------------------------------------- */
+static tappa_status case_window_stats(tappa_context *ctx, rng *r, int64_t hq, int64_t hkv,
+                                      int64_t n, int64_t d, int64_t w, conform_result *res,
+                                      tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "hq=%lld hkv=%lld n=%lld d=%lld w=%lld", (long long)hq,
+             (long long)hkv, (long long)n, (long long)d, (long long)w);
+    res->tolerance = TOL_ATTENTION_F32;
+    int64_t qs[3] = { hq, n, d }, ks[3] = { hkv, n, d }, os[2] = { hq, n };
+    double *q = doubles((size_t)(hq * n * d)), *k = doubles((size_t)(hkv * n * d));
+    double *mean = doubles((size_t)(hq * n)), *var = doubles((size_t)(hq * n));
+    tappa_tensor *tq = NULL, *tk = NULL, *tm = NULL, *tv = NULL;
+    tappa_status st = (!q || !k || !mean || !var)
+                          ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        /* Scaled so logits spread over a few units: peaked but not one-hot. */
+        for (int64_t i = 0; i < hq * n * d; i++) q[i] = 1.5 * rng_normal(r);
+        for (int64_t i = 0; i < hkv * n * d; i++) k[i] = rng_normal(r);
+        st = tensor_from_doubles(ctx, TAPPA_F32, 3, qs, q, &tq, err);
+    }
+    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 3, ks, k, &tk, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, os, &tm, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, os, &tv, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_window_stats(tq, tk, w, tm, tv, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        double e_mean, e_var;
+        tappa_ref_window_stats(q, k, mean, var, (size_t)hq, (size_t)hkv, (size_t)n, (size_t)d,
+                               (size_t)w);
+        st = compare(tm, mean, &e_mean, err);
+        if (!st) st = compare(tv, var, &e_var, err);
+        /* Report the worse of the two outputs (NaN wins). */
+        res->error = isnan(e_mean) || isnan(e_var) ? NAN : e_mean > e_var ? e_mean : e_var;
+        res->segments = tappa_tensor_segments(tk);
+    }
+    tappa_tensor_destroy(&tq);
+    tappa_tensor_destroy(&tk);
+    tappa_tensor_destroy(&tm);
+    tappa_tensor_destroy(&tv);
+    free(q);
+    free(k);
+    free(mean);
+    free(var);
+    return st;
+}
+
+/* ---- the case table ------------------------------------------------------ */
+typedef struct conform_case {
+    const char *op;
+    tappa_dtype dtype;
+    int64_t a, b, c, d, e; /* the op's dimensions, in the order its function takes them */
+    tappa_rope_params rope;
+    tappa_qsim_mode mode;
+    bool large;
+} conform_case;
+
+#define HALF(base, pos) { TAPPA_ROPE_HALF, base, pos }
+#define INTER(base, pos) { TAPPA_ROPE_INTERLEAVED, base, pos }
+
+/* Reference and odd shapes of SPEC.md, scaled so lavapipe runs them all in
+ * seconds; both dtypes where the op takes them. */
+static const conform_case cases[] = {
+    { "copy", TAPPA_F32, 1000003, 0, 0, 0, 0, { 0 }, 0, false },
+    { "copy", TAPPA_F32, 4 << 20, 0, 0, 0, 0, { 0 }, 0, false },
+#define SOFTMAX(dt)                                                              \
+    { "softmax", dt, 1, 1, 0, 0, 0, { 0 }, 0, false },                           \
+    { "softmax", dt, 7, 33, 0, 0, 0, { 0 }, 0, false },                          \
+    { "softmax", dt, 64, 1000, 0, 0, 0, { 0 }, 0, false },                       \
+    { "softmax", dt, 3, 4097, 0, 0, 0, { 0 }, 0, false },                        \
+    { "softmax", dt, 4096, 128, 0, 0, 0, { 0 }, 0, false }
+    SOFTMAX(TAPPA_F32),
+    SOFTMAX(TAPPA_F16),
+    /* 9000 x 4096 f32 = 141 MiB: above the 128 MiB binding minimum. */
+    { "softmax", TAPPA_F32, 9000, 4096, 0, 0, 0, { 0 }, 0, true },
+#define ROPE(dt)                                                                 \
+    { "rope", dt, 1, 1, 64, 0, 0, HALF(10000, 0), 0, false },                    \
+    { "rope", dt, 4, 37, 64, 0, 0, INTER(10000, 0), 0, false },                  \
+    { "rope", dt, 8, 100, 128, 0, 0, HALF(500000, 4000), 0, false },             \
+    { "rope", dt, 8, 100, 128, 0, 0, INTER(500000, 4000), 0, false },            \
+    { "rope", dt, 3, 513, 80, 0, 0, HALF(10000, 131000), 0, false },             \
+    { "rope", dt, 2, 17, 96, 0, 0, INTER(1000000, 7), 0, false }
+    ROPE(TAPPA_F32),
+    ROPE(TAPPA_F16),
+#define QSIM(dt)                                                                 \
+    { "qsim", dt, 2, 1, 64, 0, 0, { 0 }, TAPPA_QSIM_COSINE, false },             \
+    { "qsim", dt, 4, 64, 64, 0, 0, { 0 }, TAPPA_QSIM_COSINE, false },            \
+    { "qsim", dt, 8, 1000, 128, 0, 0, { 0 }, TAPPA_QSIM_COSINE, false },         \
+    { "qsim", dt, 3, 33, 80, 0, 0, { 0 }, TAPPA_QSIM_DOT, false },               \
+    { "qsim", dt, 4, 257, 96, 0, 0, { 0 }, TAPPA_QSIM_DOT, false }
+    QSIM(TAPPA_F32),
+    QSIM(TAPPA_F16),
+    { "window_stats", TAPPA_F32, 8, 2, 300, 64, 32, { 0 }, 0, false },
+    { "window_stats", TAPPA_F32, 4, 4, 33, 80, 32, { 0 }, 0, false },
+    { "window_stats", TAPPA_F32, 2, 1, 1000, 128, 16, { 0 }, 0, false },
+    { "window_stats", TAPPA_F32, 7, 7, 129, 96, 2, { 0 }, 0, false },
+};
+
+static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
+                             conform_result *res, tappa_error *err)
+{
+    if (!strcmp(c->op, "copy")) return case_copy(ctx, r, c->a, res, err);
+    if (!strcmp(c->op, "softmax")) return case_softmax(ctx, r, c->dtype, c->a, c->b, res, err);
+    if (!strcmp(c->op, "rope")) return case_rope(ctx, r, c->dtype, c->a, c->b, c->c, c->rope, res, err);
+    if (!strcmp(c->op, "qsim")) return case_qsim(ctx, r, c->dtype, c->a, c->b, c->c, c->mode, res, err);
+    return case_window_stats(ctx, r, c->a, c->b, c->c, c->d, c->e, res, err);
+}
+
+static bool selected(const conform_case *c, const conform_options *opt)
+{
+    return (!opt->op || !strcmp(opt->op, c->op)) && (!c->large || opt->large);
+}
+
+tappa_status conform_run(tappa_context *ctx, const conform_options *opt,
+                         void (*progress)(const conform_result *done, size_t index, size_t total, void *user),
+                         void *user,
+                         conform_result **results, size_t *count, tappa_error *err)
+{
+    size_t n_cases = sizeof cases / sizeof cases[0];
+    conform_result *out = calloc(n_cases, sizeof *out);
+    if (!out) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    size_t total = 0;
+    for (size_t i = 0; i < n_cases; i++) total += selected(&cases[i], opt);
+    size_t n = 0;
+    for (size_t i = 0; i < n_cases; i++) {
+        const conform_case *c = &cases[i];
+        if (!selected(c, opt)) continue;
+        conform_result *res = &out[n++];
+        snprintf(res->op, sizeof res->op, "%s", c->op);
+        snprintf(res->dtype, sizeof res->dtype, "%s", tappa_dtype_name(c->dtype));
+        /* Each case draws from its own stream, so one case reproduces alone. */
+        rng r;
+        rng_seed(&r, opt->seed ^ (0x9e3779b97f4a7c15ull * (i + 1)));
+        tappa_error case_err = { 0 };
+        tappa_status st = run_case(ctx, c, &r, res, &case_err);
+        if (st == TAPPA_ERR_UNSUPPORTED) {
+            res->unsupported = true;
+            res->error = NAN;
+            snprintf(res->note, sizeof res->note, "%s", case_err.message);
+        } else if (st) {
+            res->error = NAN;
+            snprintf(res->note, sizeof res->note, "%s", case_err.message);
+        } else {
+            /* NaN compares false, so an unwritten (poisoned) output fails here. */
+            res->pass = res->error <= res->tolerance;
+        }
+        if (progress) progress(res, n - 1, total, user);
+    }
+    (void)err;
+    *results = out;
+    *count = n;
+    return TAPPA_OK;
+}

@@ -1,0 +1,52 @@
+/* Definitions of the opaque context and tensor, shared by src/core and src/ops. */
+#ifndef TAPPA_CORE_INTERNAL_H
+#define TAPPA_CORE_INTERNAL_H
+
+#include "tappa/tappa.h"
+#include "../vk/vk.h"
+
+struct tappa_context {
+    tappa_backend backend;
+    char name[256];
+    char fallback_reason[512];     /* set when the default choice fell back to CPU */
+    tvk_device *vk;                /* NULL on the CPU backend */
+    uint64_t max_binding_bytes;    /* segment size limit for tensors */
+};
+
+/* One bindable piece of a Vulkan tensor: elements [first, first + count). */
+typedef struct tensor_segment {
+    tvk_buffer buf;
+    size_t first;
+    size_t count;
+} tensor_segment;
+
+struct tappa_tensor {
+    tappa_context *ctx;
+    tappa_dtype dtype;
+    int ndim;
+    int64_t shape[TAPPA_MAX_DIMS];
+    size_t numel;
+    size_t bytes;
+    void *host;                    /* CPU backend storage */
+    tensor_segment *segments;      /* Vulkan backend storage */
+    size_t n_segments;
+    size_t unit;                   /* segments hold whole units of this many elements */
+};
+
+/* Binding of a whole segment. */
+static inline tvk_binding tensor_binding(const tappa_tensor *t, size_t seg)
+{
+    const tensor_segment *s = &t->segments[seg];
+    return (tvk_binding){ &s->buf, 0, (VkDeviceSize)(s->count * tappa_dtype_bytes(t->dtype)) };
+}
+
+/* Checks shared by ops: same context, dtype in the allowed set, same shape. */
+tappa_status tensor_check_same(const tappa_tensor *a, const tappa_tensor *b, const char *op,
+                               tappa_error *err);
+
+/* Widen a tensor's host copy to double / narrow doubles into dtype storage
+ * (CPU backend ops and the conformance harness). */
+void values_to_double(tappa_dtype dtype, const void *src, double *dst, size_t n);
+void values_from_double(tappa_dtype dtype, const double *src, void *dst, size_t n);
+
+#endif

@@ -1,0 +1,55 @@
+#include <stdlib.h>
+
+#include "ops_internal.h"
+
+uint32_t op_workgroup_size(const tvk_device *dev)
+{
+    uint32_t wg = 256;
+    while (wg > dev->info.max_workgroup_invocations && wg > 1) wg >>= 1;
+    return wg;
+}
+
+tappa_status op_locate(const tappa_tensor *t, size_t first, size_t count, size_t *seg,
+                       size_t *offset, tappa_error *err)
+{
+    for (size_t i = 0; i < t->n_segments; i++) {
+        const tensor_segment *s = &t->segments[i];
+        if (first >= s->first && first < s->first + s->count) {
+            if (first + count > s->first + s->count) break;
+            *seg = i;
+            *offset = first - s->first;
+            return TAPPA_OK;
+        }
+    }
+    return tappa_fail(err, TAPPA_ERR_LIMIT,
+                      "elements [%zu, %zu) of a tensor do not fit one %llu-byte binding on %s",
+                      first, first + count, (unsigned long long)t->ctx->max_binding_bytes,
+                      t->ctx->name);
+}
+
+tappa_status op_submit(tvk_device *dev, op_record_fn record, void *args, tappa_error *err)
+{
+    tappa_status st = tvk_begin(dev, err);
+    if (st) return st;
+    st = record(args, err);
+    if (st) {
+        tvk_abort(dev);
+        return st;
+    }
+    return tvk_submit_wait(dev, err);
+}
+
+tappa_status op_to_double(const tappa_tensor *t, double **out, tappa_error *err)
+{
+    *out = malloc((t->numel ? t->numel : 1) * sizeof(double));
+    if (!*out) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "cannot allocate %zu doubles", t->numel);
+    values_to_double(t->dtype, t->host, *out, t->numel);
+    return TAPPA_OK;
+}
+
+tappa_status op_from_double(tappa_tensor *t, const double *v, tappa_error *err)
+{
+    (void)err;
+    values_from_double(t->dtype, v, t->host, t->numel);
+    return TAPPA_OK;
+}

@@ -1,0 +1,45 @@
+/* What src/ops/ shares: the record step of each op (so tappa-bench can record
+ * many runs between timestamps) and small dispatch helpers. A record function
+ * appends dispatches to the device's open recording (tvk_begin) and does not
+ * submit; the public op wraps it in begin / record / submit. */
+#ifndef TAPPA_OPS_INTERNAL_H
+#define TAPPA_OPS_INTERNAL_H
+
+#include "../core/internal.h"
+#include "tappa_shaders.h"
+
+#define SHADER(name) tappa_spv_##name, tappa_spv_##name##_bytes
+
+/* Workgroup size for 1-D kernels: a power of two, at most 256 and within the
+ * device's maxComputeWorkGroupInvocations (>= 128 guaranteed). */
+uint32_t op_workgroup_size(const tvk_device *dev);
+
+/* Find the segment holding elements [first, first + count) of t, and the
+ * element offset of first inside it; fails if the range straddles segments. */
+tappa_status op_locate(const tappa_tensor *t, size_t first, size_t count, size_t *seg,
+                       size_t *offset, tappa_error *err);
+
+/* Run record(args) as one submission on t's device. */
+typedef tappa_status (*op_record_fn)(void *args, tappa_error *err);
+tappa_status op_submit(tvk_device *dev, op_record_fn record, void *args, tappa_error *err);
+
+tappa_status copy_record(const tappa_tensor *src, tappa_tensor *dst, tappa_error *err);
+tappa_status softmax_record(const tappa_tensor *x, tappa_tensor *y, tappa_error *err);
+/* table: f32 (256 + ceil(n/256), d/2, 2) made by rope_table_create. */
+tappa_status rope_table_create(tappa_context *ctx, int64_t n, int64_t d,
+                               const tappa_rope_params *params, tappa_tensor **table,
+                               tappa_error *err);
+tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_tensor *table,
+                         const tappa_rope_params *params, tappa_error *err);
+tappa_status qsim_record(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
+                         tappa_error *err);
+/* lse: f32 (window) scratch. */
+tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
+                                 tappa_tensor *lse, tappa_tensor *mean, tappa_tensor *var,
+                                 tappa_error *err);
+
+/* Host copies in double for the CPU backend: download t into a new array. */
+tappa_status op_to_double(const tappa_tensor *t, double **out, tappa_error *err);
+tappa_status op_from_double(tappa_tensor *t, const double *v, tappa_error *err);
+
+#endif

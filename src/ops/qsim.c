@@ -1,0 +1,112 @@
+/* qsim: TAPPA's query self-similarity of each head (SPEC.md). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "ops_internal.h"
+
+void tappa_ref_qsim(const double *q, double *out, size_t heads, size_t t, size_t d,
+                    tappa_qsim_mode mode)
+{
+    double *s = malloc((d ? d : 1) * sizeof *s); /* (d) sum of unit (or raw) queries */
+    for (size_t h = 0; h < heads; h++) {
+        if (t < 2 || !s) {
+            out[h] = 0;
+            continue;
+        }
+        for (size_t k = 0; k < d; k++) s[k] = 0;
+        double unit_sq = 0;
+        for (size_t i = 0; i < t; i++) {
+            const double *qi = q + (h * t + i) * d; /* (d) */
+            double sq = 0;
+            for (size_t k = 0; k < d; k++) sq += qi[k] * qi[k];
+            double norm = sqrt(sq);
+            double inv = mode == TAPPA_QSIM_COSINE ? 1.0 / (norm > 1e-8 ? norm : 1e-8) : 1.0;
+            for (size_t k = 0; k < d; k++) s[k] += qi[k] * inv;
+            unit_sq += sq * inv * inv;
+        }
+        double s_sq = 0;
+        for (size_t k = 0; k < d; k++) s_sq += s[k] * s[k];
+        out[h] = (s_sq - unit_sq) / ((double)t * (double)(t - 1));
+    }
+    free(s);
+}
+
+tappa_status qsim_record(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
+                         tappa_error *err)
+{
+    tvk_device *dev = q->ctx->vk;
+    uint32_t wg = op_workgroup_size(dev);
+    uint32_t t = (uint32_t)q->shape[1], d = (uint32_t)q->shape[2];
+    if (d > 4 * wg)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "qsim: head dim %u above %u on %s", d, 4 * wg,
+                          q->ctx->name);
+    size_t head_elems = (size_t)t * d;
+    if (head_elems && q->unit % head_elems)
+        return tappa_fail(err, TAPPA_ERR_LIMIT, "qsim: one head (%u x %u) exceeds one binding on %s",
+                          t, d, q->ctx->name);
+    tvk_pipeline *p;
+    tappa_status st = q->dtype == TAPPA_F16
+                          ? tvk_pipeline_get(dev, SHADER(qsim_f16), 2, &wg, 1, &p, err)
+                          : tvk_pipeline_get(dev, SHADER(qsim_f32), 2, &wg, 1, &p, err);
+    for (size_t i = 0; i < q->n_segments && !st; i++) {
+        tvk_binding b[2] = { tensor_binding(q, i), tensor_binding(out, 0) };
+        uint32_t heads = head_elems ? (uint32_t)(q->segments[i].count / head_elems) : (uint32_t)q->shape[0];
+        uint32_t push[5] = {
+            heads,
+            head_elems ? (uint32_t)(q->segments[i].first / head_elems) : 0,
+            t,
+            d,
+            mode == TAPPA_QSIM_COSINE,
+        };
+        uint32_t gx, gy;
+        tvk_grid(dev, heads, &gx, &gy);
+        st = tvk_dispatch(dev, p, b, push, sizeof push, gx, gy, 1, err);
+    }
+    return st;
+}
+
+typedef struct qsim_args {
+    const tappa_tensor *q;
+    tappa_tensor *out;
+    tappa_qsim_mode mode;
+} qsim_args;
+
+static tappa_status record_args(void *args, tappa_error *err)
+{
+    qsim_args *a = args;
+    return qsim_record(a->q, a->out, a->mode, err);
+}
+
+tappa_status tappa_qsim(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
+                        tappa_error *err)
+{
+    if (q->ctx != out->ctx)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: tensors belong to different contexts");
+    if (q->ndim != 3 || q->dtype == TAPPA_I32)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: q must be [H, T, D] f32 or f16");
+    if (out->dtype != TAPPA_F32 || out->numel != (size_t)q->shape[0])
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: out must be [H] f32");
+    if (mode != TAPPA_QSIM_COSINE && mode != TAPPA_QSIM_DOT)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: unknown mode %d", (int)mode);
+    if (q->numel > UINT32_MAX)
+        return tappa_fail(err, TAPPA_ERR_LIMIT, "qsim: more than 2^32 elements");
+    if (q->ctx->backend == TAPPA_BACKEND_CPU) {
+        double *v, *r = malloc((size_t)(q->shape[0] + 1) * sizeof *r);
+        tappa_status st = op_to_double(q, &v, err);
+        if (st || !r) {
+            free(r);
+            if (!st) free(v);
+            return st ? st : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "qsim: out of host memory");
+        }
+        tappa_ref_qsim(v, r, (size_t)q->shape[0], (size_t)q->shape[1], (size_t)q->shape[2], mode);
+        st = op_from_double(out, r, err);
+        free(v);
+        free(r);
+        return st;
+    }
+    if (q->dtype == TAPPA_F16 && !q->ctx->vk->info.storage_16bit)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "qsim: %s lacks 16-bit storage for f16",
+                          q->ctx->name);
+    qsim_args args = { q, out, mode };
+    return op_submit(q->ctx->vk, record_args, &args, err);
+}

@@ -1,0 +1,147 @@
+/* rope: rotary position embedding, rotate-half or interleaved pairs. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "ops_internal.h"
+
+/* Frequency of pair i: base^(-2i/d). */
+static double inv_freq(const tappa_rope_params *p, size_t i, size_t d)
+{
+    return pow(p->base, -2.0 * (double)i / (double)d);
+}
+
+void tappa_ref_rope(const double *x, double *y, size_t slices, size_t n, size_t d,
+                    const tappa_rope_params *params)
+{
+    size_t half = d / 2;
+    for (size_t sl = 0; sl < slices; sl++)
+        for (size_t t = 0; t < n; t++) {
+            const double *xr = x + (sl * n + t) * d; /* (d) */
+            double *yr = y + (sl * n + t) * d;
+            double pos = (double)(params->pos_offset + (int64_t)t);
+            for (size_t i = 0; i < half; i++) {
+                double a = pos * inv_freq(params, i, d);
+                double c = cos(a), s = sin(a);
+                size_t i0 = params->layout == TAPPA_ROPE_INTERLEAVED ? 2 * i : i;
+                size_t i1 = params->layout == TAPPA_ROPE_INTERLEAVED ? 2 * i + 1 : i + half;
+                double x0 = xr[i0], x1 = xr[i1];
+                yr[i0] = x0 * c - x1 * s;
+                yr[i1] = x0 * s + x1 * c;
+            }
+        }
+}
+
+tappa_status rope_table_create(tappa_context *ctx, int64_t n, int64_t d,
+                               const tappa_rope_params *params, tappa_tensor **table,
+                               tappa_error *err)
+{
+    int64_t n_hi = (n + 255) / 256;
+    int64_t half = d / 2;
+    int64_t shape[3] = { 256 + n_hi, half, 2 };
+    tappa_status st = tappa_tensor_create(ctx, TAPPA_F32, 3, shape, table, err);
+    if (st) return st;
+    size_t count = (size_t)(shape[0] * half * 2);
+    float *v = malloc(count * sizeof *v);
+    if (!v) {
+        tappa_tensor_destroy(table);
+        return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "rope: cannot allocate the angle table");
+    }
+    for (int64_t r = 0; r < shape[0]; r++) {
+        double pos = r < 256 ? (double)r : (double)(params->pos_offset + 256 * (r - 256));
+        for (int64_t i = 0; i < half; i++) {
+            double a = pos * inv_freq(params, (size_t)i, (size_t)d);
+            v[(r * half + i) * 2] = (float)cos(a);
+            v[(r * half + i) * 2 + 1] = (float)sin(a);
+        }
+    }
+    st = tappa_tensor_upload(*table, v, count * sizeof *v, err);
+    free(v);
+    if (st) tappa_tensor_destroy(table);
+    return st;
+}
+
+tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_tensor *table,
+                         const tappa_rope_params *params, tappa_error *err)
+{
+    tvk_device *dev = x->ctx->vk;
+    if (table->n_segments != 1)
+        return tappa_fail(err, TAPPA_ERR_LIMIT, "rope: angle table exceeds one binding");
+    uint32_t wg = op_workgroup_size(dev);
+    tvk_pipeline *p;
+    tappa_status st = x->dtype == TAPPA_F16
+                          ? tvk_pipeline_get(dev, SHADER(rope_f16), 3, &wg, 1, &p, err)
+                          : tvk_pipeline_get(dev, SHADER(rope_f32), 3, &wg, 1, &p, err);
+    uint32_t d = (uint32_t)x->shape[x->ndim - 1];
+    uint32_t n = (uint32_t)x->shape[x->ndim - 2];
+    for (size_t i = 0; i < x->n_segments && !st; i++) {
+        tvk_binding b[3] = { tensor_binding(x, i), tensor_binding(y, i), tensor_binding(table, 0) };
+        uint32_t push[5] = {
+            (uint32_t)(x->segments[i].count / 2),
+            (uint32_t)(x->segments[i].first / d),
+            n,
+            d,
+            params->layout == TAPPA_ROPE_INTERLEAVED,
+        };
+        uint32_t gx, gy;
+        tvk_grid(dev, (push[0] + (uint64_t)wg - 1) / wg, &gx, &gy);
+        st = tvk_dispatch(dev, p, b, push, sizeof push, gx, gy, 1, err);
+    }
+    return st;
+}
+
+typedef struct rope_args {
+    const tappa_tensor *x;
+    tappa_tensor *y;
+    const tappa_tensor *table;
+    const tappa_rope_params *params;
+} rope_args;
+
+static tappa_status record_args(void *args, tappa_error *err)
+{
+    rope_args *a = args;
+    return rope_record(a->x, a->y, a->table, a->params, err);
+}
+
+tappa_status tappa_rope(const tappa_tensor *x, tappa_tensor *y, const tappa_rope_params *params,
+                        tappa_error *err)
+{
+    tappa_status st = tensor_check_same(x, y, "rope", err);
+    if (st) return st;
+    if (x->ndim < 2 || x->shape[x->ndim - 1] < 2 || x->shape[x->ndim - 1] % 2)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "rope: needs [..., N, D] with D even");
+    if (x->dtype == TAPPA_I32)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "rope: f32 or f16 tensors only");
+    if (!(params->base > 1.0) || params->pos_offset < 0 ||
+        params->pos_offset > ((int64_t)1 << 40))
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "rope: base must be > 1 and 0 <= pos_offset <= 2^40");
+    if (x->numel > UINT32_MAX)
+        return tappa_fail(err, TAPPA_ERR_LIMIT, "rope: more than 2^32 elements");
+    size_t d = (size_t)x->shape[x->ndim - 1];
+    size_t n = (size_t)x->shape[x->ndim - 2];
+    if (x->ctx->backend == TAPPA_BACKEND_CPU) {
+        double *v;
+        st = op_to_double(x, &v, err);
+        if (st) return st;
+        double *out = malloc(x->numel * sizeof *out + 1);
+        if (!out) {
+            free(v);
+            return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "rope: out of host memory");
+        }
+        tappa_ref_rope(v, out, x->numel / (n * d), n, d, params);
+        st = op_from_double(y, out, err);
+        free(v);
+        free(out);
+        return st;
+    }
+    if (x->dtype == TAPPA_F16 && !x->ctx->vk->info.storage_16bit)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "rope: %s lacks 16-bit storage for f16",
+                          x->ctx->name);
+    tappa_tensor *table;
+    st = rope_table_create(x->ctx, (int64_t)n, (int64_t)d, params, &table, err);
+    if (st) return st;
+    rope_args args = { x, y, table, params };
+    st = op_submit(x->ctx->vk, record_args, &args, err);
+    tappa_tensor_destroy(&table);
+    return st;
+}

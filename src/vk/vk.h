@@ -1,0 +1,145 @@
+/* The Vulkan runtime behind tappa's Vulkan backend: instance and device,
+ * memory, pipelines, command recording and timestamps. Internal to the library;
+ * ops in src/ops/ use it to record their dispatches. */
+#ifndef TAPPA_VK_H
+#define TAPPA_VK_H
+
+#include <volk.h>
+
+#include "tappa/context.h"
+
+/* Check a VkResult; on failure record file, line, call and result in err and
+ * return TAPPA_ERR_VULKAN from the enclosing function. */
+#define TVK_CHECK(err, call)                                                                  \
+    do {                                                                                      \
+        VkResult tvk_r_ = (call);                                                             \
+        if (tvk_r_ < 0)                                                                       \
+            return tvk_fail_result((err), tvk_r_, #call, __FILE__, __LINE__);                 \
+    } while (0)
+
+tappa_status tvk_fail_result(tappa_error *err, VkResult r, const char *call, const char *file,
+                             int line);
+const char *tvk_result_name(VkResult r);
+
+#define TVK_MAX_VALIDATION_KEPT 8
+#define TVK_MAX_BINDINGS 8
+#define TVK_MAX_SPEC 8
+#define TVK_PUSH_BYTES 128 /* the guaranteed minimum maxPushConstantsSize */
+
+typedef struct tvk_pipeline {
+    const uint32_t *code;    /* key: SPIR-V identity ... */
+    uint32_t spec[TVK_MAX_SPEC];
+    uint32_t n_spec;         /* ... and specialization constants */
+    uint32_t n_bindings;
+    VkDescriptorSetLayout set_layout;
+    VkPipelineLayout layout;
+    VkPipeline pipeline;
+} tvk_pipeline;
+
+typedef struct tvk_device {
+    VkInstance instance;
+    VkDebugUtilsMessengerEXT messenger;
+    VkPhysicalDevice phys;
+    VkDevice device;
+    struct VolkDeviceTable vk;   /* per-device function table: several contexts may coexist */
+    uint32_t queue_family;
+    VkQueue queue;
+    VkCommandPool cmd_pool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    bool recording;
+    VkPipelineCache pipeline_cache;
+    char pipeline_cache_path[1024];
+
+    tappa_device_info info;
+    uint32_t tensor_memory_type;   /* where tensors live */
+    uint32_t staging_memory_type;  /* host-visible coherent, for uploads/downloads */
+    bool tensor_memory_mapped;     /* unified: tensors are mapped, no staging */
+
+    tvk_pipeline **pipelines;
+    size_t n_pipelines;
+
+    VkDescriptorPool *pools;     /* grown on demand, reset after each submission */
+    size_t n_pools;
+
+    /* Validation messages (written by the messenger callback). */
+    size_t validation_count;
+    char validation_kept[TVK_MAX_VALIDATION_KEPT][512];
+} tvk_device;
+
+/* Probe all devices (instance.c). devices: malloc'ed, caller frees. When the
+ * loader or devices are missing, *count = 0 and reason says why. */
+tappa_status tvk_probe_all(tappa_device_info **devices, size_t *count, char *reason,
+                           size_t reason_bytes, tappa_error *err);
+
+/* Open the device matching selector (NULL: default order) (device.c).
+ * On TAPPA_ERR_NO_DEVICE with selector == NULL, the caller falls back to CPU. */
+tappa_status tvk_device_create(const char *selector, bool validate, tvk_device **out,
+                               tappa_error *err);
+void tvk_device_destroy(tvk_device **dev);
+
+/* Instance creation and probing helpers shared by instance.c and device.c. */
+tappa_status tvk_instance_create(bool validate, tvk_device *dev, tappa_error *err);
+void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *info);
+
+/* Memory (memory.c). */
+typedef struct tvk_buffer {
+    VkBuffer buffer;
+    VkDeviceMemory memory;
+    VkDeviceSize bytes;
+    void *mapped;          /* non-NULL when host-visible */
+} tvk_buffer;
+
+tappa_status tvk_buffer_create(tvk_device *dev, VkDeviceSize bytes, bool staging, tvk_buffer *out,
+                               tappa_error *err);
+void tvk_buffer_destroy(tvk_device *dev, tvk_buffer *b);
+/* Copy between host memory and a buffer range, through a staging buffer when
+ * the buffer is not mapped. */
+tappa_status tvk_buffer_write(tvk_device *dev, tvk_buffer *b, VkDeviceSize offset, const void *src,
+                              size_t bytes, tappa_error *err);
+tappa_status tvk_buffer_read(tvk_device *dev, const tvk_buffer *b, VkDeviceSize offset, void *dst,
+                             size_t bytes, tappa_error *err);
+tappa_status tvk_buffer_fill(tvk_device *dev, tvk_buffer *b, uint32_t bits, tappa_error *err);
+
+/* Pipelines (pipeline.c): cached per (SPIR-V, specialization constants). */
+tappa_status tvk_pipeline_get(tvk_device *dev, const uint32_t *code, size_t code_bytes,
+                              uint32_t n_bindings, const uint32_t *spec, uint32_t n_spec,
+                              tvk_pipeline **out, tappa_error *err);
+void tvk_pipelines_destroy(tvk_device *dev);
+void tvk_pipeline_cache_load(tvk_device *dev);
+void tvk_pipeline_cache_save(tvk_device *dev);
+
+/* Commands (cmd.c). Recording is one command buffer per device: begin, record
+ * dispatches/copies/barriers/timestamps, then submit_wait. */
+typedef struct tvk_binding {
+    const tvk_buffer *buffer;
+    VkDeviceSize offset, range;
+} tvk_binding;
+
+tappa_status tvk_begin(tvk_device *dev, tappa_error *err);
+tappa_status tvk_dispatch(tvk_device *dev, const tvk_pipeline *p, const tvk_binding *bindings,
+                          const void *push, uint32_t push_bytes, uint32_t gx, uint32_t gy,
+                          uint32_t gz, tappa_error *err);
+/* Make all earlier shader writes and transfers visible to later ones. */
+void tvk_barrier(tvk_device *dev);
+tappa_status tvk_submit_wait(tvk_device *dev, tappa_error *err);
+/* Abandon a recording after an error so the next tvk_begin starts clean. */
+void tvk_abort(tvk_device *dev);
+
+/* Split a 1-D count of workgroups into a grid within the device limits;
+ * shaders recover the linear id as x + y * gl_NumWorkGroups.x. */
+void tvk_grid(const tvk_device *dev, uint64_t groups, uint32_t *gx, uint32_t *gy);
+
+/* Timestamps (cmd.c). */
+typedef struct tvk_timer {
+    VkQueryPool pool;
+    uint32_t count;
+} tvk_timer;
+tappa_status tvk_timer_create(tvk_device *dev, uint32_t count, tvk_timer *out, tappa_error *err);
+void tvk_timer_destroy(tvk_device *dev, tvk_timer *t);
+void tvk_timer_reset(tvk_device *dev, tvk_timer *t);  /* record a reset (inside a recording) */
+void tvk_timestamp(tvk_device *dev, tvk_timer *t, uint32_t index);
+/* Read count timestamps and convert to nanoseconds. */
+tappa_status tvk_timer_read_ns(tvk_device *dev, tvk_timer *t, double *ns, tappa_error *err);
+
+#endif

@@ -1,0 +1,108 @@
+/* The CPU backend through the public API: context selection, tensors, every op
+ * through the conformance harness, and the one-line errors for bad calls. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "conform.h"
+#include "rng.h"
+#include "tappa/tappa.h"
+
+static void test_context(void)
+{
+    tappa_error err = { 0 };
+    tappa_context *ctx = NULL;
+    tappa_context_params p = TAPPA_CONTEXT_PARAMS_DEFAULT;
+    p.device = "cpu";
+    CHECK_INT_EQ(tappa_context_create(&p, &ctx, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_context_backend(ctx), TAPPA_BACKEND_CPU);
+    CHECK(tappa_context_device(ctx) == NULL);
+    tappa_context_destroy(&ctx);
+    CHECK(ctx == NULL);
+    tappa_context_destroy(&ctx); /* NULL is fine */
+}
+
+static void test_tensors_and_errors(void)
+{
+    tappa_error err = { 0 };
+    tappa_context *ctx = NULL;
+    tappa_context_params p = TAPPA_CONTEXT_PARAMS_DEFAULT;
+    p.device = "cpu";
+    CHECK_INT_EQ(tappa_context_create(&p, &ctx, &err), TAPPA_OK);
+    int64_t shape[2] = { 3, 4 }, other[2] = { 4, 3 }, odd[2] = { 3, 5 };
+    tappa_tensor *a = NULL, *b = NULL, *c = NULL, *o = NULL;
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, shape, &a, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, other, &b, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, odd, &o, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_bytes(a), 48);
+    float host[12];
+    for (int i = 0; i < 12; i++) host[i] = (float)i;
+    CHECK_INT_EQ(tappa_tensor_upload(a, host, sizeof host, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_upload(a, host, 8, &err), TAPPA_ERR_INVALID_ARG);
+    float back[12];
+    CHECK_INT_EQ(tappa_tensor_download(a, back, sizeof back, &err), TAPPA_OK);
+    CHECK(!memcmp(host, back, sizeof host));
+    CHECK_INT_EQ(tappa_tensor_fill_bits(a, 0x7fc00000u, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_download(a, back, sizeof back, &err), TAPPA_OK);
+    CHECK(isnan(back[0]) && isnan(back[11]));
+
+    CHECK_INT_EQ(tappa_softmax(a, b, &err), TAPPA_ERR_INVALID_ARG);
+    CHECK_CONTAINS(err.message, "shapes differ");
+    tappa_rope_params rp = { TAPPA_ROPE_HALF, 10000, 0 };
+    CHECK_INT_EQ(tappa_rope(o, o, &rp, &err), TAPPA_ERR_INVALID_ARG);
+    CHECK_CONTAINS(err.message, "D even");
+    rp.base = 0.5;
+    CHECK_INT_EQ(tappa_rope(a, a, &rp, &err), TAPPA_ERR_INVALID_ARG);
+    int64_t q3[3] = { 2, 4, 8 }, k3[3] = { 3, 4, 8 }, os[2] = { 2, 4 };
+    tappa_tensor *q = NULL, *k = NULL, *m = NULL, *v = NULL;
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, q3, &q, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, k3, &k, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, os, &m, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, os, &v, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_window_stats(q, k, 2, m, v, &err), TAPPA_ERR_INVALID_ARG); /* 2 % 3 != 0 */
+    CHECK_INT_EQ(tappa_window_stats(q, q, 5, m, v, &err), TAPPA_ERR_INVALID_ARG); /* window > N */
+    CHECK_CONTAINS(err.message, "window");
+    CHECK_INT_EQ(tappa_qsim(q, a, TAPPA_QSIM_COSINE, &err), TAPPA_ERR_INVALID_ARG);
+
+    /* Absurd shapes fail before allocating. */
+    int64_t huge[3] = { (int64_t)1 << 40, (int64_t)1 << 40, 4 };
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, huge, &c, &err), TAPPA_ERR_LIMIT);
+    CHECK(c == NULL);
+    int64_t negative[1] = { -4 };
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 1, negative, &c, &err), TAPPA_ERR_LIMIT);
+
+    tappa_tensor *all[] = { a, b, o, q, k, m, v };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tappa_tensor_destroy(&all[i]);
+    tappa_context_destroy(&ctx);
+}
+
+static void test_conformance_on_cpu(void)
+{
+    tappa_error err = { 0 };
+    tappa_context *ctx = NULL;
+    tappa_context_params p = TAPPA_CONTEXT_PARAMS_DEFAULT;
+    p.device = "cpu";
+    CHECK_INT_EQ(tappa_context_create(&p, &ctx, &err), TAPPA_OK);
+    conform_options opt = { .seed = rng_fresh_seed(), .op = NULL, .large = false };
+    printf("test_cpu_backend: conformance seed %llu\n", (unsigned long long)opt.seed);
+    conform_result *res = NULL;
+    size_t n = 0;
+    CHECK_INT_EQ(conform_run(ctx, &opt, NULL, NULL, &res, &n, &err), TAPPA_OK);
+    CHECK(n >= 30);
+    for (size_t i = 0; i < n; i++) {
+        if (!res[i].pass)
+            fprintf(stderr, "case %s %s %s: error %g > %g %s\n", res[i].op, res[i].shape, res[i].dtype,
+                    res[i].error, res[i].tolerance, res[i].note);
+        CHECK(res[i].pass);
+    }
+    free(res);
+    tappa_context_destroy(&ctx);
+}
+
+int main(void)
+{
+    test_context();
+    test_tensors_and_errors();
+    test_conformance_on_cpu();
+    return check_exit("test_cpu_backend");
+}

@@ -1,0 +1,159 @@
+/* The float64 references checked against properties that follow from the
+ * maths (not from the code): softmax rows sum to one and ignore shifts, RoPE
+ * is a rotation whose dot products depend only on relative position, the
+ * O(T*D) q-similarity equals the O(T^2*D) pairwise mean, and window
+ * statistics are means of probability rows. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "rng.h"
+#include "tappa/tappa.h"
+
+static void test_softmax(rng *r)
+{
+    enum { ROWS = 5, COLS = 37 };
+    double x[ROWS * COLS], y[ROWS * COLS], xs[ROWS * COLS], ys[ROWS * COLS];
+    for (int i = 0; i < ROWS * COLS; i++) {
+        x[i] = rng_uniform(r, -30, 30);
+        xs[i] = x[i] + 1000.0; /* stable softmax must not overflow */
+    }
+    tappa_ref_softmax(x, y, ROWS, COLS);
+    tappa_ref_softmax(xs, ys, ROWS, COLS);
+    for (int row = 0; row < ROWS; row++) {
+        double s = 0;
+        for (int c = 0; c < COLS; c++) {
+            s += y[row * COLS + c];
+            CHECK(y[row * COLS + c] > 0);
+            CHECK_NEAR(y[row * COLS + c], ys[row * COLS + c], 1e-12);
+        }
+        CHECK_NEAR(s, 1.0, 1e-12);
+    }
+    double two[2] = { 0.0, log(2.0) }, out[2];
+    tappa_ref_softmax(two, out, 1, 2);
+    CHECK_NEAR(out[0], 1.0 / 3.0, 1e-15);
+    CHECK_NEAR(out[1], 2.0 / 3.0, 1e-15);
+}
+
+static double dot(const double *a, const double *b, int d)
+{
+    double s = 0;
+    for (int i = 0; i < d; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void test_rope(rng *r)
+{
+    enum { N = 9, D = 16 };
+    double x[N * D], y[N * D], z[N * D];
+    for (int i = 0; i < N * D; i++) x[i] = rng_normal(r);
+    tappa_rope_params zero = { TAPPA_ROPE_HALF, 10000, 0 };
+    /* Position 0 is the identity; every row keeps its norm. */
+    tappa_ref_rope(x, y, 1, N, D, &zero);
+    for (int c = 0; c < D; c++) CHECK_NEAR(y[c], x[c], 1e-15);
+    for (int t = 0; t < N; t++) CHECK_NEAR(dot(y + t * D, y + t * D, D), dot(x + t * D, x + t * D, D), 1e-12);
+
+    for (int layout = 0; layout < 2; layout++) {
+        /* Relative position: <R_m q, R_n k> depends on m - n only. */
+        double q[D], k[D], qm[D], kn[D], qm2[D], kn2[D];
+        for (int c = 0; c < D; c++) { q[c] = rng_normal(r); k[c] = rng_normal(r); }
+        tappa_rope_params pm = { (tappa_rope_layout)layout, 500000, 1234 };
+        tappa_rope_params pn = { (tappa_rope_layout)layout, 500000, 1000 };
+        tappa_rope_params pm2 = { (tappa_rope_layout)layout, 500000, 100234 };
+        tappa_rope_params pn2 = { (tappa_rope_layout)layout, 500000, 100000 };
+        tappa_ref_rope(q, qm, 1, 1, D, &pm);
+        tappa_ref_rope(k, kn, 1, 1, D, &pn);
+        tappa_ref_rope(q, qm2, 1, 1, D, &pm2);
+        tappa_ref_rope(k, kn2, 1, 1, D, &pn2);
+        CHECK_NEAR(dot(qm, kn, D), dot(qm2, kn2, D), 1e-9);
+        /* Rotations compose: offset a then offset b is offset a + b. */
+        tappa_rope_params pa = { (tappa_rope_layout)layout, 10000, 5 };
+        tappa_rope_params pb = { (tappa_rope_layout)layout, 10000, 7 };
+        tappa_rope_params pab = { (tappa_rope_layout)layout, 10000, 12 };
+        tappa_ref_rope(x, y, 1, 1, D, &pa);
+        tappa_ref_rope(y, z, 1, 1, D, &pb);
+        tappa_ref_rope(x, y, 1, 1, D, &pab);
+        for (int c = 0; c < D; c++) CHECK_NEAR(z[c], y[c], 1e-12);
+    }
+    /* The two layouts are the same rotation on permuted channels. */
+    double xi[D], yh[D], yi[D];
+    for (int i = 0; i < D / 2; i++) { xi[2 * i] = x[i]; xi[2 * i + 1] = x[i + D / 2]; }
+    tappa_rope_params ph = { TAPPA_ROPE_HALF, 10000, 3 };
+    tappa_rope_params pi = { TAPPA_ROPE_INTERLEAVED, 10000, 3 };
+    tappa_ref_rope(x, yh, 1, 1, D, &ph);
+    tappa_ref_rope(xi, yi, 1, 1, D, &pi);
+    for (int i = 0; i < D / 2; i++) {
+        CHECK_NEAR(yi[2 * i], yh[i], 1e-15);
+        CHECK_NEAR(yi[2 * i + 1], yh[i + D / 2], 1e-15);
+    }
+}
+
+static void test_qsim(rng *r)
+{
+    enum { H = 3, T = 11, D = 8 };
+    double q[H * T * D], out[H];
+    for (int i = 0; i < H * T * D; i++) q[i] = rng_normal(r) + (i % D == 0 ? 2.0 : 0.0);
+    for (int mode = 0; mode < 2; mode++) {
+        tappa_ref_qsim(q, out, H, T, D, (tappa_qsim_mode)mode);
+        for (int h = 0; h < H; h++) {
+            /* Brute force: mean over ordered pairs i != j. */
+            double sum = 0;
+            for (int i = 0; i < T; i++)
+                for (int j = 0; j < T; j++) {
+                    if (i == j) continue;
+                    const double *a = q + (h * T + i) * D, *b = q + (h * T + j) * D;
+                    double v = dot(a, b, D);
+                    if (mode == TAPPA_QSIM_COSINE) v /= sqrt(dot(a, a, D)) * sqrt(dot(b, b, D));
+                    sum += v;
+                }
+            CHECK_NEAR(out[h], sum / (T * (T - 1)), 1e-12);
+        }
+    }
+    /* Identical queries are perfectly similar; one query gives 0 by definition. */
+    double same[T * D];
+    for (int i = 0; i < T * D; i++) same[i] = (i % D) + 1.0;
+    tappa_ref_qsim(same, out, 1, T, D, TAPPA_QSIM_COSINE);
+    CHECK_NEAR(out[0], 1.0, 1e-12);
+    tappa_ref_qsim(same, out, 1, 1, D, TAPPA_QSIM_COSINE);
+    CHECK_NEAR(out[0], 0.0, 0);
+}
+
+static void test_window_stats(rng *r)
+{
+    enum { HQ = 4, HKV = 2, N = 20, D = 8, W = 6 };
+    double q[HQ * N * D], k[HKV * N * D], mean[HQ * N], var[HQ * N];
+    for (int i = 0; i < HQ * N * D; i++) q[i] = rng_normal(r);
+    for (int i = 0; i < HKV * N * D; i++) k[i] = rng_normal(r);
+    tappa_ref_window_stats(q, k, mean, var, HQ, HKV, N, D, W);
+    for (int h = 0; h < HQ; h++) {
+        double s = 0;
+        for (int j = 0; j < N; j++) {
+            s += mean[h * N + j];
+            CHECK(var[h * N + j] >= 0);
+        }
+        CHECK_NEAR(s, 1.0, 1e-12); /* mean of W rows that each sum to one */
+        /* Key N-1 is seen only by the last window query: its weight there is
+         * W * mean, and the variance of (0, ..., 0, a) over W is a^2 / W. */
+        double a = W * mean[h * N + N - 1];
+        CHECK_NEAR(var[h * N + N - 1], a * a / W, 1e-12);
+        /* The last window query's weight on key N-1 recomputed directly. */
+        const double *ql = q + (h * N + N - 1) * D, *kh = k + (h / (HQ / HKV)) * N * D;
+        double m = -INFINITY, z = 0;
+        for (int j = 0; j < N; j++) m = fmax(m, dot(ql, kh + j * D, D) / sqrt(D));
+        for (int j = 0; j < N; j++) z += exp(dot(ql, kh + j * D, D) / sqrt(D) - m);
+        CHECK_NEAR(a, exp(dot(ql, kh + (N - 1) * D, D) / sqrt(D) - m) / z, 1e-12);
+    }
+}
+
+int main(void)
+{
+    uint64_t seed = rng_fresh_seed();
+    printf("test_ref: seed %llu\n", (unsigned long long)seed);
+    rng r;
+    rng_seed(&r, seed);
+    test_softmax(&r);
+    test_rope(&r);
+    test_qsim(&r);
+    test_window_stats(&r);
+    return check_exit("test_ref");
+}

@@ -1,0 +1,155 @@
+/* Vulkan tensors on the test device ($TAPPA_TEST_DEVICE, default lavapipe):
+ * a tensor above the 128 MiB binding minimum split into segments and moved
+ * through an op, ops across forced small bindings, poisoning, and device
+ * selection errors. Runs under the validation layer; any message fails.
+ * Exits 77 (skipped) when the device does not exist. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "conform.h"
+#include "rng.h"
+#include "tappa/tappa.h"
+
+static const char *test_device(void)
+{
+    const char *d = getenv("TAPPA_TEST_DEVICE");
+    return d && *d ? d : "llvmpipe";
+}
+
+static tappa_context *open_device(uint64_t max_binding_bytes)
+{
+    tappa_error err = { 0 };
+    tappa_context *ctx = NULL;
+    tappa_context_params p = TAPPA_CONTEXT_PARAMS_DEFAULT;
+    p.device = test_device();
+    p.validate = true;
+    p.max_binding_bytes = max_binding_bytes;
+    tappa_status st = tappa_context_create(&p, &ctx, &err);
+    if (st == TAPPA_ERR_NO_DEVICE) {
+        printf("no Vulkan device '%s' (%s): skipped\n", p.device, err.message);
+        exit(77);
+    }
+    CHECK_INT_EQ(st, TAPPA_OK);
+    if (st) {
+        fprintf(stderr, "%s\n", err.message);
+        exit(1);
+    }
+    return ctx;
+}
+
+static void check_no_validation(tappa_context *ctx)
+{
+    size_t n = tappa_context_validation_count(ctx);
+    for (size_t i = 0; i < n && tappa_context_validation_message(ctx, i); i++)
+        fprintf(stderr, "validation: %s\n", tappa_context_validation_message(ctx, i));
+    CHECK_INT_EQ(n, 0);
+}
+
+/* A tensor larger than one binding: split, round-tripped, and copied by the
+ * copy op segment by segment, compared bit for bit. */
+static void test_large_tensor(rng *r)
+{
+    tappa_context *ctx = open_device(0);
+    tappa_error err = { 0 };
+    uint64_t limit = tappa_context_max_binding_bytes(ctx);
+    printf("binding limit %llu bytes on %s\n", (unsigned long long)limit, tappa_context_name(ctx));
+    /* 1.25 x the limit (at most 160 MiB on lavapipe), rows of 1000 floats. */
+    int64_t cols = 1000;
+    int64_t rows = (int64_t)(limit * 5 / 4 / (uint64_t)(cols * 4)) + 1;
+    if (rows * cols * 4 > ((int64_t)1 << 31)) rows = ((int64_t)1 << 31) / (cols * 4);
+    int64_t shape[2] = { rows, cols };
+    size_t n = (size_t)(rows * cols);
+    uint32_t *host = malloc(n * 4), *back = malloc(n * 4);
+    CHECK(host && back);
+    for (size_t i = 0; i < n; i++) host[i] = (uint32_t)rng_next(r) & 0x3fffffffu; /* finite floats */
+    tappa_tensor *src = NULL, *dst = NULL;
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, shape, &src, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, shape, &dst, &err), TAPPA_OK);
+    if (src && dst) {
+        printf("large tensor: %lld x %lld f32 = %.1f MiB in %zu segments\n", (long long)rows,
+               (long long)cols, n * 4.0 / (1 << 20), tappa_tensor_segments(src));
+        if ((uint64_t)n * 4 > limit) CHECK(tappa_tensor_segments(src) >= 2);
+        CHECK_INT_EQ(tappa_tensor_upload(src, host, n * 4, &err), TAPPA_OK);
+        CHECK_INT_EQ(tappa_tensor_fill_bits(dst, 0x7fc00000u, &err), TAPPA_OK);
+        CHECK_INT_EQ(tappa_copy(src, dst, &err), TAPPA_OK);
+        CHECK_INT_EQ(tappa_tensor_download(dst, back, n * 4, &err), TAPPA_OK);
+        size_t mismatches = 0;
+        for (size_t i = 0; i < n; i++) mismatches += host[i] != back[i];
+        CHECK_INT_EQ(mismatches, 0);
+    }
+    tappa_tensor_destroy(&src);
+    tappa_tensor_destroy(&dst);
+    free(host);
+    free(back);
+    check_no_validation(ctx);
+    tappa_context_destroy(&ctx);
+}
+
+/* Every op with bindings forced down to 512 KiB, so mid-sized tensors cross
+ * segment boundaries; results must still match the reference. */
+static void test_forced_splits(uint64_t seed)
+{
+    tappa_context *ctx = open_device(512 << 10);
+    tappa_error err = { 0 };
+    conform_options opt = { .seed = seed, .op = NULL, .large = false };
+    conform_result *res = NULL;
+    size_t n = 0;
+    CHECK_INT_EQ(conform_run(ctx, &opt, NULL, NULL, &res, &n, &err), TAPPA_OK);
+    size_t split_cases = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].unsupported) continue;
+        split_cases += res[i].segments > 1;
+        if (!res[i].pass)
+            fprintf(stderr, "split case %s %s %s: error %g (tol %g) %s\n", res[i].op, res[i].shape,
+                    res[i].dtype, res[i].error, res[i].tolerance, res[i].note);
+        CHECK(res[i].pass);
+    }
+    printf("forced 512 KiB bindings: %zu cases, %zu of them split\n", n, split_cases);
+    CHECK(split_cases >= 5);
+    free(res);
+    check_no_validation(ctx);
+    tappa_context_destroy(&ctx);
+}
+
+static void test_selection_errors(void)
+{
+    tappa_error err = { 0 };
+    tappa_context *ctx = NULL;
+    tappa_context_params p = TAPPA_CONTEXT_PARAMS_DEFAULT;
+    p.device = "no-such-gpu-xyzzy";
+    CHECK_INT_EQ(tappa_context_create(&p, &ctx, &err), TAPPA_ERR_NO_DEVICE);
+    CHECK(ctx == NULL);
+    CHECK_CONTAINS(err.message, "no-such-gpu-xyzzy");
+    p.device = "9999";
+    CHECK_INT_EQ(tappa_context_create(&p, &ctx, &err), TAPPA_ERR_NO_DEVICE);
+    CHECK_CONTAINS(err.message, "9999");
+}
+
+static void test_probe(void)
+{
+    tappa_context *ctx = open_device(0);
+    const tappa_device_info *d = tappa_context_device(ctx);
+    CHECK(d != NULL);
+    if (d) {
+        CHECK(d->max_storage_buffer_range_bytes >= (128u << 20));
+        CHECK(d->max_shared_memory_bytes >= 16384);
+        CHECK(d->max_workgroup_invocations >= 128);
+        CHECK(d->subgroup_size >= 1);
+        CHECK(d->timestamp_period_ns > 0);
+    }
+    tappa_context_destroy(&ctx);
+}
+
+int main(void)
+{
+    uint64_t seed = rng_fresh_seed();
+    printf("test_vulkan: seed %llu, device %s\n", (unsigned long long)seed, test_device());
+    rng r;
+    rng_seed(&r, seed);
+    test_probe();
+    test_selection_errors();
+    test_large_tensor(&r);
+    test_forced_splits(seed);
+    return check_exit("test_vulkan");
+}
