@@ -9,6 +9,7 @@
 #include "check.h"
 #include "conform.h"
 #include "rng.h"
+#include "core/internal.h"
 #include "tappa/tappa.h"
 
 static const char *test_device(void)
@@ -141,6 +142,25 @@ static void test_probe(void)
     tappa_context_destroy(&ctx);
 }
 
+/* The messenger really reports: an invalid call (a zero-sized buffer) must be
+ * counted, or "no validation messages" would prove nothing. */
+static void test_validation_catches(void)
+{
+    tappa_context *ctx = open_device(0);
+    tvk_device *dev = ctx->vk;
+    VkBufferCreateInfo bad = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+        .size = 0,
+        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+    };
+    VkBuffer buffer = VK_NULL_HANDLE;
+    VkResult r = dev->vk.vkCreateBuffer(dev->device, &bad, NULL, &buffer);
+    if (r == VK_SUCCESS && buffer) dev->vk.vkDestroyBuffer(dev->device, buffer, NULL);
+    CHECK(tappa_context_validation_count(ctx) >= 1);
+    CHECK(tappa_context_validation_message(ctx, 0) != NULL);
+    tappa_context_destroy(&ctx);
+}
+
 int main(void)
 {
     uint64_t seed = rng_fresh_seed();
@@ -148,6 +168,7 @@ int main(void)
     rng r;
     rng_seed(&r, seed);
     test_probe();
+    test_validation_catches();
     test_selection_errors();
     test_large_tensor(&r);
     test_forced_splits(seed);

@@ -18,6 +18,10 @@ static tappa_status split_unit(const tappa_tensor *t, uint64_t limit, size_t *un
         *unit = t->numel ? t->numel : 1;
         return TAPPA_OK;
     }
+    if (t->ndim == 1) { /* a vector has no rows: split it anywhere */
+        *unit = 1;
+        return TAPPA_OK;
+    }
     block = (size_t)t->shape[d];
     if ((uint64_t)block * esize > limit)
         return tappa_fail(err, TAPPA_ERR_LIMIT,
