@@ -1,24 +1,34 @@
 #version 450
-// Copy kernel: dst = src, 16 bytes per invocation, the last few words one at a
-// time. Used by tappa_copy and by tappa-bench to measure copy bandwidth.
+// Copy kernel: dst[offset + i] = src[offset + i] for i < count elements of
+// 16 bytes (uvec4), or of 4 bytes in the TAPPA_COPY_WORDS variant that copies
+// the last few words of a tensor whose size is not a multiple of 16. Each
+// invocation copies UNROLL elements a workgroup apart, so every load of a
+// workgroup is one coalesced block. Used by tappa_copy and by tappa-bench as
+// the bandwidth yardstick.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-layout(binding = 0) readonly buffer Src4 { uvec4 src4[]; };
-layout(binding = 0) readonly buffer Src1 { uint src1[]; };
-layout(binding = 1) writeonly buffer Dst4 { uvec4 dst4[]; };
-layout(binding = 1) writeonly buffer Dst1 { uint dst1[]; };
+#ifdef TAPPA_COPY_WORDS
+#define ELEM uint
+#else
+#define ELEM uvec4
+#endif
+
+layout(constant_id = 1) const uint UNROLL = 4;
+
+layout(binding = 0) readonly restrict buffer Src { ELEM src[]; };
+layout(binding = 1) writeonly restrict buffer Dst { ELEM dst[]; };
 
 layout(push_constant) uniform Push {
-    uint words;  // 32-bit words in this segment
+    uint count;   // elements to copy
+    uint offset;  // first element
 } pc;
 
 void main()
 {
-    uint i = linear_group() * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
-    if (4 * i + 3 < pc.words) {
-        dst4[i] = src4[i];
-    } else {
-        for (uint w = 4 * i; w < pc.words && w < 4 * i + 4; w++) dst1[w] = src1[w];
+    uint base = linear_group() * gl_WorkGroupSize.x * UNROLL + gl_LocalInvocationID.x;
+    [[unroll]] for (uint u = 0; u < UNROLL; u++) {
+        uint i = base + u * gl_WorkGroupSize.x;
+        if (i < pc.count) dst[pc.offset + i] = src[pc.offset + i];
     }
 }

@@ -1,7 +1,8 @@
 #version 450
-// Numerically stable softmax over each row: one workgroup per row, three
-// strided passes (max, sum of exp, write) with shared-memory tree reductions,
-// so it runs on any subgroup size. x, y: (rows, cols) of this segment.
+// Numerically stable softmax over each row: one workgroup per row. Pass one
+// keeps a running (max, sum of exp) per invocation and merges them with a
+// shared-memory tree, so the row is read twice and written once; no subgroup
+// operations, so it runs on any subgroup size. x, y: (rows, cols) of this segment.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -15,20 +16,17 @@ layout(push_constant) uniform Push {
 
 // Workgroup size (power of two) from specialization constant 0.
 #define WG gl_WorkGroupSize.x
-shared float red[WG];
+shared float red_m[WG];
+shared float red_s[WG];
 
-float reduce(float v, bool is_max)
+// Merge two partial (max, sum) pairs; a side that saw nothing has max -inf
+// and sum 0 and must not produce exp(-inf - -inf) = NaN.
+void merge(inout float m, inout float s, float m2, float s2)
 {
-    uint l = gl_LocalInvocationID.x;
-    red[l] = v;
-    barrier();
-    [[unroll]] for (uint s = WG / 2; s > 0; s >>= 1) {
-        if (l < s) red[l] = is_max ? max(red[l], red[l + s]) : red[l] + red[l + s];
-        barrier();
-    }
-    float r = red[0];
-    barrier(); // red is reused by the next reduction
-    return r;
+    float mm = max(m, m2);
+    if (mm == -1.0 / 0.0) return;
+    s = s * exp(m - mm) + s2 * exp(m2 - mm);
+    m = mm;
 }
 
 void main()
@@ -37,12 +35,30 @@ void main()
     if (row >= pc.rows) return; // whole workgroup leaves together: barriers stay uniform
     uint base = row * pc.cols;
     uint l = gl_LocalInvocationID.x;
-    float m = -1.0 / 0.0;
-    for (uint c = l; c < pc.cols; c += WG) m = max(m, float(x[base + c]));
-    m = reduce(m, true);
-    float s = 0.0;
-    for (uint c = l; c < pc.cols; c += WG) s += exp(float(x[base + c]) - m);
-    s = reduce(s, false);
-    float inv = 1.0 / s;
-    for (uint c = l; c < pc.cols; c += WG) y[base + c] = TO_STORE(exp(float(x[base + c]) - m) * inv);
+    float m = -1.0 / 0.0, s = 0.0;
+    for (uint c = l; c < pc.cols; c += WG) {
+        float v = float(x[base + c]);
+        // One exp per element: rescale the sum only when the max moves.
+        if (v > m) {
+            s = s * exp(m - v) + 1.0;
+            m = v;
+        } else {
+            s += exp(v - m);
+        }
+    }
+    red_m[l] = m;
+    red_s[l] = s;
+    barrier();
+    [[unroll]] for (uint stride = WG / 2; stride > 0; stride >>= 1) {
+        if (l < stride) {
+            float mm = red_m[l], ss = red_s[l];
+            merge(mm, ss, red_m[l + stride], red_s[l + stride]);
+            red_m[l] = mm;
+            red_s[l] = ss;
+        }
+        barrier();
+    }
+    float row_max = red_m[0];
+    float inv = 1.0 / red_s[0];
+    for (uint c = l; c < pc.cols; c += WG) y[base + c] = TO_STORE(exp(float(x[base + c]) - row_max) * inv);
 }

@@ -85,5 +85,14 @@ expect 0 "info" -- env TAPPA_DEVICE=cpu "$tappa" info
 contains out "selected: cpu"
 expect 1 "named device missing" -- "$tappa" info --device no-such-gpu-xyzzy
 
+# With no Vulkan driver at all, the CPU backend runs and says so in one line.
+nodrv="env VK_DRIVER_FILES=/nonexistent/icd.json VK_ICD_FILENAMES=/nonexistent/icd.json"
+expect 0 "info without a driver" -- $nodrv "$tappa" info
+contains out "no Vulkan device"
+expect 0 "demo without a driver" -- $nodrv "$tappa" demo --seed 3
+contains err "running on the CPU reference backend"
+checks=$((checks + 1))
+if [ "$(wc -l <"$tmp/err")" -ne 1 ]; then echo "FAIL: fallback notice is not one line"; fails=$((fails + 1)); fi
+
 echo "test_cli: $checks checks, $fails failed"
 [ "$fails" -eq 0 ]

@@ -23,7 +23,10 @@ tappa_status op_locate(const tappa_tensor *t, size_t first, size_t count, size_t
 typedef tappa_status (*op_record_fn)(void *args, tappa_error *err);
 tappa_status op_submit(tvk_device *dev, op_record_fn record, void *args, tappa_error *err);
 
-tappa_status copy_record(const tappa_tensor *src, tappa_tensor *dst, tappa_error *err);
+/* unroll: 16-byte elements per invocation (specialization constant). */
+#define COPY_UNROLL 4
+tappa_status copy_record(const tappa_tensor *src, tappa_tensor *dst, uint32_t unroll,
+                         tappa_error *err);
 tappa_status softmax_record(const tappa_tensor *x, tappa_tensor *y, tappa_error *err);
 /* table: f32 (256 + ceil(n/256), d/2, 2) made by rope_table_create. */
 tappa_status rope_table_create(tappa_context *ctx, int64_t n, int64_t d,

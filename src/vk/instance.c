@@ -133,7 +133,12 @@ tappa_status tvk_instance_create(bool validate, tvk_device *dev, tappa_error *er
         .pUserData = dev,
     };
     if (validate) ci.pNext = &mci; /* also catches messages from instance creation itself */
-    TVK_CHECK(err, vkCreateInstance(&ci, NULL, &dev->instance));
+    r = vkCreateInstance(&ci, NULL, &dev->instance);
+    /* The loader answers this when it found no driver at all. */
+    if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
+        return tappa_fail(err, TAPPA_ERR_NO_DEVICE,
+                          "no Vulkan driver found (install one, e.g. Debian's mesa-vulkan-drivers for lavapipe)");
+    if (r < 0) return tvk_fail_result(err, r, "vkCreateInstance", __FILE__, __LINE__);
     volkLoadInstanceOnly(dev->instance);
     if (validate)
         TVK_CHECK(err, vkCreateDebugUtilsMessengerEXT(dev->instance, &mci, NULL, &dev->messenger));
