@@ -3,8 +3,12 @@
  * through an op, ops across forced small bindings, poisoning, and device
  * selection errors. Runs under the validation layer; any message fails.
  * Exits 77 (skipped) when the device does not exist. */
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "conform.h"
@@ -161,6 +165,52 @@ static void test_validation_catches(void)
     tappa_context_destroy(&ctx);
 }
 
+/* Pipelines go to the on-disk cache under $XDG_CACHE_HOME/tappa when a
+ * context is destroyed, and a later context starts from it. */
+static void test_pipeline_cache(void)
+{
+    char dir[] = "/tmp/tappa-cache-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char *old = getenv("XDG_CACHE_HOME") ? strdup(getenv("XDG_CACHE_HOME")) : NULL;
+    setenv("XDG_CACHE_HOME", dir, 1);
+    for (int round = 0; round < 2; round++) {
+        tappa_context *ctx = open_device(0);
+        tappa_error err = { 0 };
+        int64_t shape[2] = { 4, 64 };
+        tappa_tensor *x = NULL;
+        CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, shape, &x, &err), TAPPA_OK);
+        CHECK_INT_EQ(tappa_tensor_fill_bits(x, 0x3f800000u, &err), TAPPA_OK); /* 1.0f */
+        CHECK_INT_EQ(tappa_softmax(x, x, &err), TAPPA_OK);
+        float out[4 * 64];
+        CHECK_INT_EQ(tappa_tensor_download(x, out, sizeof out, &err), TAPPA_OK);
+        CHECK_NEAR(out[0], 1.0 / 64, 1e-7);
+        tappa_tensor_destroy(&x);
+        check_no_validation(ctx);
+        char path[512];
+        snprintf(path, sizeof path, "%s/tappa", dir);
+        tappa_context_destroy(&ctx);
+        DIR *folder = opendir(path);
+        CHECK(folder != NULL);
+        size_t files = 0;
+        for (struct dirent *e; folder && (e = readdir(folder));) {
+            if (strncmp(e->d_name, "pipelines-", 10)) continue;
+            char file[1024];
+            struct stat sb;
+            snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+            CHECK(stat(file, &sb) == 0 && sb.st_size > 0);
+            remove(file);
+            files++;
+        }
+        if (folder) closedir(folder);
+        CHECK_INT_EQ(files, 1);
+        if (round == 1) rmdir(path);
+    }
+    rmdir(dir);
+    if (old) setenv("XDG_CACHE_HOME", old, 1);
+    else unsetenv("XDG_CACHE_HOME");
+    free(old);
+}
+
 int main(void)
 {
     uint64_t seed = rng_fresh_seed();
@@ -169,6 +219,7 @@ int main(void)
     rng_seed(&r, seed);
     test_probe();
     test_validation_catches();
+    test_pipeline_cache();
     test_selection_errors();
     test_large_tensor(&r);
     test_forced_splits(seed);
