@@ -11,7 +11,7 @@ if [ ! -f build-asan/build.ninja ]; then
 fi
 ninja -C build-asan >/dev/null || status=1
 meson test -C build-asan --setup nodriver --suite cpu --print-errorlogs || status=1
-python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY' || status=1
+python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog-nodriver.json <<'PY' || status=1
 import json, sys
 counts = {"passed": 0, "failed": 0, "skipped": 0}
 for path in sys.argv[1:]:

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_io.h"
 #include "tappa/tensor_io.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -32,8 +33,6 @@ static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 /* Our headers always fit v1's u16 length, so the writer never needs v2. */
 _Static_assert(10 + NPY_DICT_MAX + NPY_ALIGN <= 65535, "npy header needs format v2");
 
-/* One read/write call moves at most this much, well below SSIZE_MAX everywhere. */
-#define IO_CHUNK_MAX ((size_t)1 << 30)
 /* Elements of i8 data converted per read, so narrowing needs no full-size copy. */
 #define NARROW_CHUNK ((size_t)1 << 16)
 
@@ -85,46 +84,6 @@ static const char *shape_text(char buf[SHAPE_TEXT], int ndim, const int64_t *sha
 
 /* ---- reading ---------------------------------------------------------------- */
 
-static tappa_status open_input(const char *path, int *fd, uint64_t *size, tappa_error *err)
-{
-    *fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (*fd < 0) return tappa_fail(err, TAPPA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    tappa_status st = TAPPA_OK;
-    if (fstat(*fd, &sb) != 0)
-        st = tappa_fail(err, TAPPA_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode)) /* sizes are only trustworthy for regular files */
-        st = tappa_fail(err, TAPPA_ERR_IO, "%s: not a regular file", path);
-    if (st) {
-        close(*fd);
-        return st;
-    }
-    *size = (uint64_t)sb.st_size;
-    return TAPPA_OK;
-}
-
-/* Callers have checked off + n against the file size, so a short read means
- * the file changed underneath us. */
-static tappa_status read_at(int fd, uint64_t off, void *buf, size_t n, const char *path,
-                            tappa_error *err)
-{
-    unsigned char *p = buf;
-    while (n) {
-        ssize_t got = pread(fd, p, n < IO_CHUNK_MAX ? n : IO_CHUNK_MAX, (off_t)off);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0)
-            return tappa_fail(err, TAPPA_ERR_IO, "%s: read failed at byte %llu: %s", path,
-                              (unsigned long long)off, strerror(errno));
-        if (got == 0)
-            return tappa_fail(err, TAPPA_ERR_IO, "%s: file ended at byte %llu while reading "
-                              "(did it change?)", path, (unsigned long long)off);
-        p += got;
-        n -= (size_t)got;
-        off += (uint64_t)got;
-    }
-    return TAPPA_OK;
-}
-
 /* Magic and version; finds where the header text lies and checks it fits. */
 static tappa_status read_preamble(int fd, uint64_t size, const char *path, uint64_t *header_off,
                                   uint64_t *header_len, tappa_error *err)
@@ -132,7 +91,7 @@ static tappa_status read_preamble(int fd, uint64_t size, const char *path, uint6
     if (size == 0) return tappa_fail(err, TAPPA_ERR_FORMAT, "%s: empty file", path);
     unsigned char pre[12];
     size_t got = size < sizeof pre ? (size_t)size : sizeof pre;
-    tappa_status st = read_at(fd, 0, pre, got, path, err);
+    tappa_status st = io_read_at(fd, 0, pre, got, path, err);
     if (st) return st;
     if (memcmp(pre, npy_magic, got < 6 ? got : 6) != 0)
         return tappa_fail(err, TAPPA_ERR_FORMAT, "%s: not a .npy file (bad magic)", path);
@@ -321,7 +280,7 @@ static tappa_status read_header(int fd, uint64_t off, uint64_t len, const char *
     if (!text)
         return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "%s: cannot allocate %llu bytes for the header",
                           path, (unsigned long long)len);
-    tappa_status st = read_at(fd, off, text, (size_t)len, path, err);
+    tappa_status st = io_read_at(fd, off, text, (size_t)len, path, err);
     if (!st) st = parse_header(text, (size_t)len, path, h, err);
     free(text);
     return st;
@@ -379,7 +338,7 @@ static tappa_status read_i64_as_i32(int fd, uint64_t off, size_t n, int32_t *dst
     tappa_status st = TAPPA_OK;
     for (size_t done = 0; done < n && !st;) {
         size_t k = n - done < chunk ? n - done : chunk;
-        st = read_at(fd, off + done * sizeof *wide, wide, k * sizeof *wide, path, err);
+        st = io_read_at(fd, off + done * sizeof *wide, wide, k * sizeof *wide, path, err);
         for (size_t i = 0; i < k && !st; i++) {
             if (wide[i] < INT32_MIN || wide[i] > INT32_MAX)
                 st = tappa_fail(err, TAPPA_ERR_LIMIT,
@@ -414,7 +373,7 @@ static tappa_status read_npy(int fd, uint64_t size, const char *path, tappa_arra
     st = tappa_array_alloc(out, type->dtype, h.ndim, h.shape, &inner);
     if (st) return tappa_fail(err, st, "%s: %s", path, inner.message);
     if (type->file_bytes == tappa_dtype_bytes(type->dtype))
-        st = read_at(fd, data_off, out->data, out->bytes, path, err);
+        st = io_read_at(fd, data_off, out->data, out->bytes, path, err);
     else
         st = read_i64_as_i32(fd, data_off, tappa_array_numel(out), out->data, path, err);
     if (st) tappa_array_free(out);
@@ -426,7 +385,7 @@ tappa_status tappa_npy_read(const char *path, tappa_array *out, tappa_error *err
     memset(out, 0, sizeof *out);
     int fd;
     uint64_t size = 0;
-    tappa_status st = open_input(path, &fd, &size, err);
+    tappa_status st = io_open_input(path, &fd, &size, err);
     if (st) return st;
     st = read_npy(fd, size, path, out, err);
     close(fd);
@@ -434,60 +393,6 @@ tappa_status tappa_npy_read(const char *path, tappa_array *out, tappa_error *err
 }
 
 /* ---- writing ---------------------------------------------------------------- */
-
-typedef struct piece {
-    const void *data;
-    size_t len;
-} piece;
-
-static tappa_status write_all(int fd, const piece *pc, const char *tmp, tappa_error *err)
-{
-    const unsigned char *p = pc->data;
-    size_t n = pc->len;
-    while (n) {
-        ssize_t put = write(fd, p, n < IO_CHUNK_MAX ? n : IO_CHUNK_MAX);
-        if (put < 0 && errno == EINTR) continue;
-        if (put < 0) return tappa_fail(err, TAPPA_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-        p += put;
-        n -= (size_t)put;
-    }
-    return TAPPA_OK;
-}
-
-/* Write to a temporary file beside path and rename it into place, so readers
- * never see a partial file and a failure leaves the old file (if any) intact. */
-static tappa_status write_atomically(const char *path, const piece *pieces, size_t n,
-                                     tappa_error *err)
-{
-    static const char suffix[] = ".tmp.XXXXXX";
-    size_t len = strlen(path);
-    char *tmp = malloc(len + sizeof suffix);
-    if (!tmp) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "%s: cannot allocate a file name", path);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, suffix, sizeof suffix);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        tappa_status st = tappa_fail(err, TAPPA_ERR_IO, "%s: cannot create a temporary file: %s",
-                                     path, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    tappa_status st = TAPPA_OK;
-    for (size_t i = 0; i < n && !st; i++) st = write_all(fd, &pieces[i], tmp, err);
-    /* mkstemp makes the file 0600; give it the mode a plain create usually gets. */
-    if (!st && fchmod(fd, S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH) != 0)
-        st = tappa_fail(err, TAPPA_ERR_IO, "%s: cannot set permissions: %s", tmp, strerror(errno));
-    if (!st && fsync(fd) != 0)
-        st = tappa_fail(err, TAPPA_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && !st)
-        st = tappa_fail(err, TAPPA_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    if (!st && rename(tmp, path) != 0)
-        st = tappa_fail(err, TAPPA_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp,
-                        strerror(errno));
-    if (st) unlink(tmp);
-    free(tmp);
-    return st;
-}
 
 static tappa_status check_array(const char *path, const tappa_array *a, const npy_type **type,
                                 tappa_error *err)
@@ -531,6 +436,6 @@ tappa_status tappa_npy_write(const char *path, const tappa_array *a, tappa_error
     header[8] = (unsigned char)(header_len & 0xff);
     header[9] = (unsigned char)(header_len >> 8);
 
-    piece pieces[2] = {{header, total + pad}, {a->data, a->bytes}};
-    return write_atomically(path, pieces, 2, err);
+    io_piece pieces[2] = {{header, total + pad}, {a->data, a->bytes}};
+    return io_write_atomically(path, pieces, 2, err);
 }

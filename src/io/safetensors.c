@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_io.h"
 #include "tappa/tensor_io.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -25,8 +26,6 @@
 /* The reference implementation refuses larger headers; so do we, before
  * allocating for one. */
 #define ST_HEADER_MAX 100000000u
-/* One read/write call moves at most this much, well below SSIZE_MAX everywhere. */
-#define IO_CHUNK_MAX ((size_t)1 << 30)
 /* Bytes of file data converted per read, so I64 and BF16 need no full-size copy. */
 #define CONVERT_CHUNK ((size_t)1 << 19)
 
@@ -140,45 +139,6 @@ typedef struct st_info {
     uint64_t begin, end;
 } st_info;
 
-static tappa_status open_input(const char *path, int *fd, uint64_t *size, tappa_error *err)
-{
-    *fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (*fd < 0) return tappa_fail(err, TAPPA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    tappa_status st = TAPPA_OK;
-    if (fstat(*fd, &sb) != 0)
-        st = tappa_fail(err, TAPPA_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode)) /* sizes are only trustworthy for regular files */
-        st = tappa_fail(err, TAPPA_ERR_IO, "%s: not a regular file", path);
-    if (st) {
-        close(*fd);
-        return st;
-    }
-    *size = (uint64_t)sb.st_size;
-    return TAPPA_OK;
-}
-
-/* Callers have checked off + n against the file size, so a short read means
- * the file changed underneath us. */
-static tappa_status read_at(const st_reader *r, uint64_t off, void *buf, size_t n)
-{
-    unsigned char *p = buf;
-    while (n) {
-        ssize_t got = pread(r->fd, p, n < IO_CHUNK_MAX ? n : IO_CHUNK_MAX, (off_t)off);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0)
-            return tappa_fail(r->err, TAPPA_ERR_IO, "%s: read failed at byte %llu: %s", r->path,
-                              (unsigned long long)off, strerror(errno));
-        if (got == 0)
-            return tappa_fail(r->err, TAPPA_ERR_IO, "%s: file ended at byte %llu while reading "
-                              "(did it change?)", r->path, (unsigned long long)off);
-        p += got;
-        n -= (size_t)got;
-        off += (uint64_t)got;
-    }
-    return TAPPA_OK;
-}
-
 static tappa_status read_header_length(st_reader *r)
 {
     if (r->size == 0) return tappa_fail(r->err, TAPPA_ERR_FORMAT, "%s: empty file", r->path);
@@ -187,7 +147,7 @@ static tappa_status read_header_length(st_reader *r)
                           "%s: truncated: %llu bytes, too short for the 8-byte header length",
                           r->path, (unsigned long long)r->size);
     unsigned char b[8];
-    tappa_status st = read_at(r, 0, b, 8);
+    tappa_status st = io_read_at(r->fd, 0, b, 8, r->path, r->err);
     if (st) return st;
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | b[i];
@@ -232,7 +192,7 @@ static tappa_status read_header(st_reader *r, cJSON **root)
     if (!text)
         return tappa_fail(r->err, TAPPA_ERR_NO_MEMORY, "%s: cannot allocate %zu bytes for the "
                           "header", r->path, len);
-    st = read_at(r, 8, text, len);
+    st = io_read_at(r->fd, 8, text, len, r->path, r->err);
     if (!st) {
         text[len] = '\0';
         st = parse_json(r, text, len, root);
@@ -449,7 +409,7 @@ static tappa_status read_converted(const st_reader *r, const st_info *t, tappa_a
     tappa_status st = TAPPA_OK;
     for (size_t done = 0; done < n && !st;) {
         size_t k = n - done < chunk ? n - done : chunk;
-        st = read_at(r, r->data_off + t->begin + done * in_bytes, buf, k * in_bytes);
+        st = io_read_at(r->fd, r->data_off + t->begin + done * in_bytes, buf, k * in_bytes, r->path, r->err);
         bad_element bad;
         if (!st && !t->type->convert(buf, k, (unsigned char *)a->data + done * out_bytes, &bad))
             st = tappa_fail(r->err, TAPPA_ERR_LIMIT, "%s: tensor '%s': element %zu (%lld) does "
@@ -470,7 +430,7 @@ static tappa_status load_tensor(const st_reader *r, const st_info *t, st_entry *
     tappa_error inner;
     tappa_status st = tappa_array_alloc(&e->array, t->type->dtype, t->ndim, t->shape, &inner);
     if (st) return tappa_fail(r->err, st, "%s: tensor '%s': %s", r->path, t->name, inner.message);
-    if (!t->type->convert) return read_at(r, r->data_off + t->begin, e->array.data, e->array.bytes);
+    if (!t->type->convert) return io_read_at(r->fd, r->data_off + t->begin, e->array.data, e->array.bytes, r->path, r->err);
     return read_converted(r, t, &e->array);
 }
 
@@ -515,7 +475,7 @@ tappa_status tappa_safetensors_read(const char *path, tappa_safetensors **out, t
 {
     *out = NULL;
     st_reader r = {.path = path, .err = err};
-    tappa_status st = open_input(path, &r.fd, &r.size, err);
+    tappa_status st = io_open_input(path, &r.fd, &r.size, err);
     if (st) return st;
     cJSON *root;
     st = read_header(&r, &root);
@@ -573,60 +533,6 @@ void tappa_safetensors_free(tappa_safetensors **st)
 }
 
 /* ---- writing ---------------------------------------------------------------- */
-
-typedef struct piece {
-    const void *data;
-    size_t len;
-} piece;
-
-static tappa_status write_all(int fd, const piece *pc, const char *tmp, tappa_error *err)
-{
-    const unsigned char *p = pc->data;
-    size_t n = pc->len;
-    while (n) {
-        ssize_t put = write(fd, p, n < IO_CHUNK_MAX ? n : IO_CHUNK_MAX);
-        if (put < 0 && errno == EINTR) continue;
-        if (put < 0) return tappa_fail(err, TAPPA_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-        p += put;
-        n -= (size_t)put;
-    }
-    return TAPPA_OK;
-}
-
-/* Write to a temporary file beside path and rename it into place, so readers
- * never see a partial file and a failure leaves the old file (if any) intact. */
-static tappa_status write_atomically(const char *path, const piece *pieces, size_t n,
-                                     tappa_error *err)
-{
-    static const char suffix[] = ".tmp.XXXXXX";
-    size_t len = strlen(path);
-    char *tmp = malloc(len + sizeof suffix);
-    if (!tmp) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "%s: cannot allocate a file name", path);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, suffix, sizeof suffix);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        tappa_status st = tappa_fail(err, TAPPA_ERR_IO, "%s: cannot create a temporary file: %s",
-                                     path, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    tappa_status st = TAPPA_OK;
-    for (size_t i = 0; i < n && !st; i++) st = write_all(fd, &pieces[i], tmp, err);
-    /* mkstemp makes the file 0600; give it the mode a plain create usually gets. */
-    if (!st && fchmod(fd, S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH) != 0)
-        st = tappa_fail(err, TAPPA_ERR_IO, "%s: cannot set permissions: %s", tmp, strerror(errno));
-    if (!st && fsync(fd) != 0)
-        st = tappa_fail(err, TAPPA_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && !st)
-        st = tappa_fail(err, TAPPA_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    if (!st && rename(tmp, path) != 0)
-        st = tappa_fail(err, TAPPA_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp,
-                        strerror(errno));
-    if (st) unlink(tmp);
-    free(tmp);
-    return st;
-}
 
 static tappa_status check_array(const char *path, const char *name, const tappa_array *a,
                                 tappa_error *err)
@@ -739,13 +645,13 @@ tappa_status tappa_safetensors_write(const char *path, size_t n, const char *con
     size_t header_len = 0;
     st = build_header(path, n, names, arrays, &header, &header_len, err);
     if (st) return st;
-    piece *pieces = malloc((n + 1) * sizeof *pieces);
+    io_piece *pieces = malloc((n + 1) * sizeof *pieces);
     if (!pieces) {
         st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "%s: cannot allocate", path);
     } else {
-        pieces[0] = (piece){header, header_len};
-        for (size_t i = 0; i < n; i++) pieces[i + 1] = (piece){arrays[i]->data, arrays[i]->bytes};
-        st = write_atomically(path, pieces, n + 1, err);
+        pieces[0] = (io_piece){header, header_len};
+        for (size_t i = 0; i < n; i++) pieces[i + 1] = (io_piece){arrays[i]->data, arrays[i]->bytes};
+        st = io_write_atomically(path, pieces, n + 1, err);
     }
     free(pieces);
     free(header);
