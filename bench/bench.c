@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -22,7 +23,8 @@ static const char help[] =
     "  --quick       small shapes, few runs (a smoke run on CPU drivers)\n"
     "  --reps N      timed runs per op\n";
 
-#define WARMUP 3
+#define WARMUP 3       /* runs per warm-up submission, and at least this many */
+#define WARMUP_MS 300.0
 
 typedef struct timing {
     double median_ms, min_ms;
@@ -34,17 +36,30 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Warm up, then time reps runs in one submission, one timestamp pair each. */
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Warm up until the GPU has been busy for WARMUP_MS (an idle GPU sits at low
+ * clocks and takes a while to ramp), then time reps runs in one submission,
+ * one timestamp pair each. */
 static tappa_status time_case(tvk_device *dev, bench_case *c, int reps, timing *out,
                               tappa_error *err)
 {
-    tappa_status st = tvk_begin(dev, err);
-    for (int i = 0; i < WARMUP && !st; i++) {
-        st = c->record(c->state, i % c->sets, err);
-        tvk_barrier(dev);
+    tappa_status st = TAPPA_OK;
+    int runs = 0;
+    for (double t0 = now_ms(); !st && (runs < WARMUP || now_ms() - t0 < WARMUP_MS);) {
+        st = tvk_begin(dev, err);
+        for (int i = 0; i < WARMUP && !st; i++, runs++) {
+            st = c->record(c->state, runs % c->sets, err);
+            tvk_barrier(dev);
+        }
+        if (!st) st = tvk_submit_wait(dev, err);
+        else tvk_abort(dev);
     }
-    if (!st) st = tvk_submit_wait(dev, err);
-    else tvk_abort(dev);
     if (st) return st;
 
     tvk_timer timer;

@@ -52,7 +52,8 @@ static void destroy(void *p)
     free(s);
 }
 
-/* A tensor of normal random values in dtype. */
+/* A tensor of uniform random values in [-2, 2) in dtype (uniform rather than
+ * normal: generating gigabytes of inputs on the host should not dominate a run). */
 static tappa_status random_tensor(tappa_context *ctx, rng *r, tappa_dtype dt, int ndim,
                                   const int64_t *shape, tappa_tensor **out, tappa_error *err)
 {
@@ -61,7 +62,7 @@ static tappa_status random_tensor(tappa_context *ctx, rng *r, tappa_dtype dt, in
     if (st) return st;
     size_t n = tappa_array_numel(&a);
     for (size_t i = 0; i < n; i++) {
-        float v = (float)rng_normal(r);
+        float v = (float)rng_uniform(r, -2.0, 2.0);
         if (dt == TAPPA_F16) ((uint16_t *)a.data)[i] = tappa_f32_to_f16(v);
         else ((float *)a.data)[i] = v;
     }
