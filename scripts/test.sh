@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 status=0
 meson test -C build --print-errorlogs --num-processes 2 || status=1
 if [ ! -f build-asan/build.ninja ]; then
-    meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || status=1
+    meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true >/dev/null || status=1
 fi
 ninja -C build-asan >/dev/null || status=1
 meson test -C build-asan --setup nodriver --suite cpu --print-errorlogs || status=1
