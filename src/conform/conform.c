@@ -107,40 +107,82 @@ static tappa_status case_copy(tappa_context *ctx, rng *r, int64_t n, conform_res
     return st;
 }
 
-/* ---- softmax ------------------------------------------------------------- */
-static tappa_status case_softmax(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t rows,
-                                 int64_t cols, conform_result *res, tappa_error *err)
+/* ---- shape-preserving ops (softmax, rope) ------------------------------ */
+/* y = op(x) with y shaped like x: draw x, run the op into a poisoned y, and
+ * compare with the reference run on the same rounded x. */
+typedef struct unary_op {
+    tappa_status (*run)(const tappa_tensor *x, tappa_tensor *y, const void *params,
+                        tappa_error *err);
+    void (*reference)(const double *x, double *y, const int64_t *shape, const void *params);
+    const void *params;
+} unary_op;
+
+static tappa_status check_unary(tappa_context *ctx, tappa_dtype dt, int ndim, const int64_t *shape,
+                                double *x, const unary_op *op, conform_result *res,
+                                tappa_error *err)
 {
-    snprintf(res->shape, sizeof res->shape, "rows=%lld cols=%lld", (long long)rows, (long long)cols);
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
     res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_F32;
-    int64_t shape[2] = { rows, cols };
-    size_t n = (size_t)(rows * cols);
-    double *x = doubles(n), *ref = doubles(n);
+    double *ref = doubles(n);
     tappa_tensor *tx = NULL, *ty = NULL;
-    tappa_status st = (!x || !ref) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
-    if (!st) {
-        for (size_t i = 0; i < n; i++) x[i] = rng_uniform(r, -6, 6);
-        st = tensor_from_doubles(ctx, dt, 2, shape, x, &tx, err);
-    }
-    if (!st) st = poisoned(ctx, dt, 2, shape, &ty, err);
+    tappa_status st = !ref ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) st = tensor_from_doubles(ctx, dt, ndim, shape, x, &tx, err);
+    if (!st) st = poisoned(ctx, dt, ndim, shape, &ty, err);
     if (!st) {
         double t0 = now_ms();
-        st = tappa_softmax(tx, ty, err);
+        st = op->run(tx, ty, op->params, err);
         res->ms = now_ms() - t0;
     }
     if (!st) {
-        tappa_ref_softmax(x, ref, (size_t)rows, (size_t)cols);
+        op->reference(x, ref, shape, op->params);
         st = compare(ty, ref, &res->error, err);
         res->segments = tappa_tensor_segments(tx);
     }
     tappa_tensor_destroy(&tx);
     tappa_tensor_destroy(&ty);
-    free(x);
     free(ref);
     return st;
 }
 
-/* ---- rope ---------------------------------------------------------------- */
+static tappa_status run_softmax(const tappa_tensor *x, tappa_tensor *y, const void *params,
+                                tappa_error *err)
+{
+    (void)params;
+    return tappa_softmax(x, y, err);
+}
+
+static void ref_softmax(const double *x, double *y, const int64_t *shape, const void *params)
+{
+    (void)params;
+    tappa_ref_softmax(x, y, (size_t)shape[0], (size_t)shape[1]);
+}
+
+static tappa_status case_softmax(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t rows,
+                                 int64_t cols, conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "rows=%lld cols=%lld", (long long)rows, (long long)cols);
+    int64_t shape[2] = { rows, cols };
+    double *x = doubles((size_t)(rows * cols));
+    if (!x) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    for (int64_t i = 0; i < rows * cols; i++) x[i] = rng_uniform(r, -6, 6);
+    const unary_op op = { run_softmax, ref_softmax, NULL };
+    tappa_status st = check_unary(ctx, dt, 2, shape, x, &op, res, err);
+    free(x);
+    return st;
+}
+
+static tappa_status run_rope(const tappa_tensor *x, tappa_tensor *y, const void *params,
+                             tappa_error *err)
+{
+    return tappa_rope(x, y, params, err);
+}
+
+static void ref_rope(const double *x, double *y, const int64_t *shape, const void *params)
+{
+    tappa_ref_rope(x, y, (size_t)shape[0], (size_t)shape[1], (size_t)shape[2], params);
+}
+
 static tappa_status case_rope(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t h, int64_t n,
                               int64_t d, tappa_rope_params p, conform_result *res, tappa_error *err)
 {
@@ -148,31 +190,13 @@ static tappa_status case_rope(tappa_context *ctx, rng *r, tappa_dtype dt, int64_
              (long long)h, (long long)n, (long long)d,
              p.layout == TAPPA_ROPE_INTERLEAVED ? "interleaved" : "half", p.base,
              (long long)p.pos_offset);
-    res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_F32;
     int64_t shape[3] = { h, n, d };
-    size_t count = (size_t)(h * n * d);
-    double *x = doubles(count), *ref = doubles(count);
-    tappa_tensor *tx = NULL, *ty = NULL;
-    tappa_status st = (!x || !ref) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
-    if (!st) {
-        for (size_t i = 0; i < count; i++) x[i] = rng_normal(r);
-        st = tensor_from_doubles(ctx, dt, 3, shape, x, &tx, err);
-    }
-    if (!st) st = poisoned(ctx, dt, 3, shape, &ty, err);
-    if (!st) {
-        double t0 = now_ms();
-        st = tappa_rope(tx, ty, &p, err);
-        res->ms = now_ms() - t0;
-    }
-    if (!st) {
-        tappa_ref_rope(x, ref, (size_t)h, (size_t)n, (size_t)d, &p);
-        st = compare(ty, ref, &res->error, err);
-        res->segments = tappa_tensor_segments(tx);
-    }
-    tappa_tensor_destroy(&tx);
-    tappa_tensor_destroy(&ty);
+    double *x = doubles((size_t)(h * n * d));
+    if (!x) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    for (int64_t i = 0; i < h * n * d; i++) x[i] = rng_normal(r);
+    const unary_op op = { run_rope, ref_rope, &p };
+    tappa_status st = check_unary(ctx, dt, 3, shape, x, &op, res, err);
     free(x);
-    free(ref);
     return st;
 }
 
