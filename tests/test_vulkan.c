@@ -91,30 +91,41 @@ static void test_large_tensor(rng *r)
     tappa_context_destroy(&ctx);
 }
 
-/* Every op with bindings forced down to 512 KiB, so mid-sized tensors cross
- * segment boundaries; results must still match the reference. */
-static void test_forced_splits(uint64_t seed)
+/* Every op with bindings forced down so that mid-sized tensors cross segment
+ * boundaries; results must still match the reference. Attention gets 2 MiB:
+ * its decode partials must fit one binding, which 512 KiB cannot hold for
+ * 32 heads. */
+static size_t run_split(const char *op, uint64_t binding, uint64_t seed, size_t *cases)
 {
-    tappa_context *ctx = open_device(512 << 10);
+    tappa_context *ctx = open_device(binding);
     tappa_error err = { 0 };
-    conform_options opt = { .seed = seed, .op = NULL, .large = false };
+    conform_options opt = { .seed = seed, .op = op, .large = false };
     conform_result *res = NULL;
-    size_t n = 0;
+    size_t n = 0, split = 0;
     CHECK_INT_EQ(conform_run(ctx, &opt, NULL, NULL, &res, &n, &err), TAPPA_OK);
-    size_t split_cases = 0;
     for (size_t i = 0; i < n; i++) {
         if (res[i].unsupported) continue;
-        split_cases += res[i].segments > 1;
+        split += res[i].segments > 1;
         if (!res[i].pass)
             fprintf(stderr, "split case %s %s %s: error %g (tol %g) %s\n", res[i].op, res[i].shape,
                     res[i].dtype, res[i].error, res[i].tolerance, res[i].note);
         CHECK(res[i].pass);
     }
-    printf("forced 512 KiB bindings: %zu cases, %zu of them split\n", n, split_cases);
-    CHECK(split_cases >= 5);
+    *cases += n;
     free(res);
     check_no_validation(ctx);
     tappa_context_destroy(&ctx);
+    return split;
+}
+
+static void test_forced_splits(uint64_t seed)
+{
+    size_t cases = 0, split = 0;
+    for (size_t i = 0; conform_ops[i]; i++)
+        split += run_split(conform_ops[i], strcmp(conform_ops[i], "attention") ? 512 << 10 : 2 << 20,
+                           seed, &cases);
+    printf("forced small bindings: %zu cases, %zu of them split\n", cases, split);
+    CHECK(split >= 8);
 }
 
 static void test_selection_errors(void)

@@ -50,6 +50,8 @@ typedef struct tappa_device_info {
     bool memory_budget_ext;          /* VK_EXT_memory_budget: budget below is the driver's */
     uint64_t device_local_bytes;     /* sum of device-local heaps */
     uint64_t budget_bytes;           /* what the driver says we may use now (heap size without the ext) */
+    /* Driver quirks. */
+    uint32_t loop_iteration_limit;   /* most loop iterations one invocation may run (0: none) */
     /* Timing. */
     bool timestamps;                 /* compute queue supports timestamps */
     float timestamp_period_ns;

@@ -5,6 +5,8 @@
 #ifndef TAPPA_OPS_H
 #define TAPPA_OPS_H
 
+#include <stdbool.h>
+
 #include "tappa/tensor.h"
 
 #ifdef __cplusplus
@@ -53,6 +55,19 @@ tappa_status tappa_qsim(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mod
  * k: [Hkv, N, D] f32 with Hq % Hkv == 0; mean, var: [Hq, N] f32. */
 tappa_status tappa_window_stats(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
                                 tappa_tensor *mean, tappa_tensor *var, tappa_error *err);
+
+/* Scaled dot-product attention with grouped-query heads, f32 accumulation and
+ * an online softmax (the score matrix is never materialised).
+ * q: [Hq, Nq, D] f32; k, v: [Hkv, Nk, D], both f32 or both f16, Nq <= Nk,
+ * Hq % Hkv == 0 (query head h uses KV head h / (Hq / Hkv)); D a multiple of 16
+ * up to 256 (64, 80, 96, 128 in the models we target).
+ * causal: query i sits at position Nk - Nq + i and sees keys 0..Nk - Nq + i, so
+ * Nq = 1 is a decode step and Nq = Nk a prefill.
+ * out: [Hq, Nq, D] f32; lse: [Hq, Nq] f32 or NULL, the natural-log sum of
+ * exp(q.k / sqrt(D)) over the visible keys of each row (what window statistics
+ * reuse). Nq = 1 runs the split-K decode kernel, larger Nq the prefill kernel. */
+tappa_status tappa_attention(const tappa_tensor *q, const tappa_tensor *k, const tappa_tensor *v,
+                             bool causal, tappa_tensor *out, tappa_tensor *lse, tappa_error *err);
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,11 @@ void tappa_ref_qsim(const double *q, double *out, size_t heads, size_t t, size_t
 void tappa_ref_window_stats(const double *q, const double *k, double *mean, double *var, size_t hq,
                             size_t hkv, size_t n, size_t d, size_t window);
 
+/* q: (hq, nq, d); k, v: (hkv, nk, d); out: (hq, nq, d); lse: (hq, nq) or NULL. */
+void tappa_ref_attention(const double *q, const double *k, const double *v, double *out,
+                         double *lse, size_t hq, size_t hkv, size_t nq, size_t nk, size_t d,
+                         bool causal);
+
 #ifdef __cplusplus
 }
 #endif

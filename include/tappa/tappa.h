@@ -8,6 +8,7 @@
 #include "tappa/context.h"
 #include "tappa/tensor.h"
 #include "tappa/ops.h"
+#include "tappa/kv_cache.h"
 #include "tappa/reference.h"
 #include "tappa/tensor_io.h"
 

@@ -48,6 +48,8 @@ static void print_device(const tappa_device_info *d, bool selected)
            mib(d->device_local_bytes), mib(d->budget_bytes),
            d->memory_budget_ext ? " (VK_EXT_memory_budget)" : " (heap size)",
            d->unified_memory ? "unified (no staging)" : "staged uploads");
+    if (d->loop_iteration_limit)
+        printf("    loop iterations        at most %u per invocation (driver limit)\n", d->loop_iteration_limit);
     if (d->timestamps)
         printf("    timestamps             yes, %.3g ns per tick\n", d->timestamp_period_ns);
     else
@@ -86,6 +88,7 @@ static cJSON *device_json(const tappa_device_info *d, bool selected)
     cJSON_AddBoolToObject(o, "memory_budget_ext", d->memory_budget_ext);
     cJSON_AddNumberToObject(o, "device_local_bytes", (double)d->device_local_bytes);
     cJSON_AddNumberToObject(o, "budget_bytes", (double)d->budget_bytes);
+    cJSON_AddNumberToObject(o, "loop_iteration_limit", d->loop_iteration_limit);
     cJSON_AddBoolToObject(o, "timestamps", d->timestamps);
     cJSON_AddNumberToObject(o, "timestamp_period_ns", d->timestamp_period_ns);
     return o;

@@ -9,7 +9,7 @@
 #include "conform.h"
 #include "rng.h"
 
-const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_stats", NULL };
+const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_stats", "attention", NULL };
 
 /* Tolerances of SPEC.md. */
 #define TOL_F32 1e-5
@@ -300,6 +300,86 @@ static tappa_status case_window_stats(tappa_context *ctx, rng *r, int64_t hq, in
     return st;
 }
 
+/* ---- attention ----------------------------------------------------------- */
+typedef struct attention_case {
+    int64_t hq, hkv, nq, nk, d;
+    bool causal;
+    bool cache; /* through tappa_kv_cache_append + tappa_attention_decode */
+} attention_case;
+
+static tappa_status run_attention(tappa_context *ctx, tappa_dtype dt, const attention_case *a,
+                                  double *q, double *k, double *v, tappa_tensor *tout,
+                                  tappa_tensor *tlse, size_t *segments, tappa_error *err)
+{
+    int64_t qs[3] = { a->hq, a->nq, a->d }, ks[3] = { a->hkv, a->nk, a->d };
+    tappa_tensor *tq = NULL, *tk = NULL, *tv = NULL;
+    tappa_kv_cache *cache = NULL;
+    tappa_status st = tensor_from_doubles(ctx, TAPPA_F32, 3, qs, q, &tq, err);
+    if (!st) st = tensor_from_doubles(ctx, dt, 3, ks, k, &tk, err);
+    if (!st) st = tensor_from_doubles(ctx, dt, 3, ks, v, &tv, err);
+    if (!st && !a->cache) {
+        st = tappa_attention(tq, tk, tv, a->causal, tout, tlse, err);
+        *segments = tappa_tensor_segments(tk);
+    } else if (!st) {
+        /* A cache with spare capacity, filled by an append: decode must read
+         * only the first length positions of each head. */
+        st = tappa_kv_cache_create(ctx, 2, a->hkv, a->nk + 5, a->d, dt, &cache, err);
+        if (!st) st = tappa_kv_cache_append(cache, 1, tk, tv, err);
+        if (!st) st = tappa_attention_decode(tq, cache, 1, tout, tlse, err);
+        if (!st) *segments = tappa_tensor_segments(tappa_kv_cache_keys(cache, 1));
+    }
+    tappa_kv_cache_destroy(&cache);
+    tappa_tensor_destroy(&tq);
+    tappa_tensor_destroy(&tk);
+    tappa_tensor_destroy(&tv);
+    return st;
+}
+
+static tappa_status case_attention(tappa_context *ctx, rng *r, tappa_dtype dt,
+                                   const attention_case *a, conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "hq=%lld hkv=%lld nq=%lld nk=%lld d=%lld%s%s",
+             (long long)a->hq, (long long)a->hkv, (long long)a->nq, (long long)a->nk,
+             (long long)a->d, a->causal ? " causal" : "", a->cache ? " cache" : "");
+    res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_ATTENTION_F32;
+    size_t nqe = (size_t)(a->hq * a->nq * a->d), nke = (size_t)(a->hkv * a->nk * a->d);
+    int64_t os[3] = { a->hq, a->nq, a->d }, ls[2] = { a->hq, a->nq };
+    double *q = doubles(nqe), *k = doubles(nke), *v = doubles(nke);
+    double *out = doubles(nqe), *lse = doubles((size_t)(a->hq * a->nq));
+    tappa_tensor *tout = NULL, *tlse = NULL;
+    tappa_status st = (!q || !k || !v || !out || !lse)
+                          ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        /* Logits spread over a few units, like trained heads: peaked, not one-hot. */
+        for (size_t i = 0; i < nqe; i++) q[i] = 1.5 * rng_normal(r);
+        for (size_t i = 0; i < nke; i++) k[i] = rng_normal(r);
+        for (size_t i = 0; i < nke; i++) v[i] = rng_normal(r);
+        st = poisoned(ctx, TAPPA_F32, 3, os, &tout, err);
+    }
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, ls, &tlse, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = run_attention(ctx, dt, a, q, k, v, tout, tlse, &res->segments, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        double e_out, e_lse;
+        tappa_ref_attention(q, k, v, out, lse, (size_t)a->hq, (size_t)a->hkv, (size_t)a->nq,
+                            (size_t)a->nk, (size_t)a->d, a->causal || a->cache);
+        st = compare(tout, out, &e_out, err);
+        if (!st) st = compare(tlse, lse, &e_lse, err);
+        res->error = isnan(e_out) || isnan(e_lse) ? NAN : e_out > e_lse ? e_out : e_lse;
+    }
+    tappa_tensor_destroy(&tout);
+    tappa_tensor_destroy(&tlse);
+    free(q);
+    free(k);
+    free(v);
+    free(out);
+    free(lse);
+    return st;
+}
+
 /* ---- the case table ------------------------------------------------------ */
 typedef struct conform_case {
     const char *op;
@@ -308,6 +388,7 @@ typedef struct conform_case {
     tappa_rope_params rope;
     tappa_qsim_mode mode;
     bool large;
+    attention_case attn;
 } conform_case;
 
 #define HALF(base, pos) { TAPPA_ROPE_HALF, base, pos }
@@ -316,39 +397,57 @@ typedef struct conform_case {
 /* Reference and odd shapes of SPEC.md, scaled so lavapipe runs them all in
  * seconds; both dtypes where the op takes them. */
 static const conform_case cases[] = {
-    { "copy", TAPPA_F32, 1000003, 0, 0, 0, 0, { 0 }, 0, false },
-    { "copy", TAPPA_F32, 4 << 20, 0, 0, 0, 0, { 0 }, 0, false },
+    { "copy", TAPPA_F32, 1000003, 0, 0, 0, 0, { 0 }, 0, false, { 0 } },
+    { "copy", TAPPA_F32, 4 << 20, 0, 0, 0, 0, { 0 }, 0, false, { 0 } },
 #define SOFTMAX(dt)                                                              \
-    { "softmax", dt, 1, 1, 0, 0, 0, { 0 }, 0, false },                           \
-    { "softmax", dt, 7, 33, 0, 0, 0, { 0 }, 0, false },                          \
-    { "softmax", dt, 64, 1000, 0, 0, 0, { 0 }, 0, false },                       \
-    { "softmax", dt, 3, 4097, 0, 0, 0, { 0 }, 0, false },                        \
-    { "softmax", dt, 4096, 128, 0, 0, 0, { 0 }, 0, false }
+    { "softmax", dt, 1, 1, 0, 0, 0, { 0 }, 0, false, { 0 } },                           \
+    { "softmax", dt, 7, 33, 0, 0, 0, { 0 }, 0, false, { 0 } },                          \
+    { "softmax", dt, 64, 1000, 0, 0, 0, { 0 }, 0, false, { 0 } },                       \
+    { "softmax", dt, 3, 4097, 0, 0, 0, { 0 }, 0, false, { 0 } },                        \
+    { "softmax", dt, 4096, 128, 0, 0, 0, { 0 }, 0, false, { 0 } }
     SOFTMAX(TAPPA_F32),
     SOFTMAX(TAPPA_F16),
     /* 9000 x 4096 f32 = 141 MiB: above the 128 MiB binding minimum. */
-    { "softmax", TAPPA_F32, 9000, 4096, 0, 0, 0, { 0 }, 0, true },
+    { "softmax", TAPPA_F32, 9000, 4096, 0, 0, 0, { 0 }, 0, true, { 0 } },
 #define ROPE(dt)                                                                 \
-    { "rope", dt, 1, 1, 64, 0, 0, HALF(10000, 0), 0, false },                    \
-    { "rope", dt, 4, 37, 64, 0, 0, INTER(10000, 0), 0, false },                  \
-    { "rope", dt, 8, 100, 128, 0, 0, HALF(500000, 4000), 0, false },             \
-    { "rope", dt, 8, 100, 128, 0, 0, INTER(500000, 4000), 0, false },            \
-    { "rope", dt, 3, 513, 80, 0, 0, HALF(10000, 131000), 0, false },             \
-    { "rope", dt, 2, 17, 96, 0, 0, INTER(1000000, 7), 0, false }
+    { "rope", dt, 1, 1, 64, 0, 0, HALF(10000, 0), 0, false, { 0 } },                    \
+    { "rope", dt, 4, 37, 64, 0, 0, INTER(10000, 0), 0, false, { 0 } },                  \
+    { "rope", dt, 8, 100, 128, 0, 0, HALF(500000, 4000), 0, false, { 0 } },             \
+    { "rope", dt, 8, 100, 128, 0, 0, INTER(500000, 4000), 0, false, { 0 } },            \
+    { "rope", dt, 3, 513, 80, 0, 0, HALF(10000, 131000), 0, false, { 0 } },             \
+    { "rope", dt, 2, 17, 96, 0, 0, INTER(1000000, 7), 0, false, { 0 } }
     ROPE(TAPPA_F32),
     ROPE(TAPPA_F16),
 #define QSIM(dt)                                                                 \
-    { "qsim", dt, 2, 1, 64, 0, 0, { 0 }, TAPPA_QSIM_COSINE, false },             \
-    { "qsim", dt, 4, 64, 64, 0, 0, { 0 }, TAPPA_QSIM_COSINE, false },            \
-    { "qsim", dt, 8, 1000, 128, 0, 0, { 0 }, TAPPA_QSIM_COSINE, false },         \
-    { "qsim", dt, 3, 33, 80, 0, 0, { 0 }, TAPPA_QSIM_DOT, false },               \
-    { "qsim", dt, 4, 257, 96, 0, 0, { 0 }, TAPPA_QSIM_DOT, false }
+    { "qsim", dt, 2, 1, 64, 0, 0, { 0 }, TAPPA_QSIM_COSINE, false, { 0 } },             \
+    { "qsim", dt, 4, 64, 64, 0, 0, { 0 }, TAPPA_QSIM_COSINE, false, { 0 } },            \
+    { "qsim", dt, 8, 1000, 128, 0, 0, { 0 }, TAPPA_QSIM_COSINE, false, { 0 } },         \
+    { "qsim", dt, 3, 33, 80, 0, 0, { 0 }, TAPPA_QSIM_DOT, false, { 0 } },               \
+    { "qsim", dt, 4, 257, 96, 0, 0, { 0 }, TAPPA_QSIM_DOT, false, { 0 } }
     QSIM(TAPPA_F32),
     QSIM(TAPPA_F16),
-    { "window_stats", TAPPA_F32, 8, 2, 300, 64, 32, { 0 }, 0, false },
-    { "window_stats", TAPPA_F32, 4, 4, 33, 80, 32, { 0 }, 0, false },
-    { "window_stats", TAPPA_F32, 2, 1, 1000, 128, 16, { 0 }, 0, false },
-    { "window_stats", TAPPA_F32, 7, 7, 129, 96, 2, { 0 }, 0, false },
+    { "window_stats", TAPPA_F32, 8, 2, 300, 64, 32, { 0 }, 0, false, { 0 } },
+    { "window_stats", TAPPA_F32, 4, 4, 33, 80, 32, { 0 }, 0, false, { 0 } },
+    { "window_stats", TAPPA_F32, 2, 1, 1000, 128, 16, { 0 }, 0, false, { 0 } },
+    { "window_stats", TAPPA_F32, 7, 7, 129, 96, 2, { 0 }, 0, false, { 0 } },
+#define ATTN(dt, hq, hkv, nq, nk, d, causal, cache)                                  \
+    { "attention", dt, 0, 0, 0, 0, 0, { 0 }, 0, false, { hq, hkv, nq, nk, d, causal, cache } }
+#define ATTENTION(dt)                                                                \
+    ATTN(dt, 8, 2, 300, 300, 128, true, false),   /* prefill, GQA 4 */               \
+    ATTN(dt, 4, 4, 77, 77, 64, true, false),      /* Hkv = Hq */                     \
+    ATTN(dt, 6, 2, 33, 33, 80, false, false),     /* not causal */                   \
+    ATTN(dt, 7, 1, 17, 203, 96, true, false),     /* Nq < Nk: a chunk after a prefix */ \
+    ATTN(dt, 2, 1, 2, 2, 64, true, false),                                           \
+    ATTN(dt, 32, 8, 1, 4097, 128, true, false),   /* decode, Llama-3-8B heads */     \
+    ATTN(dt, 28, 4, 1, 1000, 128, true, false),   /* decode, Qwen2.5-7B heads (GQA 7) */ \
+    ATTN(dt, 16, 16, 1, 5, 64, true, false),                                         \
+    ATTN(dt, 4, 2, 1, 1, 80, true, false),        /* one key */                      \
+    ATTN(dt, 8, 4, 1, 777, 96, true, true)        /* decode on a KV cache */
+    ATTENTION(TAPPA_F32),
+    ATTENTION(TAPPA_F16),
+    /* K and V of 140 MiB (f32): above the 128 MiB binding minimum, both paths. */
+    { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 2, 2, 16, 140000, 128, true, false } },
+    { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 4, 2, 1, 140000, 128, true, true } },
 };
 
 static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
@@ -358,6 +457,7 @@ static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
     if (!strcmp(c->op, "softmax")) return case_softmax(ctx, r, c->dtype, c->a, c->b, res, err);
     if (!strcmp(c->op, "rope")) return case_rope(ctx, r, c->dtype, c->a, c->b, c->c, c->rope, res, err);
     if (!strcmp(c->op, "qsim")) return case_qsim(ctx, r, c->dtype, c->a, c->b, c->c, c->mode, res, err);
+    if (!strcmp(c->op, "attention")) return case_attention(ctx, r, c->dtype, &c->attn, res, err);
     return case_window_stats(ctx, r, c->a, c->b, c->c, c->d, c->e, res, err);
 }
 

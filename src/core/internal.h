@@ -11,6 +11,14 @@ struct tappa_context {
     char fallback_reason[512];     /* set when the default choice fell back to CPU */
     tvk_device *vk;                /* NULL on the CPU backend */
     uint64_t max_binding_bytes;    /* segment size limit for tensors */
+    /* Reused scratch of split-K decode, grown on demand: partial max, sum
+     * (Hq, parts) and output (Hq, parts, D), and an lse for callers that
+     * pass none. */
+    struct tappa_tensor *decode_m, *decode_l, *decode_o, *decode_lse;
+    int64_t decode_parts;          /* parts per head the scratch is laid out for */
+    /* Prefill state between key passes on drivers that cap loop iterations:
+     * running max and sum per query row, (Hq, Nq, 2). */
+    struct tappa_tensor *prefill_ml;
 };
 
 /* One bindable piece of a Vulkan tensor: elements [first, first + count). */
@@ -39,6 +47,12 @@ static inline tvk_binding tensor_binding(const tappa_tensor *t, size_t seg)
     const tensor_segment *s = &t->segments[seg];
     return (tvk_binding){ &s->buf, 0, (VkDeviceSize)(s->count * tappa_dtype_bytes(t->dtype)) };
 }
+
+/* Copy count elements from src[src_first..] to dst[dst_first..] (same dtype).
+ * CPU: at once. Vulkan: recorded into the open recording, split wherever
+ * either tensor changes segment. */
+tappa_status tensor_copy_range(const tappa_tensor *src, size_t src_first, tappa_tensor *dst,
+                               size_t dst_first, size_t count, tappa_error *err);
 
 /* Checks shared by ops: same context, dtype in the allowed set, same shape. */
 tappa_status tensor_check_same(const tappa_tensor *a, const tappa_tensor *b, const char *op,

@@ -229,3 +229,46 @@ void values_from_double(tappa_dtype dtype, const double *src, void *dst, size_t 
         }
     }
 }
+
+/* The segment holding element e of t (segments are in order and contiguous). */
+static size_t segment_of(const tappa_tensor *t, size_t e)
+{
+    size_t lo = 0, hi = t->n_segments - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi + 1) / 2;
+        if (t->segments[mid].first <= e) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+tappa_status tensor_copy_range(const tappa_tensor *src, size_t src_first, tappa_tensor *dst,
+                               size_t dst_first, size_t count, tappa_error *err)
+{
+    size_t esize = tappa_dtype_bytes(src->dtype);
+    if (src->dtype != dst->dtype || src_first + count > src->numel || dst_first + count > dst->numel)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "copy range outside its tensors");
+    if (src->host) {
+        memcpy((char *)dst->host + dst_first * esize, (const char *)src->host + src_first * esize,
+               count * esize);
+        return TAPPA_OK;
+    }
+    tvk_device *dev = src->ctx->vk;
+    while (count) {
+        const tensor_segment *a = &src->segments[segment_of(src, src_first)];
+        const tensor_segment *b = &dst->segments[segment_of(dst, dst_first)];
+        size_t n = count;
+        if (a->first + a->count - src_first < n) n = a->first + a->count - src_first;
+        if (b->first + b->count - dst_first < n) n = b->first + b->count - dst_first;
+        VkBufferCopy region = {
+            .srcOffset = (src_first - a->first) * esize,
+            .dstOffset = (dst_first - b->first) * esize,
+            .size = n * esize,
+        };
+        dev->vk.vkCmdCopyBuffer(dev->cmd, a->buf.buffer, b->buf.buffer, 1, &region);
+        src_first += n;
+        dst_first += n;
+        count -= n;
+    }
+    return TAPPA_OK;
+}

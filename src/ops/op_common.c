@@ -27,6 +27,17 @@ tappa_status op_locate(const tappa_tensor *t, size_t first, size_t count, size_t
                       t->ctx->name);
 }
 
+tappa_status op_check_loops(const tvk_device *dev, uint64_t iterations, const char *op,
+                            tappa_error *err)
+{
+    uint32_t limit = dev->info.loop_iteration_limit;
+    if (limit && iterations > limit)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED,
+                          "%s: this shape needs about %llu loop iterations per invocation; %s stops "
+                          "at %u", op, (unsigned long long)iterations, dev->info.name, limit);
+    return TAPPA_OK;
+}
+
 tappa_status op_submit(tvk_device *dev, op_record_fn record, void *args, tappa_error *err)
 {
     tappa_status st = tvk_begin(dev, err);

@@ -5,6 +5,8 @@
 #ifndef TAPPA_OPS_INTERNAL_H
 #define TAPPA_OPS_INTERNAL_H
 
+#include <stdbool.h>
+
 #include "../core/internal.h"
 #include "tappa_shaders.h"
 
@@ -18,6 +20,12 @@ uint32_t op_workgroup_size(const tvk_device *dev);
  * element offset of first inside it; fails if the range straddles segments. */
 tappa_status op_locate(const tappa_tensor *t, size_t first, size_t count, size_t *seg,
                        size_t *offset, tappa_error *err);
+
+/* Fail with TAPPA_ERR_UNSUPPORTED when one invocation of a kernel would run
+ * more loop iterations than the device's driver allows (llvmpipe ends such
+ * loops early and silently), rather than return wrong numbers. */
+tappa_status op_check_loops(const tvk_device *dev, uint64_t iterations, const char *op,
+                            tappa_error *err);
 
 /* Run record(args) as one submission on t's device. */
 typedef tappa_status (*op_record_fn)(void *args, tappa_error *err);
@@ -40,6 +48,30 @@ tappa_status qsim_record(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mo
 tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
                                  tappa_tensor *lse, tappa_tensor *mean, tappa_tensor *var,
                                  tappa_error *err);
+
+/* Attention (attention_prefill.c, attention_decode.c). prefill: q [Hq, Nq, D]
+ * against k, v [Hkv, Nk, D]. decode: q [Hq, 1, D] against the first n rows of
+ * each head of k, v [Hkv, capacity, D]; lse may not be NULL for either. */
+tappa_status attention_prefill_record(const tappa_tensor *q, const tappa_tensor *k,
+                                      const tappa_tensor *v, bool causal, tappa_tensor *out,
+                                      tappa_tensor *lse, tappa_error *err);
+/* Make sure ctx holds the state a multi-pass prefill carries between passes. */
+tappa_status attention_prefill_prepare(tappa_context *ctx, const tappa_tensor *q,
+                                       const tappa_tensor *k, tappa_error *err);
+/* Make sure ctx's decode scratch holds the partials of a decode over n keys. */
+tappa_status attention_decode_prepare(tappa_context *ctx, const tappa_tensor *q,
+                                      const tappa_tensor *k, int64_t n, tappa_error *err);
+tappa_status attention_decode_record(const tappa_tensor *q, const tappa_tensor *k,
+                                     const tappa_tensor *v, int64_t n, tappa_tensor *out,
+                                     tappa_tensor *lse, tappa_error *err);
+/* Decode attention over the first n rows of each head of k, v (kv_cache.c). */
+tappa_status attention_decode_cache(const tappa_tensor *q, const tappa_tensor *k,
+                                    const tappa_tensor *v, int64_t n, tappa_tensor *out,
+                                    tappa_tensor *lse, tappa_error *err);
+/* Argument checks shared by tappa_attention and tappa_attention_decode. */
+tappa_status attention_check(const tappa_tensor *q, const tappa_tensor *k, const tappa_tensor *v,
+                             int64_t nk, const tappa_tensor *out, const tappa_tensor *lse,
+                             tappa_error *err);
 
 /* Host copies in double for the CPU backend: download t into a new array. */
 tappa_status op_to_double(const tappa_tensor *t, double **out, tappa_error *err);

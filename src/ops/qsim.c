@@ -44,8 +44,11 @@ tappa_status qsim_record(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mo
     if (head_elems && q->unit % head_elems)
         return tappa_fail(err, TAPPA_ERR_LIMIT, "qsim: one head (%u x %u) exceeds one binding on %s",
                           t, d, q->ctx->name);
+    /* Per block of wg rows: a norm loop over d, then a loop over the rows. */
+    tappa_status st = op_check_loops(dev, (uint64_t)(t + wg - 1) / wg * (d + 4ull * wg) + 16, "qsim", err);
+    if (st) return st;
     tvk_pipeline *p;
-    tappa_status st = q->dtype == TAPPA_F16
+    st = q->dtype == TAPPA_F16
                           ? tvk_pipeline_get(dev, SHADER(qsim_f16), 2, &wg, 1, &p, err)
                           : tvk_pipeline_get(dev, SHADER(qsim_f32), 2, &wg, 1, &p, err);
     for (size_t i = 0; i < q->n_segments && !st; i++) {

@@ -25,6 +25,7 @@ tappa_status softmax_record(const tappa_tensor *x, tappa_tensor *y, tappa_error 
                           ? tvk_pipeline_get(dev, SHADER(softmax_f16), 2, &wg, 1, &p, err)
                           : tvk_pipeline_get(dev, SHADER(softmax_f32), 2, &wg, 1, &p, err);
     uint32_t cols = (uint32_t)x->shape[x->ndim - 1];
+    if (!st) st = op_check_loops(dev, 2ull * (cols + wg - 1) / wg + 16, "softmax", err);
     for (size_t i = 0; i < x->n_segments && !st; i++) {
         tvk_binding b[2] = { tensor_binding(x, i), tensor_binding(y, i) };
         uint32_t push[2] = { (uint32_t)(x->segments[i].count / cols), cols };

@@ -48,8 +48,13 @@ tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, i
     uint32_t hq = (uint32_t)q->shape[0], hkv = (uint32_t)k->shape[0];
     uint32_t n = (uint32_t)q->shape[1], d = (uint32_t)q->shape[2];
     uint32_t spec0[2] = { wg, 0 }, spec1[2] = { wg, 1 };
+    /* lse pass: keys / wg dot products of d; stats pass: window dot products. */
+    uint64_t loops = ((uint64_t)n + wg - 1) / wg * (d + 1);
+    if ((uint64_t)window * (d + 1) > loops) loops = (uint64_t)window * (d + 1);
+    tappa_status st = op_check_loops(dev, loops + 16, "window_stats", err);
+    if (st) return st;
     tvk_pipeline *lse_pass, *stats_pass;
-    tappa_status st = tvk_pipeline_get(dev, SHADER(window_stats), 5, spec0, 2, &lse_pass, err);
+    st = tvk_pipeline_get(dev, SHADER(window_stats), 5, spec0, 2, &lse_pass, err);
     if (!st) st = tvk_pipeline_get(dev, SHADER(window_stats), 5, spec1, 2, &stats_pass, err);
     size_t head = (size_t)n * d;
     for (uint32_t h = 0; h < hq && !st; h++) {

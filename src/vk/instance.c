@@ -236,6 +236,11 @@ void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *inf
              VK_API_VERSION_PATCH(base.apiVersion));
     if (has_driver_props)
         snprintf(info->driver, sizeof info->driver, "%s %s", driver.driverName, driver.driverInfo);
+    /* llvmpipe (lavapipe) ends every loop of an invocation once the loops
+     * together ran 65535 iterations (Mesa's LP_MAX_TGSI_LOOP_ITERATIONS),
+     * silently: kernels that loop over long dimensions split their work. */
+    if (has_driver_props && driver.driverID == VK_DRIVER_ID_MESA_LLVMPIPE)
+        info->loop_iteration_limit = 65535;
     else
         snprintf(info->driver, sizeof info->driver, "driver version 0x%x", base.driverVersion);
 

@@ -1,0 +1,115 @@
+/* attention_prefill: many queries per head, K/V tiles through shared memory. */
+#include <math.h>
+
+#include "ops_internal.h"
+
+#define PREFILL_ROWS 8   /* BR: query rows per workgroup (16 invocations each) */
+#define PREFILL_WG (16 * PREFILL_ROWS)
+
+/* Shared memory of one workgroup for a key tile of bc rows (attention_prefill.comp). */
+static uint64_t shared_bytes(uint32_t d, uint32_t bc)
+{
+    return 4ull * (PREFILL_ROWS * d + bc * (d + 1) + PREFILL_ROWS * bc);
+}
+
+/* The widest key tile the device's shared memory takes: fewer barriers per key. */
+static uint32_t key_tile(const tappa_device_info *info, uint32_t d)
+{
+    uint32_t bc = 16;
+    while (bc < 64 && shared_bytes(d, 2 * bc) <= info->max_shared_memory_bytes) bc *= 2;
+    return bc;
+}
+
+/* Keys one pass may take so that no invocation runs more loop iterations than
+ * the driver allows (the loops of attention_prefill.comp per key tile), with
+ * half the limit kept as margin. No limit: every key in one pass. */
+static uint32_t keys_per_pass(const tappa_device_info *info, uint32_t nk, uint32_t d, uint32_t bc)
+{
+    if (!info->loop_iteration_limit) return nk;
+    uint32_t per_tile = 2 * bc * d / PREFILL_WG + (bc / 16) * d + 3 * bc + 8;
+    uint32_t budget = info->loop_iteration_limit / 2 - PREFILL_ROWS * d / PREFILL_WG;
+    uint32_t tiles = budget / per_tile;
+    return tiles > 1 ? tiles * bc : bc;
+}
+
+tappa_status attention_prefill_prepare(tappa_context *ctx, const tappa_tensor *q,
+                                       const tappa_tensor *k, tappa_error *err)
+{
+    const tappa_device_info *info = &ctx->vk->info;
+    uint32_t d = (uint32_t)q->shape[2], nk = (uint32_t)k->shape[1];
+    if (keys_per_pass(info, nk, d, key_tile(info, d)) >= nk) return TAPPA_OK;
+    int64_t elems = q->shape[0] * q->shape[1] * 2;
+    if (ctx->prefill_ml && ctx->prefill_ml->numel >= (size_t)elems) return TAPPA_OK;
+    tappa_tensor_destroy(&ctx->prefill_ml);
+    return tappa_tensor_create(ctx, TAPPA_F32, 1, &elems, &ctx->prefill_ml, err);
+}
+
+typedef struct pass {
+    uint32_t k_begin, k_end;
+    bool first, last;
+} pass;
+
+/* One pass over keys [k_begin, k_end) for every query head. */
+static tappa_status record_pass(tvk_device *dev, const tvk_pipeline *p, const tappa_tensor *q,
+                                const tappa_tensor *k, const tappa_tensor *v, bool causal,
+                                tappa_tensor *out, tappa_tensor *lse, const tappa_tensor *ml,
+                                pass ps, tappa_error *err)
+{
+    uint32_t hq = (uint32_t)q->shape[0], nq = (uint32_t)q->shape[1], d = (uint32_t)q->shape[2];
+    uint32_t hkv = (uint32_t)k->shape[0], nk = (uint32_t)k->shape[1];
+    size_t q_head = (size_t)nq * d, kv_head = (size_t)nk * d;
+    tappa_status st = TAPPA_OK;
+    for (uint32_t h = 0; h < hq && !st; h++) {
+        uint32_t kvh = h / (hq / hkv);
+        size_t qs, qo, ks, ko, vs, vo, os, oo, ls, lo, ms, mo;
+        st = op_locate(q, h * q_head, q_head, &qs, &qo, err);
+        if (!st) st = op_locate(k, kvh * kv_head, kv_head, &ks, &ko, err);
+        if (!st) st = op_locate(v, kvh * kv_head, kv_head, &vs, &vo, err);
+        if (!st) st = op_locate(out, h * q_head, q_head, &os, &oo, err);
+        if (!st) st = op_locate(lse, (size_t)h * nq, nq, &ls, &lo, err);
+        if (!st) st = op_locate(ml, ml == lse ? 0 : (size_t)h * nq * 2, ml == lse ? 1 : 2 * nq, &ms, &mo, err);
+        if (st) break;
+        tvk_binding b[6] = { tensor_binding(q, qs), tensor_binding(k, ks), tensor_binding(v, vs),
+                             tensor_binding(out, os), tensor_binding(lse, ls), tensor_binding(ml, ms) };
+        struct {
+            uint32_t q_base, k_base, v_base, o_base, lse_base, nq, nk, causal;
+            float scale;
+            uint32_t k_begin, k_end, first, last, ml_base;
+        } push = { (uint32_t)qo, (uint32_t)ko, (uint32_t)vo, (uint32_t)oo, (uint32_t)lo, nq, nk,
+                   causal, (float)(1.0 / sqrt((double)d)), ps.k_begin, ps.k_end, ps.first,
+                   ps.last, (uint32_t)mo };
+        uint32_t gx, gy;
+        tvk_grid(dev, (nq + PREFILL_ROWS - 1) / PREFILL_ROWS, &gx, &gy);
+        st = tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, 1, err);
+    }
+    return st;
+}
+
+tappa_status attention_prefill_record(const tappa_tensor *q, const tappa_tensor *k,
+                                      const tappa_tensor *v, bool causal, tappa_tensor *out,
+                                      tappa_tensor *lse, tappa_error *err)
+{
+    tvk_device *dev = q->ctx->vk;
+    uint32_t d = (uint32_t)q->shape[2], nk = (uint32_t)k->shape[1];
+    uint32_t bc = key_tile(&dev->info, d);
+    if (shared_bytes(d, bc) > dev->info.max_shared_memory_bytes)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED,
+                          "attention: head dim %u needs %llu bytes of shared memory, %s has %u", d,
+                          (unsigned long long)shared_bytes(d, bc), q->ctx->name,
+                          dev->info.max_shared_memory_bytes);
+    uint32_t spec[4] = { PREFILL_WG, d, PREFILL_ROWS, bc };
+    tvk_pipeline *p;
+    tappa_status st = k->dtype == TAPPA_F16
+                          ? tvk_pipeline_get(dev, SHADER(attention_prefill_f16), 6, spec, 4, &p, err)
+                          : tvk_pipeline_get(dev, SHADER(attention_prefill_f32), 6, spec, 4, &p, err);
+    uint32_t per_pass = keys_per_pass(&dev->info, nk, d, bc);
+    /* One pass needs no carried state: lse stands in for the unused binding. */
+    const tappa_tensor *ml = per_pass < nk ? q->ctx->prefill_ml : lse;
+    for (uint32_t k_begin = 0; k_begin < nk && !st; k_begin += per_pass) {
+        if (k_begin) tvk_barrier(dev); /* the next pass reads o and ml */
+        pass ps = { k_begin, nk - k_begin > per_pass ? k_begin + per_pass : nk, k_begin == 0,
+                    nk - k_begin <= per_pass };
+        st = record_pass(dev, p, q, k, v, causal, out, lse, ml, ps, err);
+    }
+    return st;
+}

@@ -1,0 +1,151 @@
+/* The per-layer KV cache: [Hkv][capacity][D] K and V tensors and lengths. */
+#include <stdlib.h>
+
+#include "ops_internal.h"
+
+struct tappa_kv_cache {
+    tappa_context *ctx;
+    int layers;
+    int64_t hkv, capacity, d;
+    tappa_tensor **k, **v;  /* (layers) */
+    int64_t *length;        /* (layers) */
+};
+
+tappa_status tappa_kv_cache_create(tappa_context *ctx, int layers, int64_t hkv, int64_t capacity,
+                                   int64_t d, tappa_dtype dtype, tappa_kv_cache **out,
+                                   tappa_error *err)
+{
+    *out = NULL;
+    if (layers < 1 || hkv < 1 || capacity < 1 || d < 1 || dtype == TAPPA_I32)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "kv cache: needs layers, heads, capacity, dim >= 1 and an f32 or f16 dtype");
+    tappa_kv_cache *c = calloc(1, sizeof *c);
+    if (!c) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "kv cache: out of host memory");
+    c->ctx = ctx;
+    c->layers = layers;
+    c->hkv = hkv;
+    c->capacity = capacity;
+    c->d = d;
+    c->k = calloc((size_t)layers, sizeof *c->k);
+    c->v = calloc((size_t)layers, sizeof *c->v);
+    c->length = calloc((size_t)layers, sizeof *c->length);
+    tappa_status st = (!c->k || !c->v || !c->length)
+                          ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "kv cache: out of host memory") : TAPPA_OK;
+    int64_t shape[3] = { hkv, capacity, d };
+    for (int l = 0; l < layers && !st; l++) {
+        st = tappa_tensor_create(ctx, dtype, 3, shape, &c->k[l], err);
+        if (!st) st = tappa_tensor_create(ctx, dtype, 3, shape, &c->v[l], err);
+    }
+    if (st) {
+        tappa_kv_cache_destroy(&c);
+        return st;
+    }
+    *out = c;
+    return TAPPA_OK;
+}
+
+void tappa_kv_cache_destroy(tappa_kv_cache **pc)
+{
+    tappa_kv_cache *c = pc ? *pc : NULL;
+    if (!c) return;
+    for (int l = 0; l < c->layers; l++) {
+        if (c->k) tappa_tensor_destroy(&c->k[l]);
+        if (c->v) tappa_tensor_destroy(&c->v[l]);
+    }
+    free(c->k);
+    free(c->v);
+    free(c->length);
+    free(c);
+    *pc = NULL;
+}
+
+int tappa_kv_cache_layers(const tappa_kv_cache *c) { return c->layers; }
+int64_t tappa_kv_cache_capacity(const tappa_kv_cache *c) { return c->capacity; }
+
+int64_t tappa_kv_cache_length(const tappa_kv_cache *c, int layer)
+{
+    return layer >= 0 && layer < c->layers ? c->length[layer] : 0;
+}
+
+tappa_tensor *tappa_kv_cache_keys(const tappa_kv_cache *c, int layer)
+{
+    return layer >= 0 && layer < c->layers ? c->k[layer] : NULL;
+}
+
+tappa_tensor *tappa_kv_cache_values(const tappa_kv_cache *c, int layer)
+{
+    return layer >= 0 && layer < c->layers ? c->v[layer] : NULL;
+}
+
+static tappa_status check_layer(const tappa_kv_cache *c, int layer, tappa_error *err)
+{
+    if (layer < 0 || layer >= c->layers)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "kv cache: layer %d of %d", layer, c->layers);
+    return TAPPA_OK;
+}
+
+tappa_status tappa_kv_cache_set_length(tappa_kv_cache *c, int layer, int64_t length,
+                                       tappa_error *err)
+{
+    tappa_status st = check_layer(c, layer, err);
+    if (st) return st;
+    if (length < 0 || length > c->capacity)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "kv cache: length %lld outside 0..%lld",
+                          (long long)length, (long long)c->capacity);
+    c->length[layer] = length;
+    return TAPPA_OK;
+}
+
+typedef struct append_args {
+    tappa_kv_cache *c;
+    int layer;
+    const tappa_tensor *k, *v;
+} append_args;
+
+static tappa_status record_append(void *p, tappa_error *err)
+{
+    append_args *a = p;
+    tappa_kv_cache *c = a->c;
+    size_t t = (size_t)a->k->shape[1], d = (size_t)c->d, cap = (size_t)c->capacity;
+    size_t at = (size_t)c->length[a->layer];
+    tappa_status st = TAPPA_OK;
+    for (size_t h = 0; h < (size_t)c->hkv && !st; h++) {
+        st = tensor_copy_range(a->k, h * t * d, c->k[a->layer], (h * cap + at) * d, t * d, err);
+        if (!st) st = tensor_copy_range(a->v, h * t * d, c->v[a->layer], (h * cap + at) * d, t * d, err);
+    }
+    return st;
+}
+
+tappa_status tappa_kv_cache_append(tappa_kv_cache *c, int layer, const tappa_tensor *k,
+                                   const tappa_tensor *v, tappa_error *err)
+{
+    tappa_status st = check_layer(c, layer, err);
+    if (st) return st;
+    if (k->ctx != c->ctx || v->ctx != c->ctx)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "kv cache: tensors belong to another context");
+    st = tensor_check_same(k, v, "kv cache append (k vs v)", err);
+    if (st) return st;
+    if (k->ndim != 3 || k->shape[0] != c->hkv || k->shape[2] != c->d || k->dtype != c->k[0]->dtype)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "kv cache: append needs k, v [%lld, T, %lld] %s", (long long)c->hkv,
+                          (long long)c->d, tappa_dtype_name(c->k[0]->dtype));
+    if (c->length[layer] + k->shape[1] > c->capacity)
+        return tappa_fail(err, TAPPA_ERR_LIMIT, "kv cache: layer %d is full (%lld + %lld > %lld)",
+                          layer, (long long)c->length[layer], (long long)k->shape[1],
+                          (long long)c->capacity);
+    append_args args = { c, layer, k, v };
+    st = c->ctx->backend == TAPPA_BACKEND_CPU ? record_append(&args, err)
+                                              : op_submit(c->ctx->vk, record_append, &args, err);
+    if (!st) c->length[layer] += k->shape[1];
+    return st;
+}
+
+tappa_status tappa_attention_decode(const tappa_tensor *q, const tappa_kv_cache *c, int layer,
+                                    tappa_tensor *out, tappa_tensor *lse, tappa_error *err)
+{
+    tappa_status st = check_layer(c, layer, err);
+    if (st) return st;
+    if (c->length[layer] < 1)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "kv cache: layer %d is empty", layer);
+    return attention_decode_cache(q, c->k[layer], c->v[layer], c->length[layer], out, lse, err);
+}
