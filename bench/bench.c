@@ -158,7 +158,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         if (tty) fprintf(stderr, "\r[%zu/%zu] %s %s %s        ", i + 1, n, cases[i].op, cases[i].dtype, cases[i].shape);
         else fprintf(stderr, "[%zu/%zu] %s %s %s\n", i + 1, n, cases[i].op, cases[i].dtype, cases[i].shape);
-        if (time_case(dev, &cases[i], reps, &t[i], &err)) {
+        int case_reps = cases[i].max_reps && cases[i].max_reps < reps ? cases[i].max_reps : reps;
+        if (time_case(dev, &cases[i], case_reps, &t[i], &err)) {
             bench_cases_destroy(cases, n);
             free(t);
             tappa_context_destroy(&ctx);

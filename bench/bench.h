@@ -17,6 +17,7 @@ typedef struct bench_case {
     void (*destroy)(void *state);
     void *state;
     int sets;       /* input sets rotated so repeated runs do not hit in cache */
+    int max_reps;   /* cap on timed runs for slow cases (0: none) */
 } bench_case;
 
 /* Build the cases (bench_cases.c); quick shrinks every size for CPU drivers. */

@@ -1,6 +1,6 @@
-/* The benchmark cases: reference shapes of SPEC.md (Llama-3-8B-like heads),
- * each op with fresh random inputs, rotated over enough input sets that the
- * inputs of consecutive runs exceed the GPU's last-level cache. */
+/* The benchmark cases: reference shapes of SPEC.md (Llama-3-8B-like heads:
+ * Hq 32, Hkv 8, D 128), each op with random inputs, rotated over enough input
+ * sets that the inputs of consecutive runs exceed the GPU's last-level cache. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,31 +10,44 @@
 #include "rng.h"
 
 #define MAX_SETS 8
+#define MAX_TENSORS 3
 #define ROTATE_BYTES (512.0 * 1024 * 1024) /* well above any GPU's L2 (H100: 50 MB) */
 
-enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_WINDOW_STATS };
+enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_WINDOW_STATS, K_PREFILL, K_DECODE };
+
+/* Shape and dtype of one input or output. */
+typedef struct tensor_spec {
+    int ndim;
+    int64_t shape[3];
+    tappa_dtype dtype;
+} tensor_spec;
 
 typedef struct state {
     enum kind kind;
-    tappa_tensor *in[MAX_SETS][2]; /* per set: the op's inputs */
-    tappa_tensor *out[2];
-    tappa_tensor *aux;             /* rope: angle table; window_stats: lse scratch */
+    tappa_tensor *in[MAX_SETS][MAX_TENSORS]; /* per set: the op's inputs */
+    tappa_tensor *out[MAX_TENSORS];
+    tappa_tensor *aux;             /* rope: angle table; window_stats: the prefill's lse */
     tappa_rope_params rope;
     int64_t window;
+    bool h2o;
     uint32_t unroll;               /* copy: 16-byte elements per invocation */
 } state;
 
 static tappa_status record(void *p, int set, tappa_error *err)
 {
     state *s = p;
+    tappa_tensor **in = s->in[set];
     switch (s->kind) {
-    case K_COPY: return copy_record(s->in[set][0], s->out[0], s->unroll, err);
-    case K_SOFTMAX: return softmax_record(s->in[set][0], s->out[0], err);
-    case K_ROPE: return rope_record(s->in[set][0], s->out[0], s->aux, &s->rope, err);
-    case K_QSIM: return qsim_record(s->in[set][0], s->out[0], TAPPA_QSIM_COSINE, err);
+    case K_COPY: return copy_record(in[0], s->out[0], s->unroll, err);
+    case K_SOFTMAX: return softmax_record(in[0], s->out[0], err);
+    case K_ROPE: return rope_record(in[0], s->out[0], s->aux, &s->rope, err);
+    case K_QSIM: return qsim_record(in[0], s->out[0], TAPPA_QSIM_COSINE, err);
     case K_WINDOW_STATS:
-        return window_stats_record(s->in[set][0], s->in[set][1], s->window, s->aux, s->out[0],
-                                   s->out[1], err);
+        return window_stats_record(in[0], in[1], s->window, s->aux, true, s->out[0], s->out[1],
+                                   s->h2o ? s->out[2] : NULL, err);
+    case K_PREFILL: return attention_prefill_record(in[0], in[1], in[2], true, s->out[0], s->out[1], err);
+    case K_DECODE:
+        return attention_decode_record(in[0], in[1], in[2], in[1]->shape[1], s->out[0], s->out[1], err);
     }
     return TAPPA_ERR_INVALID_ARG;
 }
@@ -42,28 +55,25 @@ static tappa_status record(void *p, int set, tappa_error *err)
 static void destroy(void *p)
 {
     state *s = p;
-    for (int i = 0; i < MAX_SETS; i++) {
-        tappa_tensor_destroy(&s->in[i][0]);
-        tappa_tensor_destroy(&s->in[i][1]);
-    }
-    tappa_tensor_destroy(&s->out[0]);
-    tappa_tensor_destroy(&s->out[1]);
+    for (int i = 0; i < MAX_SETS; i++)
+        for (int j = 0; j < MAX_TENSORS; j++) tappa_tensor_destroy(&s->in[i][j]);
+    for (int j = 0; j < MAX_TENSORS; j++) tappa_tensor_destroy(&s->out[j]);
     tappa_tensor_destroy(&s->aux);
     free(s);
 }
 
-/* A tensor of uniform random values in [-2, 2) in dtype (uniform rather than
- * normal: generating gigabytes of inputs on the host should not dominate a run). */
-static tappa_status random_tensor(tappa_context *ctx, rng *r, tappa_dtype dt, int ndim,
-                                  const int64_t *shape, tappa_tensor **out, tappa_error *err)
+/* A tensor of uniform random values in [-2, 2) (uniform rather than normal:
+ * generating gigabytes of inputs on the host should not dominate a run). */
+static tappa_status random_tensor(tappa_context *ctx, rng *r, const tensor_spec *t,
+                                  tappa_tensor **out, tappa_error *err)
 {
     tappa_array a;
-    tappa_status st = tappa_array_alloc(&a, dt, ndim, shape, err);
+    tappa_status st = tappa_array_alloc(&a, t->dtype, t->ndim, t->shape, err);
     if (st) return st;
     size_t n = tappa_array_numel(&a);
     for (size_t i = 0; i < n; i++) {
         float v = (float)rng_uniform(r, -2.0, 2.0);
-        if (dt == TAPPA_F16) ((uint16_t *)a.data)[i] = tappa_f32_to_f16(v);
+        if (t->dtype == TAPPA_F16) ((uint16_t *)a.data)[i] = tappa_f32_to_f16(v);
         else ((float *)a.data)[i] = v;
     }
     st = tappa_tensor_from_array(ctx, &a, out, err);
@@ -71,10 +81,11 @@ static tappa_status random_tensor(tappa_context *ctx, rng *r, tappa_dtype dt, in
     return st;
 }
 
-static int sets_for(double set_bytes)
+static double spec_bytes(const tensor_spec *t)
 {
-    int sets = (int)ceil(ROTATE_BYTES / set_bytes);
-    return sets < 1 ? 1 : sets > MAX_SETS ? MAX_SETS : sets;
+    double e = (double)tappa_dtype_bytes(t->dtype);
+    for (int d = 0; d < t->ndim; d++) e *= (double)t->shape[d];
+    return e;
 }
 
 typedef struct builder {
@@ -100,45 +111,132 @@ static tappa_status push(builder *b, bench_case c, tappa_error *err)
     return TAPPA_OK;
 }
 
-/* Inputs: n_in tensors of the given shapes per set; outputs: n_out tensors. */
-static tappa_status add_case(builder *b, enum kind kind, const char *op, const char *shape_text,
-                             tappa_dtype dt, int n_in, const int64_t in_shapes[][3],
-                             const int in_ndim[], int n_out, const int64_t out_shapes[][3],
-                             const int out_ndim[], tappa_dtype out_dt, double flops,
+/* A case with random inputs (rotated sets) and uninitialised outputs. bytes:
+ * what one run must move, at least the inputs read once and outputs written once. */
+static tappa_status add_case(builder *b, enum kind kind, const char *op, const char *text,
+                             const char *dtype, int n_in, const tensor_spec *in, int n_out,
+                             const tensor_spec *out, double bytes, double flops, int max_reps,
                              state **made, tappa_error *err)
 {
     state *s = calloc(1, sizeof *s);
     if (!s) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     s->kind = kind;
-    bench_case c = { .record = record, .destroy = destroy, .state = s, .flops = flops };
+    bench_case c = { .record = record, .destroy = destroy, .state = s, .flops = flops,
+                     .bytes = bytes, .max_reps = max_reps };
     snprintf(c.op, sizeof c.op, "%s", op);
-    snprintf(c.shape, sizeof c.shape, "%s", shape_text);
-    snprintf(c.dtype, sizeof c.dtype, "%s", tappa_dtype_name(dt));
-    double in_bytes = 0, out_bytes = 0;
-    for (int i = 0; i < n_in; i++) {
-        double e = 1;
-        for (int d = 0; d < in_ndim[i]; d++) e *= (double)in_shapes[i][d];
-        in_bytes += e * (double)tappa_dtype_bytes(dt);
-    }
-    for (int i = 0; i < n_out; i++) {
-        double e = 1;
-        for (int d = 0; d < out_ndim[i]; d++) e *= (double)out_shapes[i][d];
-        out_bytes += e * (double)tappa_dtype_bytes(out_dt);
-    }
-    c.bytes = in_bytes + out_bytes;
-    c.sets = sets_for(in_bytes);
+    snprintf(c.shape, sizeof c.shape, "%s", text);
+    snprintf(c.dtype, sizeof c.dtype, "%s", dtype);
+    double in_bytes = 0;
+    for (int i = 0; i < n_in; i++) in_bytes += spec_bytes(&in[i]);
+    int sets = (int)ceil(ROTATE_BYTES / in_bytes);
+    c.sets = sets < 1 ? 1 : sets > MAX_SETS ? MAX_SETS : sets;
     tappa_status st = TAPPA_OK;
     for (int set = 0; set < c.sets && !st; set++)
-        for (int i = 0; i < n_in && !st; i++)
-            st = random_tensor(b->ctx, &b->r, dt, in_ndim[i], in_shapes[i], &s->in[set][i], err);
+        for (int i = 0; i < n_in && !st; i++) st = random_tensor(b->ctx, &b->r, &in[i], &s->in[set][i], err);
     for (int i = 0; i < n_out && !st; i++)
-        st = tappa_tensor_create(b->ctx, out_dt, out_ndim[i], out_shapes[i], &s->out[i], err);
+        st = tappa_tensor_create(b->ctx, out[i].dtype, out[i].ndim, out[i].shape, &s->out[i], err);
     if (st) {
         destroy(s);
         return st;
     }
     *made = s;
     return push(b, c, err);
+}
+
+/* The element-wise and row ops, per storage dtype. */
+static tappa_status add_basic(builder *b, tappa_dtype dt, bool quick, tappa_error *err)
+{
+    state *s;
+    char text[96];
+    const char *dn = tappa_dtype_name(dt);
+    /* softmax over attention-score-like rows. */
+    int64_t rows = quick ? 512 : 8192, cols = quick ? 1024 : 8192;
+    tensor_spec sm = { 2, { rows, cols }, dt };
+    snprintf(text, sizeof text, "rows=%lld cols=%lld", (long long)rows, (long long)cols);
+    tappa_status st = add_case(b, K_SOFTMAX, "softmax", text, dn, 1, &sm, 1, &sm, 2 * spec_bytes(&sm),
+                               5.0 * rows * cols, 0, &s, err);
+    if (st) return st;
+    /* rope on a Llama-3-8B prefill's queries: Hq 32, N 4096, D 128. */
+    int64_t h = quick ? 8 : 32, n = quick ? 256 : 4096, d = 128;
+    tensor_spec rq = { 3, { h, n, d }, dt };
+    snprintf(text, sizeof text, "h=%lld n=%lld d=%lld", (long long)h, (long long)n, (long long)d);
+    st = add_case(b, K_ROPE, "rope", text, dn, 1, &rq, 1, &rq, 2 * spec_bytes(&rq), 3.0 * h * n * d, 0, &s, err);
+    if (st) return st;
+    s->rope = (tappa_rope_params){ TAPPA_ROPE_HALF, 500000, 0 };
+    st = rope_table_create(b->ctx, n, d, &s->rope, &s->aux, err);
+    if (st) return st;
+    /* qsim of all heads of all layers at once: L 32 x Hq 32, T 1024, D 128. */
+    int64_t heads = quick ? 32 : 1024, t = quick ? 256 : 1024;
+    tensor_spec qs = { 3, { heads, t, d }, dt }, qo = { 1, { heads }, TAPPA_F32 };
+    snprintf(text, sizeof text, "heads=%lld t=%lld d=%lld", (long long)heads, (long long)t, (long long)d);
+    return add_case(b, K_QSIM, "qsim", text, dn, 1, &qs, 1, &qo, spec_bytes(&qs) + spec_bytes(&qo),
+                    4.0 * heads * t * d, 0, &s, err);
+}
+
+/* Attention at the Llama-3-8B shape with a KV cache of dtype kv. */
+static tappa_status add_attention(builder *b, tappa_dtype kv, bool quick, tappa_error *err)
+{
+    const int64_t hq = quick ? 8 : 32, hkv = quick ? 2 : 8, d = 128;
+    const char *dn = tappa_dtype_name(kv);
+    char text[96];
+    state *s;
+    tappa_status st = TAPPA_OK;
+    /* Decode: one token per query head against contexts of 4K, 32K, 128K. */
+    const int64_t contexts[3] = { 4096, 32768, 131072 };
+    for (int i = 0; i < (quick ? 1 : 3) && !st; i++) {
+        int64_t n = quick ? 1024 : contexts[i];
+        tensor_spec in[3] = { { 3, { hq, 1, d }, TAPPA_F32 }, { 3, { hkv, n, d }, kv }, { 3, { hkv, n, d }, kv } };
+        tensor_spec out[2] = { { 3, { hq, 1, d }, TAPPA_F32 }, { 2, { hq, 1 }, TAPPA_F32 } };
+        snprintf(text, sizeof text, "decode hq=%lld hkv=%lld ctx=%lld d=%lld", (long long)hq,
+                 (long long)hkv, (long long)n, (long long)d);
+        double bytes = spec_bytes(&in[0]) + spec_bytes(&in[1]) + spec_bytes(&in[2]) + spec_bytes(&out[0]);
+        st = add_case(b, K_DECODE, "attention", text, dn, 3, in, 2, out, bytes, 4.0 * hq * n * d, 0, &s, err);
+        if (!st) st = attention_decode_prepare(b->ctx, s->in[0][0], s->in[0][1], n, err);
+    }
+    /* Causal prefill of a 4K and a 16K prompt. */
+    const int64_t prompts[2] = { 4096, 16384 };
+    for (int i = 0; i < (quick ? 1 : 2) && !st; i++) {
+        int64_t n = quick ? 256 : prompts[i];
+        tensor_spec in[3] = { { 3, { hq, n, d }, TAPPA_F32 }, { 3, { hkv, n, d }, kv }, { 3, { hkv, n, d }, kv } };
+        tensor_spec out[2] = { { 3, { hq, n, d }, TAPPA_F32 }, { 2, { hq, n }, TAPPA_F32 } };
+        snprintf(text, sizeof text, "prefill causal hq=%lld hkv=%lld n=%lld d=%lld", (long long)hq,
+                 (long long)hkv, (long long)n, (long long)d);
+        double bytes = spec_bytes(&in[0]) + spec_bytes(&in[1]) + spec_bytes(&in[2]) + spec_bytes(&out[0]);
+        /* QK^T and PV, 2 flops per multiply-add, half the matrix under the causal mask. */
+        st = add_case(b, K_PREFILL, "attention", text, dn, 3, in, 2, out, bytes,
+                      2.0 * 2.0 * hq * n * n * d / 2, n > 8192 ? 5 : 0, &s, err);
+        if (!st) st = attention_prefill_prepare(b->ctx, s->in[0][0], s->in[0][1], err);
+    }
+    return st;
+}
+
+/* Window statistics of a 32K prompt, W 32, from the prefill's lse; alone and
+ * with the h2o column sums over all queries. */
+static tappa_status add_window_stats(builder *b, tappa_dtype kv, bool quick, tappa_error *err)
+{
+    const int64_t hq = quick ? 8 : 32, hkv = quick ? 2 : 8, d = 128, w = 32, n = quick ? 512 : 32768;
+    char text[96];
+    state *s;
+    tappa_status st = TAPPA_OK;
+    for (int h2o = 0; h2o < 2 && !st; h2o++) {
+        tensor_spec in[2] = { { 3, { hq, n, d }, TAPPA_F32 }, { 3, { hkv, n, d }, kv } };
+        tensor_spec out[3] = { { 2, { hq, n }, TAPPA_F32 }, { 2, { hq, n }, TAPPA_F32 }, { 2, { hq, n }, TAPPA_F32 } };
+        snprintf(text, sizeof text, "hq=%lld hkv=%lld n=%lld d=%lld w=%lld%s", (long long)hq,
+                 (long long)hkv, (long long)n, (long long)d, (long long)w, h2o ? " +h2o" : "");
+        /* The stats read the window queries and every key; h2o reads all queries. */
+        double q_bytes = h2o ? spec_bytes(&in[0]) : 4.0 * hq * w * d;
+        double bytes = q_bytes + spec_bytes(&in[1]) + (2 + h2o) * spec_bytes(&out[0]);
+        double flops = 2.0 * hq * w * n * d + (h2o ? 2.0 * hq * n * n * d / 2 : 0);
+        st = add_case(b, K_WINDOW_STATS, "window_stats", text, tappa_dtype_name(kv), 2, in,
+                      2 + h2o, out, bytes, flops, h2o ? 5 : 0, &s, err);
+        if (st) break;
+        s->window = w;
+        s->h2o = h2o;
+        /* lse values like a prefill's (log of about n keys), so exp() stays finite. */
+        tensor_spec ls = { 2, { hq, n }, TAPPA_F32 };
+        st = random_tensor(b->ctx, &b->r, &ls, &s->aux, err);
+    }
+    return st;
 }
 
 tappa_status bench_cases_create(tappa_context *ctx, bool quick, bench_case **cases, size_t *count,
@@ -156,58 +254,18 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, bench_case **cas
      * below are against what this device can really move. */
     int64_t copy_n = quick ? (8 << 20) : (256 << 20); /* f32 elements: 32 MiB / 1 GiB */
     for (uint32_t unroll = 1; unroll <= 8 && !st; unroll *= 2) {
-        const int64_t sh[1][3] = { { copy_n } };
-        const int nd[1] = { 1 };
+        tensor_spec t = { 1, { copy_n }, TAPPA_F32 };
         snprintf(text, sizeof text, "n=%lld (%.0f MiB) unroll=%u", (long long)copy_n,
                  copy_n * 4.0 / (1 << 20), unroll);
-        st = add_case(&b, K_COPY, "copy", text, TAPPA_F32, 1, sh, nd, 1, sh, nd, TAPPA_F32, 0, &s, err);
+        st = add_case(&b, K_COPY, "copy", text, "f32", 1, &t, 1, &t, 2 * spec_bytes(&t), 0, 0, &s, err);
         if (!st) s->unroll = unroll;
     }
     for (int dti = 0; dti < 2 && !st; dti++) {
         tappa_dtype dt = dti ? TAPPA_F16 : TAPPA_F32;
         if (dt == TAPPA_F16 && !f16) continue;
-        /* softmax over attention-score-like rows. */
-        int64_t rows = quick ? 512 : 8192, cols = quick ? 1024 : 8192;
-        const int64_t sm[1][3] = { { rows, cols } };
-        const int nd2[1] = { 2 };
-        snprintf(text, sizeof text, "rows=%lld cols=%lld", (long long)rows, (long long)cols);
-        st = add_case(&b, K_SOFTMAX, "softmax", text, dt, 1, sm, nd2, 1, sm, nd2, dt,
-                      5.0 * rows * cols, &s, err);
-        if (st) break;
-        /* rope on a Llama-3-8B prefill's queries: Hq 32, N 4096, D 128. */
-        int64_t h = quick ? 8 : 32, n = quick ? 256 : 4096, d = 128;
-        const int64_t rq[1][3] = { { h, n, d } };
-        const int nd3[1] = { 3 };
-        snprintf(text, sizeof text, "h=%lld n=%lld d=%lld", (long long)h, (long long)n, (long long)d);
-        st = add_case(&b, K_ROPE, "rope", text, dt, 1, rq, nd3, 1, rq, nd3, dt, 3.0 * h * n * d, &s, err);
-        if (st) break;
-        s->rope = (tappa_rope_params){ TAPPA_ROPE_HALF, 500000, 0 };
-        st = rope_table_create(ctx, n, d, &s->rope, &s->aux, err);
-        if (st) break;
-        /* qsim of all heads of all layers at once: L 32 x Hq 32, T 1024, D 128. */
-        int64_t heads = quick ? 32 : 1024, t = quick ? 256 : 1024;
-        const int64_t qs[1][3] = { { heads, t, d } };
-        const int64_t qo[1][3] = { { heads } };
-        const int nd1[1] = { 1 };
-        snprintf(text, sizeof text, "heads=%lld t=%lld d=%lld", (long long)heads, (long long)t, (long long)d);
-        st = add_case(&b, K_QSIM, "qsim", text, dt, 1, qs, nd3, 1, qo, nd1, TAPPA_F32,
-                      4.0 * heads * t * d, &s, err);
-    }
-    if (!st) {
-        /* Window statistics at the Llama-3-8B shape, 4K prompt, W 32. */
-        int64_t hq = quick ? 8 : 32, hkv = quick ? 2 : 8, n = quick ? 512 : 4096, d = 128, w = 32;
-        const int64_t in[2][3] = { { hq, n, d }, { hkv, n, d } };
-        const int64_t out[2][3] = { { hq, n }, { hq, n } };
-        const int nd_in[2] = { 3, 3 }, nd_out[2] = { 2, 2 };
-        snprintf(text, sizeof text, "hq=%lld hkv=%lld n=%lld d=%lld w=%lld", (long long)hq,
-                 (long long)hkv, (long long)n, (long long)d, (long long)w);
-        /* Two passes of W x N dot products of length D per query head. */
-        st = add_case(&b, K_WINDOW_STATS, "window_stats", text, TAPPA_F32, 2, in, nd_in, 2, out,
-                      nd_out, TAPPA_F32, 2.0 * 2.0 * hq * w * n * d, &s, err);
-        if (!st) {
-            s->window = w;
-            st = tappa_tensor_create(ctx, TAPPA_F32, 1, &w, &s->aux, err);
-        }
+        st = add_basic(&b, dt, quick, err);
+        if (!st) st = add_attention(&b, dt, quick, err);
+        if (!st) st = add_window_stats(&b, dt, quick, err);
     }
     if (st) {
         bench_cases_destroy(b.cases, b.count);

@@ -1,43 +1,67 @@
 #version 450
 // Window-attention statistics for one query head (SPEC.md, KV compression
-// steps 1-2). The last W queries attend causally to the n keys:
-// A[w][j] = exp(q_w . k_j / sqrt(d) - lse[w]) for j <= n - W + w, else 0.
-// PASS 0: one workgroup per window query finds lse[w] (online max/sum).
-// PASS 1: one invocation per key j takes mean and unbiased variance over w
-// (Welford), so the (W, n) matrix never exists in memory.
-// q, k: segments holding this head's (n, d) rows from element q_base / k_base.
+// steps 1-2), from Q, K and the log-sum-exp of each query row (the prefill's,
+// or PASS 0's for the window rows alone); the (W, n) or (n, n) weight
+// matrices never exist in memory. A[i][j] = exp(q_i . k_j / sqrt(d) - lse[i])
+// for j <= i (query i sits at position i), else 0.
+// PASS 0: one workgroup per window query finds its lse (online max/sum).
+// PASS 1: one invocation per key j: mean and unbiased variance of A over the
+//         last W queries (Welford), window queries staged 16 at a time.
+// PASS 2: one invocation per key j: the sum of A over queries
+//         [q_begin, q_end) (h2o), added to colsum unless first.
+// q: (n, d) of this head from q_base; k: (n, d) of its KV head from k_base;
+// lse: (n) from lse_base (PASS 0 writes and PASS 1 reads entries n-W..n-1);
+// mean, var, colsum: (n) from out_base.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
 layout(constant_id = 1) const uint PASS = 0;
+layout(constant_id = 2) const uint D = 128;
+const uint QT = 16; // queries staged per tile
 
 layout(binding = 0) readonly buffer Q { float q[]; };
-layout(binding = 1) readonly buffer K { float k[]; };
-layout(binding = 2) buffer Lse { float lse[]; };     // (W) scratch for this head
+layout(binding = 1) readonly buffer K { STORE_T k[]; };
+layout(binding = 2) buffer Lse { float lse[]; };
 layout(binding = 3) writeonly buffer Mean { float mean_out[]; };
 layout(binding = 4) writeonly buffer Var { float var_out[]; };
+layout(binding = 5) buffer ColSum { float colsum[]; };
 
 layout(push_constant) uniform Push {
-    uint q_base;
-    uint k_base;
-    uint out_base;  // element offset of this head's row in mean/var
-    uint n;
-    uint d;
-    uint window;
+    uint q_base, k_base, lse_base, out_base;
+    uint n, window;
     float scale;
+    uint q_begin, q_end; // PASS 2's query range
+    uint first;          // PASS 2: write rather than add
 } pc;
 
 #define WG gl_WorkGroupSize.x
+shared float qs[QT * D];
+shared float ls[QT];
 shared float red_m[WG];
 shared float red_s[WG];
 
-float logit(uint w, uint j)
+// Stage queries [i0, i0 + QT) (pre-scaled) and their lse; rows past n are zero.
+void stage(uint i0)
 {
-    uint qi = pc.q_base + (pc.n - pc.window + w) * pc.d;
-    uint ki = pc.k_base + j * pc.d;
-    float acc = 0.0;
-    for (uint c = 0; c < pc.d; c++) acc += q[qi + c] * k[ki + c];
-    return acc * pc.scale;
+    for (uint x = gl_LocalInvocationID.x; x < QT * D; x += WG) {
+        uint i = i0 + x / D;
+        qs[x] = i < pc.n ? q[pc.q_base + i * D + x % D] * pc.scale : 0.0;
+    }
+    if (gl_LocalInvocationID.x < QT) {
+        uint i = i0 + gl_LocalInvocationID.x;
+        ls[gl_LocalInvocationID.x] = i < pc.n ? lse[pc.lse_base + i] : 0.0;
+    }
+}
+
+// Scores of key j against the QT staged queries.
+void scores(uint j, out float s[QT])
+{
+    [[unroll]] for (uint x = 0; x < QT; x++) s[x] = 0.0;
+    uint kj = pc.k_base + min(j, pc.n - 1) * D;
+    for (uint c = 0; c < D; c++) {
+        float kv = float(k[kj + c]);
+        [[unroll]] for (uint x = 0; x < QT; x++) s[x] += qs[x * D + c] * kv;
+    }
 }
 
 void lse_pass()
@@ -45,10 +69,12 @@ void lse_pass()
     uint w = linear_group();
     if (w >= pc.window) return;
     uint l = gl_LocalInvocationID.x;
-    uint last = pc.n - pc.window + w; // causal: keys 0..last
+    uint i = pc.n - pc.window + w; // causal: keys 0..i
     float m = -1.0 / 0.0, s = 0.0;
-    for (uint j = l; j <= last; j += WG) {
-        float x = logit(w, j);
+    for (uint j = l; j <= i; j += WG) {
+        float acc = 0.0;
+        for (uint c = 0; c < D; c++) acc += q[pc.q_base + i * D + c] * float(k[pc.k_base + j * D + c]);
+        float x = acc * pc.scale;
         float m2 = max(m, x);
         s = s * exp(m - m2) + exp(x - m2);
         m = m2;
@@ -68,28 +94,64 @@ void lse_pass()
         }
         barrier();
     }
-    if (l == 0) lse[w] = red_m[0] + log(red_s[0]);
+    if (l == 0) lse[pc.lse_base + i] = red_m[0] + log(red_s[0]);
 }
 
 void stats_pass()
 {
     uint j = linear_group() * WG + gl_LocalInvocationID.x;
-    if (j >= pc.n) return;
     float mean = 0.0, m2 = 0.0;
-    for (uint w = 0; w < pc.window; w++) {
-        float a = j <= pc.n - pc.window + w ? exp(logit(w, j) - lse[w]) : 0.0;
-        float delta = a - mean;
-        mean += delta / float(w + 1);
-        m2 += delta * (a - mean);
+    uint seen = 0;
+    // Every invocation runs every tile (barriers); keys past n just idle.
+    for (uint i0 = pc.n - pc.window; i0 < pc.n; i0 += QT) {
+        barrier();
+        stage(i0);
+        barrier();
+        float s[QT];
+        scores(j, s);
+        [[unroll]] for (uint x = 0; x < QT; x++) {
+            uint i = i0 + x;
+            if (i < pc.n) {
+                float a = j <= i ? exp(s[x] - ls[x]) : 0.0;
+                seen++;
+                float delta = a - mean;
+                mean += delta / float(seen);
+                m2 += delta * (a - mean);
+            }
+        }
     }
+    if (j >= pc.n) return;
     mean_out[pc.out_base + j] = mean;
     var_out[pc.out_base + j] = pc.window > 1 ? m2 / float(pc.window - 1) : 0.0;
+}
+
+void colsum_pass()
+{
+    uint j = linear_group() * WG + gl_LocalInvocationID.x;
+    float sum = 0.0;
+    // Causal: queries before this workgroup's first key see none of its keys.
+    uint start = max(pc.q_begin, linear_group() * WG / QT * QT);
+    for (uint i0 = start; i0 < pc.q_end; i0 += QT) {
+        barrier();
+        stage(i0);
+        barrier();
+        float s[QT];
+        scores(j, s);
+        [[unroll]] for (uint x = 0; x < QT; x++) {
+            uint i = i0 + x;
+            if (i < pc.q_end && j <= i) sum += exp(s[x] - ls[x]);
+        }
+    }
+    if (j >= pc.n) return;
+    colsum[pc.out_base + j] = pc.first != 0 ? sum : colsum[pc.out_base + j] + sum;
 }
 
 void main()
 {
     if (PASS == 0)
         lse_pass();
-    else
+    else if (PASS == 1)
         stats_pass();
+    else
+        colsum_pass();
 }

@@ -121,11 +121,23 @@ static void test_qsim(rng *r)
 static void test_window_stats(rng *r)
 {
     enum { HQ = 4, HKV = 2, N = 20, D = 8, W = 6 };
-    double q[HQ * N * D], k[HKV * N * D], mean[HQ * N], var[HQ * N];
+    double q[HQ * N * D], k[HKV * N * D], mean[HQ * N], var[HQ * N], colsum[HQ * N];
+    double mean2[HQ * N], var2[HQ * N];
     for (int i = 0; i < HQ * N * D; i++) q[i] = rng_normal(r);
     for (int i = 0; i < HKV * N * D; i++) k[i] = rng_normal(r);
-    tappa_ref_window_stats(q, k, mean, var, HQ, HKV, N, D, W);
+    tappa_ref_window_stats(q, k, mean, var, colsum, HQ, HKV, N, D, W);
+    tappa_ref_window_stats(q, k, mean2, var2, NULL, HQ, HKV, N, D, W);
+    for (int i = 0; i < HQ * N; i++) {
+        CHECK_NEAR(mean2[i], mean[i], 1e-15); /* the h2o sums change nothing else */
+        CHECK_NEAR(var2[i], var[i], 1e-15);
+    }
     for (int h = 0; h < HQ; h++) {
+        /* Every query row sums to one, so the column sums of all N rows total N;
+         * key 0 is seen by every query, key N-1 only by the last. */
+        double total = 0;
+        for (int j = 0; j < N; j++) total += colsum[h * N + j];
+        CHECK_NEAR(total, (double)N, 1e-10);
+        CHECK_NEAR(colsum[h * N + N - 1], W * mean[h * N + N - 1], 1e-12);
         double s = 0;
         for (int j = 0; j < N; j++) {
             s += mean[h * N + j];

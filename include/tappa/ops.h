@@ -48,13 +48,18 @@ tappa_status tappa_qsim(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mod
                         tappa_error *err);
 
 /* Window-attention statistics (SPEC.md, KV compression steps 1-2, before
- * pooling): for the last W queries of the prompt, A = softmax(q k^T / sqrt(D))
- * over the N keys, causal inside the window (window query w sees keys
- * 0..N-W+w). Per query head h and key n: mean[h][n] = mean over w of A and
- * var[h][n] = unbiased variance over w (W >= 2). q: [Hq, N, D] post-RoPE f32,
- * k: [Hkv, N, D] f32 with Hq % Hkv == 0; mean, var: [Hq, N] f32. */
+ * pooling), computed without materialising any weight matrix. With
+ * A[i][j] = exp(q_i . k_j / sqrt(D) - lse[i]) for keys j <= i (query i at
+ * position i; the prompt is causal), for query head h and key j:
+ *   mean[h][j], var[h][j]: mean and unbiased variance over the last W queries;
+ *   colsum[h][j]: the sum over all N queries (h2o's score), when colsum is given.
+ * q: [Hq, N, D] post-RoPE f32; k: [Hkv, N, D] f32 or f16 with Hq % Hkv == 0;
+ * lse: [Hq, N] f32 from tappa_attention's prefill, or NULL to compute the W
+ * window rows here (colsum needs it); mean, var, colsum: [Hq, N] f32;
+ * 2 <= W <= N. */
 tappa_status tappa_window_stats(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
-                                tappa_tensor *mean, tappa_tensor *var, tappa_error *err);
+                                const tappa_tensor *lse, tappa_tensor *mean, tappa_tensor *var,
+                                tappa_tensor *colsum, tappa_error *err);
 
 /* Scaled dot-product attention with grouped-query heads, f32 accumulation and
  * an online softmax (the score matrix is never materialised).

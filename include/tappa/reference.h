@@ -23,9 +23,10 @@ void tappa_ref_rope(const double *x, double *y, size_t slices, size_t n, size_t 
 void tappa_ref_qsim(const double *q, double *out, size_t heads, size_t t, size_t d,
                     tappa_qsim_mode mode);
 
-/* q: (hq, n, d); k: (hkv, n, d); mean, var: (hq, n). */
-void tappa_ref_window_stats(const double *q, const double *k, double *mean, double *var, size_t hq,
-                            size_t hkv, size_t n, size_t d, size_t window);
+/* q: (hq, n, d); k: (hkv, n, d); mean, var, colsum: (hq, n); colsum may be NULL. */
+void tappa_ref_window_stats(const double *q, const double *k, double *mean, double *var,
+                            double *colsum, size_t hq, size_t hkv, size_t n, size_t d,
+                            size_t window);
 
 /* q: (hq, nq, d); k, v: (hkv, nk, d); out: (hq, nq, d); lse: (hq, nq) or NULL. */
 void tappa_ref_attention(const double *q, const double *k, const double *v, double *out,

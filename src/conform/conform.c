@@ -252,51 +252,62 @@ static tappa_status case_qsim(tappa_context *ctx, rng *r, tappa_dtype dt, int64_
 }
 
 /* ---- window_stats -------------------------------------------------------- */
-static tappa_status case_window_stats(tappa_context *ctx, rng *r, int64_t hq, int64_t hkv,
-                                      int64_t n, int64_t d, int64_t w, conform_result *res,
-                                      tappa_error *err)
+/* Without h2o: the op finds the window rows' lse itself. With h2o: the lse
+ * comes from a causal prefill on the same device, as in a real compression,
+ * and the column sums over all queries are checked too. */
+static tappa_status case_window_stats(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t hq,
+                                      int64_t hkv, int64_t n, int64_t d, int64_t w, bool h2o,
+                                      conform_result *res, tappa_error *err)
 {
-    snprintf(res->shape, sizeof res->shape, "hq=%lld hkv=%lld n=%lld d=%lld w=%lld", (long long)hq,
-             (long long)hkv, (long long)n, (long long)d, (long long)w);
-    res->tolerance = TOL_ATTENTION_F32;
+    snprintf(res->shape, sizeof res->shape, "hq=%lld hkv=%lld n=%lld d=%lld w=%lld%s",
+             (long long)hq, (long long)hkv, (long long)n, (long long)d, (long long)w,
+             h2o ? " h2o" : "");
+    res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_ATTENTION_F32;
     int64_t qs[3] = { hq, n, d }, ks[3] = { hkv, n, d }, os[2] = { hq, n };
-    double *q = doubles((size_t)(hq * n * d)), *k = doubles((size_t)(hkv * n * d));
-    double *mean = doubles((size_t)(hq * n)), *var = doubles((size_t)(hq * n));
-    tappa_tensor *tq = NULL, *tk = NULL, *tm = NULL, *tv = NULL;
-    tappa_status st = (!q || !k || !mean || !var)
+    size_t nq = (size_t)(hq * n * d), nk = (size_t)(hkv * n * d), no = (size_t)(hq * n);
+    double *q = doubles(nq), *k = doubles(nk), *v = doubles(nk);
+    double *mean = doubles(no), *var = doubles(no), *colsum = doubles(no);
+    tappa_tensor *tq = NULL, *tk = NULL, *tv = NULL, *to = NULL, *tl = NULL;
+    tappa_tensor *tm = NULL, *tvar = NULL, *tc = NULL;
+    tappa_status st = (!q || !k || !v || !mean || !var || !colsum)
                           ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
     if (!st) {
         /* Scaled so logits spread over a few units: peaked but not one-hot. */
-        for (int64_t i = 0; i < hq * n * d; i++) q[i] = 1.5 * rng_normal(r);
-        for (int64_t i = 0; i < hkv * n * d; i++) k[i] = rng_normal(r);
+        for (size_t i = 0; i < nq; i++) q[i] = 1.5 * rng_normal(r);
+        for (size_t i = 0; i < nk; i++) k[i] = rng_normal(r);
+        for (size_t i = 0; i < nk; i++) v[i] = rng_normal(r);
         st = tensor_from_doubles(ctx, TAPPA_F32, 3, qs, q, &tq, err);
     }
-    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 3, ks, k, &tk, err);
+    if (!st) st = tensor_from_doubles(ctx, dt, 3, ks, k, &tk, err);
     if (!st) st = poisoned(ctx, TAPPA_F32, 2, os, &tm, err);
-    if (!st) st = poisoned(ctx, TAPPA_F32, 2, os, &tv, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, os, &tvar, err);
+    if (!st && h2o) {
+        st = tensor_from_doubles(ctx, dt, 3, ks, v, &tv, err);
+        if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, qs, &to, err);
+        if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, os, &tl, err);
+        if (!st) st = poisoned(ctx, TAPPA_F32, 2, os, &tc, err);
+        if (!st) st = tappa_attention(tq, tk, tv, true, to, tl, err);
+    }
     if (!st) {
         double t0 = now_ms();
-        st = tappa_window_stats(tq, tk, w, tm, tv, err);
+        st = tappa_window_stats(tq, tk, w, tl, tm, tvar, tc, err);
         res->ms = now_ms() - t0;
     }
     if (!st) {
-        double e_mean, e_var;
-        tappa_ref_window_stats(q, k, mean, var, (size_t)hq, (size_t)hkv, (size_t)n, (size_t)d,
-                               (size_t)w);
-        st = compare(tm, mean, &e_mean, err);
-        if (!st) st = compare(tv, var, &e_var, err);
-        /* Report the worse of the two outputs (NaN wins). */
-        res->error = isnan(e_mean) || isnan(e_var) ? NAN : e_mean > e_var ? e_mean : e_var;
+        double e[3] = { 0, 0, 0 };
+        tappa_ref_window_stats(q, k, mean, var, h2o ? colsum : NULL, (size_t)hq, (size_t)hkv,
+                               (size_t)n, (size_t)d, (size_t)w);
+        st = compare(tm, mean, &e[0], err);
+        if (!st) st = compare(tvar, var, &e[1], err);
+        if (!st && h2o) st = compare(tc, colsum, &e[2], err);
+        /* Report the worst of the outputs (NaN wins). */
+        res->error = 0;
+        for (int i = 0; i < 3; i++) res->error = isnan(e[i]) || e[i] > res->error ? e[i] : res->error;
         res->segments = tappa_tensor_segments(tk);
     }
-    tappa_tensor_destroy(&tq);
-    tappa_tensor_destroy(&tk);
-    tappa_tensor_destroy(&tm);
-    tappa_tensor_destroy(&tv);
-    free(q);
-    free(k);
-    free(mean);
-    free(var);
+    tappa_tensor *all[] = { tq, tk, tv, to, tl, tm, tvar, tc };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tappa_tensor_destroy(&all[i]);
+    free(q); free(k); free(v); free(mean); free(var); free(colsum);
     return st;
 }
 
@@ -386,7 +397,7 @@ typedef struct conform_case {
     tappa_dtype dtype;
     int64_t a, b, c, d, e; /* the op's dimensions, in the order its function takes them */
     tappa_rope_params rope;
-    tappa_qsim_mode mode;
+    int variant; /* qsim: its tappa_qsim_mode; window_stats: 1 = with h2o sums */
     bool large;
     attention_case attn;
 } conform_case;
@@ -426,10 +437,16 @@ static const conform_case cases[] = {
     { "qsim", dt, 4, 257, 96, 0, 0, { 0 }, TAPPA_QSIM_DOT, false, { 0 } }
     QSIM(TAPPA_F32),
     QSIM(TAPPA_F16),
-    { "window_stats", TAPPA_F32, 8, 2, 300, 64, 32, { 0 }, 0, false, { 0 } },
-    { "window_stats", TAPPA_F32, 4, 4, 33, 80, 32, { 0 }, 0, false, { 0 } },
-    { "window_stats", TAPPA_F32, 2, 1, 1000, 128, 16, { 0 }, 0, false, { 0 } },
-    { "window_stats", TAPPA_F32, 7, 7, 129, 96, 2, { 0 }, 0, false, { 0 } },
+#define WINDOW_STATS(dt)                                                         \
+    { "window_stats", dt, 8, 2, 300, 64, 32, { 0 }, 0, false, { 0 } },           \
+    { "window_stats", dt, 4, 4, 33, 80, 32, { 0 }, 0, false, { 0 } },            \
+    { "window_stats", dt, 2, 1, 1000, 128, 16, { 0 }, 0, false, { 0 } },         \
+    { "window_stats", dt, 7, 7, 129, 96, 2, { 0 }, 0, false, { 0 } },            \
+    { "window_stats", dt, 8, 2, 300, 64, 32, { 0 }, 1, false, { 0 } },           \
+    { "window_stats", dt, 4, 1, 1500, 128, 32, { 0 }, 1, false, { 0 } },         \
+    { "window_stats", dt, 3, 3, 20, 80, 20, { 0 }, 1, false, { 0 } } /* N = W */
+    WINDOW_STATS(TAPPA_F32),
+    WINDOW_STATS(TAPPA_F16),
 #define ATTN(dt, hq, hkv, nq, nk, d, causal, cache)                                  \
     { "attention", dt, 0, 0, 0, 0, 0, { 0 }, 0, false, { hq, hkv, nq, nk, d, causal, cache } }
 #define ATTENTION(dt)                                                                \
@@ -456,9 +473,10 @@ static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
     if (!strcmp(c->op, "copy")) return case_copy(ctx, r, c->a, res, err);
     if (!strcmp(c->op, "softmax")) return case_softmax(ctx, r, c->dtype, c->a, c->b, res, err);
     if (!strcmp(c->op, "rope")) return case_rope(ctx, r, c->dtype, c->a, c->b, c->c, c->rope, res, err);
-    if (!strcmp(c->op, "qsim")) return case_qsim(ctx, r, c->dtype, c->a, c->b, c->c, c->mode, res, err);
+    if (!strcmp(c->op, "qsim"))
+        return case_qsim(ctx, r, c->dtype, c->a, c->b, c->c, (tappa_qsim_mode)c->variant, res, err);
     if (!strcmp(c->op, "attention")) return case_attention(ctx, r, c->dtype, &c->attn, res, err);
-    return case_window_stats(ctx, r, c->a, c->b, c->c, c->d, c->e, res, err);
+    return case_window_stats(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->e, c->variant, res, err);
 }
 
 static bool selected(const conform_case *c, const conform_options *opt)

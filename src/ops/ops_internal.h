@@ -44,10 +44,11 @@ tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_ten
                          const tappa_rope_params *params, tappa_error *err);
 tappa_status qsim_record(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
                          tappa_error *err);
-/* lse: f32 (window) scratch. */
+/* lse: [Hq, N], the prefill's (lse_given) or scratch that pass 0 fills for the
+ * window rows; colsum may be NULL. */
 tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
-                                 tappa_tensor *lse, tappa_tensor *mean, tappa_tensor *var,
-                                 tappa_error *err);
+                                 tappa_tensor *lse, bool lse_given, tappa_tensor *mean,
+                                 tappa_tensor *var, tappa_tensor *colsum, tappa_error *err);
 
 /* Attention (attention_prefill.c, attention_decode.c). prefill: q [Hq, Nq, D]
  * against k, v [Hkv, Nk, D]. decode: q [Hq, 1, D] against the first n rows of

@@ -1,146 +1,217 @@
-/* window_stats: mean and unbiased variance over the last W queries of each
- * head's causal softmax attention weights, per key (SPEC.md steps 1-2). */
+/* window_stats: per key, the mean and unbiased variance over the last W
+ * queries of the causal softmax weights, and optionally the sum over all
+ * queries (h2o), from Q, K and each row's log-sum-exp (SPEC.md steps 1-2). */
 #include <math.h>
 #include <stdlib.h>
 
 #include "ops_internal.h"
 
-void tappa_ref_window_stats(const double *q, const double *k, double *mean, double *var, size_t hq,
-                            size_t hkv, size_t n, size_t d, size_t window)
+#define QT 16 /* queries staged per tile in window_stats.comp */
+
+void tappa_ref_window_stats(const double *q, const double *k, double *mean, double *var,
+                            double *colsum, size_t hq, size_t hkv, size_t n, size_t d,
+                            size_t window)
 {
     size_t group = hq / hkv;
     double scale = 1.0 / sqrt((double)d);
-    double *a = malloc(window * n * sizeof *a + 1); /* (window, n) weights of one head */
+    double *a = malloc(n * sizeof *a + 1); /* (n) one query row's weights */
     if (!a) return;
     for (size_t h = 0; h < hq; h++) {
         const double *kh = k + (h / group) * n * d; /* (n, d) */
-        for (size_t w = 0; w < window; w++) {
-            const double *qw = q + (h * n + n - window + w) * d; /* (d) */
-            size_t last = n - window + w;                        /* causal: keys 0..last */
+        double *mu = mean + h * n, *m2 = var + h * n, *cs = colsum ? colsum + h * n : NULL;
+        for (size_t j = 0; j < n; j++) mu[j] = m2[j] = 0;
+        if (cs) for (size_t j = 0; j < n; j++) cs[j] = 0;
+        for (size_t i = colsum ? 0 : n - window; i < n; i++) {
+            const double *qi = q + (h * n + i) * d; /* (d), causal: keys 0..i */
             double m = -INFINITY, s = 0;
-            for (size_t j = 0; j < n; j++) {
+            for (size_t j = 0; j <= i; j++) {
                 double acc = 0;
-                for (size_t c = 0; c < d; c++) acc += qw[c] * kh[j * d + c];
-                a[w * n + j] = acc * scale;
-                if (j <= last && a[w * n + j] > m) m = a[w * n + j];
+                for (size_t c = 0; c < d; c++) acc += qi[c] * kh[j * d + c];
+                a[j] = acc * scale;
+                if (a[j] > m) m = a[j];
             }
-            for (size_t j = 0; j <= last; j++) s += exp(a[w * n + j] - m);
-            for (size_t j = 0; j < n; j++) a[w * n + j] = j <= last ? exp(a[w * n + j] - m) / s : 0;
+            for (size_t j = 0; j <= i; j++) s += exp(a[j] - m);
+            for (size_t j = 0; j <= i; j++) a[j] = exp(a[j] - m) / s;
+            if (cs) for (size_t j = 0; j <= i; j++) cs[j] += a[j];
+            if (i < n - window) continue;
+            for (size_t j = 0; j < n; j++) {
+                double v = j <= i ? a[j] : 0;
+                mu[j] += v / (double)window;
+            }
         }
-        for (size_t j = 0; j < n; j++) {
-            double mu = 0, ss = 0;
-            for (size_t w = 0; w < window; w++) mu += a[w * n + j];
-            mu /= (double)window;
-            for (size_t w = 0; w < window; w++) ss += (a[w * n + j] - mu) * (a[w * n + j] - mu);
-            mean[h * n + j] = mu;
-            var[h * n + j] = window > 1 ? ss / (double)(window - 1) : 0;
+        /* Second sweep for the variance about the mean (two-pass, exact). */
+        for (size_t i = n - window; i < n; i++) {
+            const double *qi = q + (h * n + i) * d;
+            double m = -INFINITY, s = 0;
+            for (size_t j = 0; j <= i; j++) {
+                double acc = 0;
+                for (size_t c = 0; c < d; c++) acc += qi[c] * kh[j * d + c];
+                a[j] = acc * scale;
+                if (a[j] > m) m = a[j];
+            }
+            for (size_t j = 0; j <= i; j++) s += exp(a[j] - m);
+            for (size_t j = 0; j < n; j++) {
+                double v = j <= i ? exp(a[j] - m) / s : 0;
+                m2[j] += (v - mu[j]) * (v - mu[j]);
+            }
         }
+        for (size_t j = 0; j < n; j++) m2[j] = window > 1 ? m2[j] / (double)(window - 1) : 0;
     }
     free(a);
-}
-
-tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
-                                 tappa_tensor *lse, tappa_tensor *mean, tappa_tensor *var,
-                                 tappa_error *err)
-{
-    tvk_device *dev = q->ctx->vk;
-    uint32_t wg = op_workgroup_size(dev);
-    uint32_t hq = (uint32_t)q->shape[0], hkv = (uint32_t)k->shape[0];
-    uint32_t n = (uint32_t)q->shape[1], d = (uint32_t)q->shape[2];
-    uint32_t spec0[2] = { wg, 0 }, spec1[2] = { wg, 1 };
-    /* lse pass: keys / wg dot products of d; stats pass: window dot products. */
-    uint64_t loops = ((uint64_t)n + wg - 1) / wg * (d + 1);
-    if ((uint64_t)window * (d + 1) > loops) loops = (uint64_t)window * (d + 1);
-    tappa_status st = op_check_loops(dev, loops + 16, "window_stats", err);
-    if (st) return st;
-    tvk_pipeline *lse_pass, *stats_pass;
-    st = tvk_pipeline_get(dev, SHADER(window_stats), 5, spec0, 2, &lse_pass, err);
-    if (!st) st = tvk_pipeline_get(dev, SHADER(window_stats), 5, spec1, 2, &stats_pass, err);
-    size_t head = (size_t)n * d;
-    for (uint32_t h = 0; h < hq && !st; h++) {
-        size_t qs, qo, ks, ko, ms, mo, vs, vo;
-        st = op_locate(q, h * head, head, &qs, &qo, err);
-        if (!st) st = op_locate(k, (h / (hq / hkv)) * head, head, &ks, &ko, err);
-        if (!st) st = op_locate(mean, (size_t)h * n, n, &ms, &mo, err);
-        if (!st) st = op_locate(var, (size_t)h * n, n, &vs, &vo, err);
-        if (st) break;
-        tvk_binding b[5] = { tensor_binding(q, qs), tensor_binding(k, ks), tensor_binding(lse, 0),
-                             tensor_binding(mean, ms), tensor_binding(var, vs) };
-        struct {
-            uint32_t q_base, k_base, out_base, n, d, window;
-            float scale;
-        } push = { (uint32_t)qo, (uint32_t)ko, (uint32_t)mo, n, d, (uint32_t)window,
-                   (float)(1.0 / sqrt((double)d)) };
-        /* mean and var share a shape, hence a split: one out_base serves both. */
-        uint32_t gx, gy;
-        tvk_grid(dev, (uint64_t)window, &gx, &gy);
-        st = tvk_dispatch(dev, lse_pass, b, &push, sizeof push, gx, gy, 1, err);
-        if (st) break;
-        tvk_barrier(dev);
-        tvk_grid(dev, ((uint64_t)n + wg - 1) / wg, &gx, &gy);
-        st = tvk_dispatch(dev, stats_pass, b, &push, sizeof push, gx, gy, 1, err);
-        tvk_barrier(dev); /* the next head reuses lse */
-    }
-    return st;
 }
 
 typedef struct ws_args {
     const tappa_tensor *q, *k;
     int64_t window;
-    tappa_tensor *lse, *mean, *var;
+    tappa_tensor *lse;          /* given, or scratch that pass 0 fills */
+    bool lse_given;
+    tappa_tensor *mean, *var, *colsum;
 } ws_args;
 
-static tappa_status record_args(void *args, tappa_error *err)
+/* Queries one colsum dispatch may take under the driver's loop limit (each
+ * tile of QT queries: staging loops plus a loop over d), half kept as margin. */
+static uint32_t colsum_queries_per_pass(const tvk_device *dev, uint32_t n, uint32_t d, uint32_t wg)
 {
-    ws_args *a = args;
-    return window_stats_record(a->q, a->k, a->window, a->lse, a->mean, a->var, err);
+    uint32_t limit = dev->info.loop_iteration_limit;
+    if (!limit) return n;
+    uint32_t per_tile = QT * d / wg + d + QT + 4;
+    uint32_t tiles = (limit / 2) / per_tile;
+    return tiles > 1 ? tiles * QT : QT;
+}
+
+tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
+                                 tappa_tensor *lse, bool lse_given, tappa_tensor *mean,
+                                 tappa_tensor *var, tappa_tensor *colsum, tappa_error *err)
+{
+    const ws_args args = { q, k, window, lse, lse_given, mean, var, colsum }, *a = &args;
+    tvk_device *dev = a->q->ctx->vk;
+    uint32_t wg = op_workgroup_size(dev);
+    uint32_t hq = (uint32_t)a->q->shape[0], hkv = (uint32_t)a->k->shape[0];
+    uint32_t n = (uint32_t)a->q->shape[1], d = (uint32_t)a->q->shape[2], w = (uint32_t)a->window;
+    tappa_status st = op_check_loops(dev, ((uint64_t)n + wg - 1) / wg * (d + 1) + 16, "window_stats", err);
+    if (!st) st = op_check_loops(dev, ((uint64_t)w + QT - 1) / QT * (QT * d / wg + d + QT + 4), "window_stats", err);
+    tvk_pipeline *pass[3];
+    for (uint32_t i = 0; i < 3 && !st; i++) {
+        uint32_t spec[3] = { wg, i, d };
+        st = a->k->dtype == TAPPA_F16
+                 ? tvk_pipeline_get(dev, SHADER(window_stats_f16), 6, spec, 3, &pass[i], err)
+                 : tvk_pipeline_get(dev, SHADER(window_stats_f32), 6, spec, 3, &pass[i], err);
+    }
+    uint32_t per_pass = colsum_queries_per_pass(dev, n, d, wg);
+    size_t head = (size_t)n * d;
+    /* colsum is optional: mean stands in for its binding when absent. */
+    tappa_tensor *colsum_binding = a->colsum ? a->colsum : a->mean;
+    for (uint32_t h = 0; h < hq && !st; h++) {
+        size_t qs, qo, ks, ko, ls, lo, ms, mo, vs, vo, cs, co;
+        st = op_locate(a->q, h * head, head, &qs, &qo, err);
+        if (!st) st = op_locate(a->k, (h / (hq / hkv)) * head, head, &ks, &ko, err);
+        if (!st) st = op_locate(a->lse, (size_t)h * n, n, &ls, &lo, err);
+        if (!st) st = op_locate(a->mean, (size_t)h * n, n, &ms, &mo, err);
+        if (!st) st = op_locate(a->var, (size_t)h * n, n, &vs, &vo, err);
+        if (!st) st = op_locate(colsum_binding, (size_t)h * n, n, &cs, &co, err);
+        if (st) break;
+        /* mean, var and colsum share a shape, hence a split: one out_base serves all. */
+        tvk_binding b[6] = { tensor_binding(a->q, qs), tensor_binding(a->k, ks),
+                             tensor_binding(a->lse, ls), tensor_binding(a->mean, ms),
+                             tensor_binding(a->var, vs), tensor_binding(colsum_binding, cs) };
+        struct {
+            uint32_t q_base, k_base, lse_base, out_base, n, window;
+            float scale;
+            uint32_t q_begin, q_end, first;
+        } push = { (uint32_t)qo, (uint32_t)ko, (uint32_t)lo, (uint32_t)mo, n, w,
+                   (float)(1.0 / sqrt((double)d)), 0, 0, 1 };
+        uint32_t gx, gy;
+        if (!a->lse_given) {
+            tvk_grid(dev, w, &gx, &gy);
+            st = tvk_dispatch(dev, pass[0], b, &push, sizeof push, gx, gy, 1, err);
+            tvk_barrier(dev);
+        }
+        tvk_grid(dev, ((uint64_t)n + wg - 1) / wg, &gx, &gy);
+        if (!st) st = tvk_dispatch(dev, pass[1], b, &push, sizeof push, gx, gy, 1, err);
+        for (uint32_t q0 = 0; a->colsum && q0 < n && !st; q0 += per_pass) {
+            if (q0) tvk_barrier(dev); /* the next range adds to this one's sums */
+            push.q_begin = q0;
+            push.q_end = n - q0 > per_pass ? q0 + per_pass : n;
+            push.first = q0 == 0;
+            st = tvk_dispatch(dev, pass[2], b, &push, sizeof push, gx, gy, 1, err);
+        }
+    }
+    return st;
+}
+
+static tappa_status record(void *p, tappa_error *err)
+{
+    ws_args *a = p;
+    return window_stats_record(a->q, a->k, a->window, a->lse, a->lse_given, a->mean, a->var,
+                               a->colsum, err);
+}
+
+static tappa_status check_out(const tappa_tensor *o, int64_t hq, int64_t n, tappa_context *ctx,
+                              tappa_error *err)
+{
+    if (o->ctx != ctx || o->dtype != TAPPA_F32 || o->numel != (size_t)(hq * n))
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "window_stats: lse, mean, var and colsum must be [Hq, N] f32");
+    return TAPPA_OK;
 }
 
 tappa_status tappa_window_stats(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
-                                tappa_tensor *mean, tappa_tensor *var, tappa_error *err)
+                                const tappa_tensor *lse, tappa_tensor *mean, tappa_tensor *var,
+                                tappa_tensor *colsum, tappa_error *err)
 {
     tappa_context *ctx = q->ctx;
-    if (k->ctx != ctx || mean->ctx != ctx || var->ctx != ctx)
+    if (k->ctx != ctx)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "window_stats: tensors belong to different contexts");
-    if (q->ndim != 3 || k->ndim != 3 || q->dtype != TAPPA_F32 || k->dtype != TAPPA_F32)
-        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "window_stats: q [Hq,N,D] and k [Hkv,N,D] f32");
+    if (q->ndim != 3 || k->ndim != 3 || q->dtype != TAPPA_F32 || k->dtype == TAPPA_I32)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "window_stats: q [Hq,N,D] f32 and k [Hkv,N,D] f32 or f16");
     int64_t hq = q->shape[0], hkv = k->shape[0], n = q->shape[1], d = q->shape[2];
     if (hkv < 1 || hq % hkv || k->shape[1] != n || k->shape[2] != d)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
                           "window_stats: k must be [Hkv, N, D] with Hq %% Hkv == 0");
+    if (d < 1 || d > 256)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "window_stats: head dim %lld above 256", (long long)d);
     if (window < 2 || window > n)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "window_stats: need 2 <= window (%lld) <= N (%lld)",
                           (long long)window, (long long)n);
-    for (int i = 0; i < 2; i++) {
-        const tappa_tensor *o = i ? var : mean;
-        if (o->dtype != TAPPA_F32 || o->ndim != 2 || o->shape[0] != hq || o->shape[1] != n)
-            return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "window_stats: mean and var must be [Hq, N] f32");
-    }
+    tappa_status st = check_out(mean, hq, n, ctx, err);
+    if (!st) st = check_out(var, hq, n, ctx, err);
+    if (!st && lse) st = check_out(lse, hq, n, ctx, err);
+    if (!st && colsum) st = check_out(colsum, hq, n, ctx, err);
+    if (st) return st;
+    if (colsum && !lse)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "window_stats: the h2o column sums need the prefill's lse of every row");
     if (q->numel > UINT32_MAX || k->numel > UINT32_MAX)
         return tappa_fail(err, TAPPA_ERR_LIMIT, "window_stats: more than 2^32 elements");
     if (ctx->backend == TAPPA_BACKEND_CPU) {
-        double *qv = NULL, *kv = NULL, *mv = malloc((size_t)(hq * n) * sizeof *mv),
-                    *vv = malloc((size_t)(hq * n) * sizeof *vv);
-        tappa_status st = op_to_double(q, &qv, err);
+        size_t outs = (size_t)(hq * n);
+        double *qv = NULL, *kv = NULL, *mv = malloc(outs * sizeof *mv), *vv = malloc(outs * sizeof *vv);
+        double *cv = colsum ? malloc(outs * sizeof *cv) : NULL;
+        st = op_to_double(q, &qv, err);
         if (!st) st = op_to_double(k, &kv, err);
-        if (!st && (!mv || !vv)) st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "window_stats: out of memory");
+        if (!st && (!mv || !vv || (colsum && !cv)))
+            st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "window_stats: out of host memory");
         if (!st) {
-            tappa_ref_window_stats(qv, kv, mv, vv, (size_t)hq, (size_t)hkv, (size_t)n, (size_t)d,
-                                   (size_t)window);
+            tappa_ref_window_stats(qv, kv, mv, vv, cv, (size_t)hq, (size_t)hkv, (size_t)n,
+                                   (size_t)d, (size_t)window);
             op_from_double(mean, mv, err);
             op_from_double(var, vv, err);
+            if (colsum) op_from_double(colsum, cv, err);
         }
-        free(qv);
-        free(kv);
-        free(mv);
-        free(vv);
+        free(qv); free(kv); free(mv); free(vv); free(cv);
         return st;
     }
-    tappa_tensor *lse;
-    tappa_status st = tappa_tensor_create(ctx, TAPPA_F32, 1, &window, &lse, err);
-    if (st) return st;
-    ws_args args = { q, k, window, lse, mean, var };
-    st = op_submit(ctx->vk, record_args, &args, err);
-    tappa_tensor_destroy(&lse);
+    if (k->dtype == TAPPA_F16 && !ctx->vk->info.storage_16bit)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "window_stats: %s lacks 16-bit storage for f16 K",
+                          ctx->name);
+    ws_args args = { q, k, window, (tappa_tensor *)lse, lse != NULL, mean, var, colsum };
+    if (!lse) {
+        int64_t shape[2] = { hq, n };
+        st = tappa_tensor_create(ctx, TAPPA_F32, 2, shape, &args.lse, err);
+        if (st) return st;
+    }
+    st = op_submit(ctx->vk, record, &args, err);
+    if (!lse) tappa_tensor_destroy(&args.lse);
     return st;
 }
