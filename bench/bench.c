@@ -11,14 +11,16 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "conform.h"
 
 static const char help[] =
-    "usage: tappa-bench [--device D] [--json FILE] [--quick] [--reps N]\n"
+    "usage: tappa-bench [--device D] [--op NAME] [--json FILE] [--quick] [--reps N]\n"
     "Time every op on a Vulkan device with GPU timestamps: warm-up, then the median\n"
     "of N runs (default 30; --quick: 5 runs on small shapes), inputs rotated over\n"
     "several sets larger than the GPU cache. Reports each op's GB/s and TFLOP/s and\n"
     "its fraction of the device copy bandwidth measured in the same run.\n"
     "  --device D    index or name substring (default: the best GPU)\n"
+    "  --op NAME     only this op (and the copy yardstick)\n"
     "  --json FILE   also write the results as JSON to FILE\n"
     "  --quick       small shapes, few runs (a smoke run on CPU drivers)\n"
     "  --reps N      timed runs per op\n";
@@ -103,9 +105,10 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "device", required_argument, NULL, 'd' }, { "json", required_argument, NULL, 'j' },
         { "quick", no_argument, NULL, 'q' },        { "reps", required_argument, NULL, 'r' },
-        { "help", no_argument, NULL, 'h' },         { 0 },
+        { "op", required_argument, NULL, 'o' },     { "help", no_argument, NULL, 'h' },
+        { 0 },
     };
-    const char *device = NULL, *json_path = NULL;
+    const char *device = NULL, *json_path = NULL, *op = NULL;
     bool quick = false;
     int reps = 0;
     opterr = 0;
@@ -115,6 +118,7 @@ int main(int argc, char **argv)
         case 'd': device = optarg; break;
         case 'j': json_path = optarg; break;
         case 'q': quick = true; break;
+        case 'o': op = optarg; break;
         case 'r':
             reps = atoi(optarg);
             if (reps < 1 || reps > 10000) {
@@ -134,6 +138,14 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!reps) reps = quick ? 5 : 30;
+    if (op) {
+        bool known = false;
+        for (size_t i = 0; conform_ops[i]; i++) known |= !strcmp(conform_ops[i], op);
+        if (!known) {
+            fprintf(stderr, "tappa-bench: unknown op '%s' (see tappa-bench --help)\n", op);
+            return 2;
+        }
+    }
 
     tappa_error err = { 0 };
     tappa_context *ctx;
@@ -149,7 +161,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "tappa-bench: preparing inputs on %s...\n", tappa_context_name(ctx));
     bench_case *cases;
     size_t n;
-    if (bench_cases_create(ctx, quick, &cases, &n, &err)) {
+    if (bench_cases_create(ctx, quick, op, &cases, &n, &err)) {
         tappa_context_destroy(&ctx);
         return fail(err.message);
     }

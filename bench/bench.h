@@ -20,9 +20,10 @@ typedef struct bench_case {
     int max_reps;   /* cap on timed runs for slow cases (0: none) */
 } bench_case;
 
-/* Build the cases (bench_cases.c); quick shrinks every size for CPU drivers. */
-tappa_status bench_cases_create(tappa_context *ctx, bool quick, bench_case **cases, size_t *count,
-                                tappa_error *err);
+/* Build the cases (bench_cases.c); quick shrinks every size for CPU drivers;
+ * op (may be NULL) keeps only that op's cases besides the copy yardstick. */
+tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, bench_case **cases,
+                                size_t *count, tappa_error *err);
 void bench_cases_destroy(bench_case *cases, size_t count);
 
 #endif

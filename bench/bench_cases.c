@@ -90,6 +90,7 @@ static double spec_bytes(const tensor_spec *t)
 
 typedef struct builder {
     tappa_context *ctx;
+    const char *only;   /* op filter, or NULL */
     rng r;
     bench_case *cases;
     size_t count, cap;
@@ -143,34 +144,43 @@ static tappa_status add_case(builder *b, enum kind kind, const char *op, const c
     return push(b, c, err);
 }
 
+static bool wants(const builder *b, const char *op) { return !b->only || !strcmp(b->only, op); }
+
 /* The element-wise and row ops, per storage dtype. */
 static tappa_status add_basic(builder *b, tappa_dtype dt, bool quick, tappa_error *err)
 {
-    state *s;
+    state *s = NULL;
     char text[96];
     const char *dn = tappa_dtype_name(dt);
-    /* softmax over attention-score-like rows. */
-    int64_t rows = quick ? 512 : 8192, cols = quick ? 1024 : 8192;
-    tensor_spec sm = { 2, { rows, cols }, dt };
-    snprintf(text, sizeof text, "rows=%lld cols=%lld", (long long)rows, (long long)cols);
-    tappa_status st = add_case(b, K_SOFTMAX, "softmax", text, dn, 1, &sm, 1, &sm, 2 * spec_bytes(&sm),
-                               5.0 * rows * cols, 0, &s, err);
-    if (st) return st;
-    /* rope on a Llama-3-8B prefill's queries: Hq 32, N 4096, D 128. */
-    int64_t h = quick ? 8 : 32, n = quick ? 256 : 4096, d = 128;
-    tensor_spec rq = { 3, { h, n, d }, dt };
-    snprintf(text, sizeof text, "h=%lld n=%lld d=%lld", (long long)h, (long long)n, (long long)d);
-    st = add_case(b, K_ROPE, "rope", text, dn, 1, &rq, 1, &rq, 2 * spec_bytes(&rq), 3.0 * h * n * d, 0, &s, err);
-    if (st) return st;
-    s->rope = (tappa_rope_params){ TAPPA_ROPE_HALF, 500000, 0 };
-    st = rope_table_create(b->ctx, n, d, &s->rope, &s->aux, err);
-    if (st) return st;
-    /* qsim of all heads of all layers at once: L 32 x Hq 32, T 1024, D 128. */
-    int64_t heads = quick ? 32 : 1024, t = quick ? 256 : 1024;
-    tensor_spec qs = { 3, { heads, t, d }, dt }, qo = { 1, { heads }, TAPPA_F32 };
-    snprintf(text, sizeof text, "heads=%lld t=%lld d=%lld", (long long)heads, (long long)t, (long long)d);
-    return add_case(b, K_QSIM, "qsim", text, dn, 1, &qs, 1, &qo, spec_bytes(&qs) + spec_bytes(&qo),
-                    4.0 * heads * t * d, 0, &s, err);
+    tappa_status st = TAPPA_OK;
+    int64_t d = 128;
+    if (wants(b, "softmax")) { /* rows like attention scores */
+        int64_t rows = quick ? 512 : 8192, cols = quick ? 1024 : 8192;
+        tensor_spec sm = { 2, { rows, cols }, dt };
+        snprintf(text, sizeof text, "rows=%lld cols=%lld", (long long)rows, (long long)cols);
+        st = add_case(b, K_SOFTMAX, "softmax", text, dn, 1, &sm, 1, &sm, 2 * spec_bytes(&sm),
+                      5.0 * rows * cols, 0, &s, err);
+    }
+    if (!st && wants(b, "rope")) { /* a Llama-3-8B prefill's queries: Hq 32, N 4096 */
+        int64_t h = quick ? 8 : 32, n = quick ? 256 : 4096;
+        tensor_spec rq = { 3, { h, n, d }, dt };
+        snprintf(text, sizeof text, "h=%lld n=%lld d=%lld", (long long)h, (long long)n, (long long)d);
+        st = add_case(b, K_ROPE, "rope", text, dn, 1, &rq, 1, &rq, 2 * spec_bytes(&rq),
+                      3.0 * h * n * d, 0, &s, err);
+        if (!st) {
+            s->rope = (tappa_rope_params){ TAPPA_ROPE_HALF, 500000, 0 };
+            st = rope_table_create(b->ctx, n, d, &s->rope, &s->aux, err);
+        }
+    }
+    if (!st && wants(b, "qsim")) { /* all heads of all layers at once: L 32 x Hq 32, T 1024 */
+        int64_t heads = quick ? 32 : 1024, t = quick ? 256 : 1024;
+        tensor_spec qs = { 3, { heads, t, d }, dt }, qo = { 1, { heads }, TAPPA_F32 };
+        snprintf(text, sizeof text, "heads=%lld t=%lld d=%lld", (long long)heads, (long long)t,
+                 (long long)d);
+        st = add_case(b, K_QSIM, "qsim", text, dn, 1, &qs, 1, &qo, spec_bytes(&qs) + spec_bytes(&qo),
+                      4.0 * heads * t * d, 0, &s, err);
+    }
+    return st;
 }
 
 /* Attention at the Llama-3-8B shape with a KV cache of dtype kv. */
@@ -179,7 +189,7 @@ static tappa_status add_attention(builder *b, tappa_dtype kv, bool quick, tappa_
     const int64_t hq = quick ? 8 : 32, hkv = quick ? 2 : 8, d = 128;
     const char *dn = tappa_dtype_name(kv);
     char text[96];
-    state *s;
+    state *s = NULL;
     tappa_status st = TAPPA_OK;
     /* Decode: one token per query head against contexts of 4K, 32K, 128K. */
     const int64_t contexts[3] = { 4096, 32768, 131072 };
@@ -216,7 +226,7 @@ static tappa_status add_window_stats(builder *b, tappa_dtype kv, bool quick, tap
 {
     const int64_t hq = quick ? 8 : 32, hkv = quick ? 2 : 8, d = 128, w = 32, n = quick ? 512 : 32768;
     char text[96];
-    state *s;
+    state *s = NULL;
     tappa_status st = TAPPA_OK;
     for (int h2o = 0; h2o < 2 && !st; h2o++) {
         tensor_spec in[2] = { { 3, { hq, n, d }, TAPPA_F32 }, { 3, { hkv, n, d }, kv } };
@@ -232,21 +242,21 @@ static tappa_status add_window_stats(builder *b, tappa_dtype kv, bool quick, tap
         if (st) break;
         s->window = w;
         s->h2o = h2o;
-        /* lse values like a prefill's (log of about n keys), so exp() stays finite. */
+        /* Any lse of a few units keeps exp() finite; the timing does not depend on it. */
         tensor_spec ls = { 2, { hq, n }, TAPPA_F32 };
         st = random_tensor(b->ctx, &b->r, &ls, &s->aux, err);
     }
     return st;
 }
 
-tappa_status bench_cases_create(tappa_context *ctx, bool quick, bench_case **cases, size_t *count,
-                                tappa_error *err)
+tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, bench_case **cases,
+                                size_t *count, tappa_error *err)
 {
-    builder b = { .ctx = ctx };
+    builder b = { .ctx = ctx, .only = op };
     rng_seed(&b.r, rng_fresh_seed());
     const tappa_device_info *info = tappa_context_device(ctx);
     bool f16 = info && info->storage_16bit;
-    state *s;
+    state *s = NULL;
     char text[96];
     tappa_status st = TAPPA_OK;
 
@@ -264,8 +274,8 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, bench_case **cas
         tappa_dtype dt = dti ? TAPPA_F16 : TAPPA_F32;
         if (dt == TAPPA_F16 && !f16) continue;
         st = add_basic(&b, dt, quick, err);
-        if (!st) st = add_attention(&b, dt, quick, err);
-        if (!st) st = add_window_stats(&b, dt, quick, err);
+        if (!st && wants(&b, "attention")) st = add_attention(&b, dt, quick, err);
+        if (!st && wants(&b, "window_stats")) st = add_window_stats(&b, dt, quick, err);
     }
     if (st) {
         bench_cases_destroy(b.cases, b.count);

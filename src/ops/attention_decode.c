@@ -7,8 +7,10 @@
 #include "ops_internal.h"
 
 #define DECODE_WG 128
-#define DECODE_GROUPS (DECODE_WG / 16)   /* NG: key groups per workgroup, one partial each */
+#define DECODE_GROUPS (DECODE_WG / 16)   /* NG: key groups per workgroup */
+#ifndef DECODE_TARGET_WGS
 #define DECODE_TARGET_WGS 512            /* enough workgroups to fill a large GPU */
+#endif
 
 /* One contiguous run of keys of a KV head inside one segment. */
 typedef struct piece {
@@ -42,7 +44,7 @@ static uint32_t count_parts(const tappa_tensor *k, int64_t n, uint32_t c, bool *
         piece pieces[MAX_PIECES];
         size_t np = head_pieces(k, h, n, pieces, MAX_PIECES);
         uint32_t total = 0;
-        for (size_t i = 0; i < np; i++) total += (pieces[i].keys + c - 1) / c * DECODE_GROUPS;
+        for (size_t i = 0; i < np; i++) total += (pieces[i].keys + c - 1) / c; /* one partial per workgroup */
         if (h > 0 && total != parts) *ragged = true;
         if (total > parts) parts = total;
     }
@@ -63,7 +65,7 @@ static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, uint32
     uint64_t c = ((uint64_t)n * hkv + DECODE_TARGET_WGS - 1) / DECODE_TARGET_WGS;
     if (limit) {
         uint64_t most = (uint64_t)DECODE_GROUPS * (limit / 2) / (16 * g + 4);
-        uint64_t fewest = (uint64_t)n * DECODE_GROUPS * 3 / (limit / 2) + 1;
+        uint64_t fewest = (uint64_t)n * 3 / (limit / 2) + 1;
         c = c > most ? most : c < fewest ? fewest : c;
     }
     c = (c + DECODE_GROUPS - 1) / DECODE_GROUPS * DECODE_GROUPS;
@@ -152,7 +154,7 @@ tappa_status attention_decode_record(const tappa_tensor *q, const tappa_tensor *
             uint32_t chunks = (kp[i].keys + chunk - 1) / chunk, gx, gy;
             tvk_grid(dev, chunks, &gx, &gy);
             st = tvk_dispatch(dev, p1, b, &push, sizeof push, gx, gy, 1, err);
-            part_base += chunks * DECODE_GROUPS;
+            part_base += chunks;
         }
     }
     if (st) return st;

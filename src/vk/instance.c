@@ -236,13 +236,13 @@ void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *inf
              VK_API_VERSION_PATCH(base.apiVersion));
     if (has_driver_props)
         snprintf(info->driver, sizeof info->driver, "%s %s", driver.driverName, driver.driverInfo);
+    else
+        snprintf(info->driver, sizeof info->driver, "driver version 0x%x", base.driverVersion);
     /* llvmpipe (lavapipe) ends every loop of an invocation once the loops
      * together ran 65535 iterations (Mesa's LP_MAX_TGSI_LOOP_ITERATIONS),
      * silently: kernels that loop over long dimensions split their work. */
     if (has_driver_props && driver.driverID == VK_DRIVER_ID_MESA_LLVMPIPE)
         info->loop_iteration_limit = 65535;
-    else
-        snprintf(info->driver, sizeof info->driver, "driver version 0x%x", base.driverVersion);
 
     info->max_storage_buffer_range_bytes = lim->maxStorageBufferRange;
     info->max_memory_allocation_bytes = (uint64_t)1 << 30; /* Vulkan's guaranteed minimum */
