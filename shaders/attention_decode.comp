@@ -3,7 +3,8 @@
 // A workgroup takes CHUNK keys of one KV head for all G query heads that share
 // it, so K and V are read once. Invocations form NG = WG / 16 groups of 16
 // lanes; a group takes every NG-th key, each lane DPL = D / 16 dims of it
-// (one 16-byte load per lane for f16 at D = 128). The lane dot products are
+// (one 16-byte load per lane for f16 at D = 128), U keys per iteration. The
+// lane dot products are
 // summed across the group (subgroup shuffles in the TAPPA_SUBGROUP variant,
 // shared memory otherwise); each group keeps an online softmax, the groups
 // are merged in shared memory at the end, and the workgroup writes one partial
@@ -18,12 +19,13 @@
 
 layout(constant_id = 1) const uint D = 128;     // multiple of 16, <= 256
 layout(constant_id = 2) const uint G = 1;       // query heads per KV head, <= 16
-layout(constant_id = 3) const uint CHUNK = 256; // keys per workgroup, multiple of NG
+layout(constant_id = 3) const uint CHUNK = 256; // keys per workgroup, multiple of NG * U
 const uint T = 16;
 const uint NG = gl_WorkGroupSize.x / T;
 const uint DPL = D / T;
 const bool VEC8 = DPL == 8;                     // one 16-byte (f16) or two (f32) loads per lane
 const uint MAX_DPL = 16;                        // D <= 256; arrays sized by it are only used up to DPL
+const uint U = 4;                               // keys per group per iteration
 
 layout(binding = 0) readonly buffer Q { float q[]; };
 layout(binding = 1) readonly buffer K { STORE_T k[]; };
@@ -102,47 +104,51 @@ void main()
         [[unroll]] for (uint i = 0; i < DPL; i++) acc[h * DPL + i] = 0.0;
     }
 
+    // U keys per group per iteration, all their K and V rows loaded before any
+    // is used: the loads of one group overlap instead of waiting one by one.
     // The loop count is the same for every group, so the barriers of the
     // shared-memory reduction stay in uniform control flow.
-    for (uint base = begin; base < end; base += NG) {
-        uint j = base + grp;
-        bool ok = j < end;
-        float kf[MAX_DPL];
-        load_row(false, pc.k_base + (ok ? j : begin) * D + lane * DPL, kf);
-        float s[G];
-        [[unroll]] for (uint h = 0; h < G; h++) {
-            float p = 0.0;
-            [[unroll]] for (uint i = 0; i < DPL; i++) p += qr[h * DPL + i] * kf[i];
-#ifdef TAPPA_SUBGROUP
-            p += subgroupShuffleXor(p, 8);
-            p += subgroupShuffleXor(p, 4);
-            p += subgroupShuffleXor(p, 2);
-            p += subgroupShuffleXor(p, 1);
-            s[h] = p;
-#else
-            red[l * G + h] = p;
-#endif
+    for (uint base = begin; base < end; base += NG * U) {
+        float kf[U][MAX_DPL], vf[U][MAX_DPL];
+        [[unroll]] for (uint u = 0; u < U; u++) {
+            uint j = min(base + grp + u * NG, end - 1); // past the end: a valid row, masked below
+            load_row(false, pc.k_base + j * D + lane * DPL, kf[u]);
+            load_row(true, pc.v_base + j * D + lane * DPL, vf[u]);
         }
-#ifndef TAPPA_SUBGROUP
-        barrier();
-        [[unroll]] for (uint h = 0; h < G; h++) {
-            float p = 0.0;
-            for (uint x = 0; x < T; x++) p += red[(grp * T + x) * G + h];
-            s[h] = p;
-        }
-        barrier();
-#endif
-        if (ok) {
-            float vf[MAX_DPL];
-            load_row(true, pc.v_base + j * D + lane * DPL, vf);
+        [[unroll]] for (uint u = 0; u < U; u++) {
+            float s[G];
             [[unroll]] for (uint h = 0; h < G; h++) {
-                float m_new = max(m[h], s[h]);
-                float alpha = exp(m[h] - m_new); // m = -inf at first: exp(-inf) = 0
-                float p = exp(s[h] - m_new);
-                lsum[h] = lsum[h] * alpha + p;
-                [[unroll]] for (uint i = 0; i < DPL; i++)
-                    acc[h * DPL + i] = acc[h * DPL + i] * alpha + p * vf[i];
-                m[h] = m_new;
+                float p = 0.0;
+                [[unroll]] for (uint i = 0; i < DPL; i++) p += qr[h * DPL + i] * kf[u][i];
+#ifdef TAPPA_SUBGROUP
+                p += subgroupShuffleXor(p, 8);
+                p += subgroupShuffleXor(p, 4);
+                p += subgroupShuffleXor(p, 2);
+                p += subgroupShuffleXor(p, 1);
+                s[h] = p;
+#else
+                red[l * G + h] = p;
+#endif
+            }
+#ifndef TAPPA_SUBGROUP
+            barrier();
+            [[unroll]] for (uint h = 0; h < G; h++) {
+                float p = 0.0;
+                for (uint x = 0; x < T; x++) p += red[(grp * T + x) * G + h];
+                s[h] = p;
+            }
+            barrier();
+#endif
+            if (base + grp + u * NG < end) {
+                [[unroll]] for (uint h = 0; h < G; h++) {
+                    float m_new = max(m[h], s[h]);
+                    float alpha = exp(m[h] - m_new); // m = -inf at first: exp(-inf) = 0
+                    float p = exp(s[h] - m_new);
+                    lsum[h] = lsum[h] * alpha + p;
+                    [[unroll]] for (uint i = 0; i < DPL; i++)
+                        acc[h * DPL + i] = acc[h * DPL + i] * alpha + p * vf[u][i];
+                    m[h] = m_new;
+                }
             }
         }
     }

@@ -8,6 +8,7 @@
 
 #define DECODE_WG 128
 #define DECODE_GROUPS (DECODE_WG / 16)   /* NG: key groups per workgroup */
+#define DECODE_UNROLL 4                  /* U: keys per group per loop iteration */
 #ifndef DECODE_TARGET_WGS
 #define DECODE_TARGET_WGS 512            /* enough workgroups to fill a large GPU */
 #endif
@@ -68,7 +69,8 @@ static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, uint32
         uint64_t fewest = (uint64_t)n * 3 / (limit / 2) + 1;
         c = c > most ? most : c < fewest ? fewest : c;
     }
-    c = (c + DECODE_GROUPS - 1) / DECODE_GROUPS * DECODE_GROUPS;
+    const uint64_t step = DECODE_GROUPS * DECODE_UNROLL;
+    c = (c + step - 1) / step * step;
     c = c < 64 ? 64 : c > 8192 ? 8192 : c;
     *parts = count_parts(k, n, (uint32_t)c, ragged);
     while ((uint64_t)*parts * part_bytes > k->ctx->max_binding_bytes && c < 8192) {
