@@ -115,8 +115,8 @@ void main()
             load_row(false, pc.k_base + j * D + lane * DPL, kf[u]);
             load_row(true, pc.v_base + j * D + lane * DPL, vf[u]);
         }
+        float s[U][G];
         [[unroll]] for (uint u = 0; u < U; u++) {
-            float s[G];
             [[unroll]] for (uint h = 0; h < G; h++) {
                 float p = 0.0;
                 [[unroll]] for (uint i = 0; i < DPL; i++) p += qr[h * DPL + i] * kf[u][i];
@@ -125,7 +125,7 @@ void main()
                 p += subgroupShuffleXor(p, 4);
                 p += subgroupShuffleXor(p, 2);
                 p += subgroupShuffleXor(p, 1);
-                s[h] = p;
+                s[u][h] = p;
 #else
                 red[l * G + h] = p;
 #endif
@@ -135,21 +135,27 @@ void main()
             [[unroll]] for (uint h = 0; h < G; h++) {
                 float p = 0.0;
                 for (uint x = 0; x < T; x++) p += red[(grp * T + x) * G + h];
-                s[h] = p;
+                s[u][h] = p;
             }
             barrier();
 #endif
-            if (base + grp + u * NG < end) {
-                [[unroll]] for (uint h = 0; h < G; h++) {
-                    float m_new = max(m[h], s[h]);
-                    float alpha = exp(m[h] - m_new); // m = -inf at first: exp(-inf) = 0
-                    float p = exp(s[h] - m_new);
-                    lsum[h] = lsum[h] * alpha + p;
-                    [[unroll]] for (uint i = 0; i < DPL; i++)
-                        acc[h * DPL + i] = acc[h * DPL + i] * alpha + p * vf[u][i];
-                    m[h] = m_new;
-                }
+            if (base + grp + u * NG >= end) [[unroll]] for (uint h = 0; h < G; h++) s[u][h] = -1.0 / 0.0;
+        }
+        // One online-softmax step for the U keys together: one rescale of the
+        // running sums per iteration, not one per key.
+        [[unroll]] for (uint h = 0; h < G; h++) {
+            float m_new = m[h];
+            [[unroll]] for (uint u = 0; u < U; u++) m_new = max(m_new, s[u][h]);
+            if (m_new == -1.0 / 0.0) continue; // no key of this iteration is valid
+            float alpha = exp(m[h] - m_new);   // m = -inf at first: exp(-inf) = 0
+            lsum[h] *= alpha;
+            [[unroll]] for (uint i = 0; i < DPL; i++) acc[h * DPL + i] *= alpha;
+            [[unroll]] for (uint u = 0; u < U; u++) {
+                float p = exp(s[u][h] - m_new);  // masked keys: exp(-inf) = 0
+                lsum[h] += p;
+                [[unroll]] for (uint i = 0; i < DPL; i++) acc[h * DPL + i] += p * vf[u][i];
             }
+            m[h] = m_new;
         }
     }
 
