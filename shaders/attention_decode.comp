@@ -20,12 +20,12 @@
 layout(constant_id = 1) const uint D = 128;     // multiple of 16, <= 256
 layout(constant_id = 2) const uint G = 1;       // query heads per KV head, <= 16
 layout(constant_id = 3) const uint CHUNK = 256; // keys per workgroup, multiple of NG * U
+layout(constant_id = 4) const uint U = 4;       // keys per group per loop iteration
 const uint T = 16;
 const uint NG = gl_WorkGroupSize.x / T;
 const uint DPL = D / T;
 const bool VEC8 = DPL == 8;                     // one 16-byte (f16) or two (f32) loads per lane
 const uint MAX_DPL = 16;                        // D <= 256; arrays sized by it are only used up to DPL
-const uint U = 4;                               // keys per group per iteration
 
 layout(binding = 0) readonly buffer Q { float q[]; };
 layout(binding = 1) readonly buffer K { STORE_T k[]; };

@@ -8,7 +8,9 @@
 
 #define DECODE_WG 128
 #define DECODE_GROUPS (DECODE_WG / 16)   /* NG: key groups per workgroup */
+#ifndef DECODE_UNROLL
 #define DECODE_UNROLL 4                  /* U: keys per group per loop iteration */
+#endif
 #define DECODE_TARGET_WGS 512            /* enough workgroups to fill a large GPU */
 /* Short contexts: fewer, fuller workgroups beat many near-empty ones (H100,
  * 4K context: 23.6 us with 128-key chunks, 28.4 us with 64). */
@@ -119,15 +121,15 @@ tappa_status attention_decode_record(const tappa_tensor *q, const tappa_tensor *
     plan(k, q, n, &chunk, &parts, &ragged);
     const tappa_device_info *info = &dev->info;
     bool sg = info->subgroup_shuffle && info->subgroup_in_compute && info->subgroup_min_size >= 16;
-    uint32_t spec[4] = { DECODE_WG, d, g, chunk };
+    uint32_t spec[5] = { DECODE_WG, d, g, chunk, DECODE_UNROLL };
     tvk_pipeline *p1, *p2;
     tappa_status st;
     if (k->dtype == TAPPA_F16)
-        st = sg ? tvk_pipeline_get(dev, SHADER(attention_decode_f16_sg), 6, spec, 4, &p1, err)
-                : tvk_pipeline_get(dev, SHADER(attention_decode_f16), 6, spec, 4, &p1, err);
+        st = sg ? tvk_pipeline_get(dev, SHADER(attention_decode_f16_sg), 6, spec, 5, &p1, err)
+                : tvk_pipeline_get(dev, SHADER(attention_decode_f16), 6, spec, 5, &p1, err);
     else
-        st = sg ? tvk_pipeline_get(dev, SHADER(attention_decode_f32_sg), 6, spec, 4, &p1, err)
-                : tvk_pipeline_get(dev, SHADER(attention_decode_f32), 6, spec, 4, &p1, err);
+        st = sg ? tvk_pipeline_get(dev, SHADER(attention_decode_f32_sg), 6, spec, 5, &p1, err)
+                : tvk_pipeline_get(dev, SHADER(attention_decode_f32), 6, spec, 5, &p1, err);
     uint32_t wg = DECODE_WG;
     if (!st) st = tvk_pipeline_get(dev, SHADER(attention_reduce), 5, &wg, 1, &p2, err);
     if (st) return st;
