@@ -8,6 +8,21 @@
 
 #define QT 16 /* queries staged per tile in window_stats.comp */
 
+/* Softmax weights of query row qi over keys 0..last of kh (n, d) into a. */
+static void row_weights(const double *qi, const double *kh, size_t last, size_t d, double scale,
+                        double *a)
+{
+    double m = -INFINITY, s = 0;
+    for (size_t j = 0; j <= last; j++) {
+        double acc = 0;
+        for (size_t c = 0; c < d; c++) acc += qi[c] * kh[j * d + c];
+        a[j] = acc * scale;
+        if (a[j] > m) m = a[j];
+    }
+    for (size_t j = 0; j <= last; j++) s += (a[j] = exp(a[j] - m));
+    for (size_t j = 0; j <= last; j++) a[j] /= s;
+}
+
 void tappa_ref_window_stats(const double *q, const double *k, double *mean, double *var,
                             double *colsum, size_t hq, size_t hkv, size_t n, size_t d,
                             size_t window)
@@ -21,37 +36,18 @@ void tappa_ref_window_stats(const double *q, const double *k, double *mean, doub
         double *mu = mean + h * n, *m2 = var + h * n, *cs = colsum ? colsum + h * n : NULL;
         for (size_t j = 0; j < n; j++) mu[j] = m2[j] = 0;
         if (cs) for (size_t j = 0; j < n; j++) cs[j] = 0;
+        /* Query i sits at position i and sees keys 0..i. */
         for (size_t i = colsum ? 0 : n - window; i < n; i++) {
-            const double *qi = q + (h * n + i) * d; /* (d), causal: keys 0..i */
-            double m = -INFINITY, s = 0;
-            for (size_t j = 0; j <= i; j++) {
-                double acc = 0;
-                for (size_t c = 0; c < d; c++) acc += qi[c] * kh[j * d + c];
-                a[j] = acc * scale;
-                if (a[j] > m) m = a[j];
-            }
-            for (size_t j = 0; j <= i; j++) s += exp(a[j] - m);
-            for (size_t j = 0; j <= i; j++) a[j] = exp(a[j] - m) / s;
+            row_weights(q + (h * n + i) * d, kh, i, d, scale, a);
             if (cs) for (size_t j = 0; j <= i; j++) cs[j] += a[j];
-            if (i < n - window) continue;
-            for (size_t j = 0; j < n; j++) {
-                double v = j <= i ? a[j] : 0;
-                mu[j] += v / (double)window;
-            }
+            if (i >= n - window)
+                for (size_t j = 0; j <= i; j++) mu[j] += a[j] / (double)window;
         }
         /* Second sweep for the variance about the mean (two-pass, exact). */
         for (size_t i = n - window; i < n; i++) {
-            const double *qi = q + (h * n + i) * d;
-            double m = -INFINITY, s = 0;
-            for (size_t j = 0; j <= i; j++) {
-                double acc = 0;
-                for (size_t c = 0; c < d; c++) acc += qi[c] * kh[j * d + c];
-                a[j] = acc * scale;
-                if (a[j] > m) m = a[j];
-            }
-            for (size_t j = 0; j <= i; j++) s += exp(a[j] - m);
+            row_weights(q + (h * n + i) * d, kh, i, d, scale, a);
             for (size_t j = 0; j < n; j++) {
-                double v = j <= i ? exp(a[j] - m) / s : 0;
+                double v = j <= i ? a[j] : 0;
                 m2[j] += (v - mu[j]) * (v - mu[j]);
             }
         }
