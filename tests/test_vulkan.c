@@ -22,7 +22,7 @@ static const char *test_device(void)
     return d && *d ? d : "llvmpipe";
 }
 
-static tappa_context *open_device(uint64_t max_binding_bytes)
+static tappa_context *open_device_limits(uint64_t max_binding_bytes, uint32_t max_shared_bytes)
 {
     tappa_error err = { 0 };
     tappa_context *ctx = NULL;
@@ -30,6 +30,7 @@ static tappa_context *open_device(uint64_t max_binding_bytes)
     p.device = test_device();
     p.validate = true;
     p.max_binding_bytes = max_binding_bytes;
+    p.max_shared_memory_bytes = max_shared_bytes;
     tappa_status st = tappa_context_create(&p, &ctx, &err);
     if (st == TAPPA_ERR_NO_DEVICE) {
         printf("no Vulkan device '%s' (%s): skipped\n", p.device, err.message);
@@ -41,6 +42,11 @@ static tappa_context *open_device(uint64_t max_binding_bytes)
         exit(1);
     }
     return ctx;
+}
+
+static tappa_context *open_device(uint64_t max_binding_bytes)
+{
+    return open_device_limits(max_binding_bytes, 0);
 }
 
 static void check_no_validation(tappa_context *ctx)
@@ -224,6 +230,29 @@ static void test_pipeline_cache(void)
     free(old);
 }
 
+/* Every op with shared memory capped at Vulkan's guaranteed 16 KiB: the tile
+ * sizes that devices at the minimum get must compute the same results. */
+static void test_minimum_shared_memory(uint64_t seed)
+{
+    tappa_context *ctx = open_device_limits(0, 16384);
+    tappa_error err = { 0 };
+    CHECK_INT_EQ(tappa_context_device(ctx)->max_shared_memory_bytes, 16384);
+    conform_options opt = { .seed = seed, .op = NULL, .large = false };
+    conform_result *res = NULL;
+    size_t n = 0;
+    CHECK_INT_EQ(conform_run(ctx, &opt, NULL, NULL, &res, &n, &err), TAPPA_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (!res[i].pass)
+            fprintf(stderr, "16 KiB case %s %s %s: error %g (tol %g) %s\n", res[i].op, res[i].shape,
+                    res[i].dtype, res[i].error, res[i].tolerance, res[i].note);
+        CHECK(res[i].pass);
+    }
+    printf("16 KiB shared memory: %zu cases\n", n);
+    free(res);
+    check_no_validation(ctx);
+    tappa_context_destroy(&ctx);
+}
+
 int main(void)
 {
     uint64_t seed = rng_fresh_seed();
@@ -236,5 +265,6 @@ int main(void)
     test_selection_errors();
     test_large_tensor(&r);
     test_forced_splits(seed);
+    test_minimum_shared_memory(seed);
     return check_exit("test_vulkan");
 }

@@ -74,9 +74,12 @@ typedef struct tappa_context_params {
     /* Split tensors into bindings of at most this many bytes (0: the device's
      * maxStorageBufferRange). Lets tests exercise splitting on big GPUs. */
     uint64_t max_binding_bytes;
+    /* Use at most this much shared memory per workgroup (0: the device's
+     * limit), e.g. 16384 to run the paths of devices with Vulkan's minimum. */
+    uint32_t max_shared_memory_bytes;
 } tappa_context_params;
 
-#define TAPPA_CONTEXT_PARAMS_DEFAULT ((tappa_context_params){ .device = NULL, .validate = false, .max_binding_bytes = 0 })
+#define TAPPA_CONTEXT_PARAMS_DEFAULT ((tappa_context_params){ .device = NULL, .validate = false, .max_binding_bytes = 0, .max_shared_memory_bytes = 0 })
 
 typedef struct tappa_context tappa_context;
 

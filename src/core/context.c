@@ -34,6 +34,9 @@ tappa_status tappa_context_create(const tappa_context_params *params, tappa_cont
             if (ctx->vk->info.max_memory_allocation_bytes < limit)
                 limit = ctx->vk->info.max_memory_allocation_bytes;
             if (p.max_binding_bytes && p.max_binding_bytes < limit) limit = p.max_binding_bytes;
+            tappa_device_info *info = &ctx->vk->info;
+            if (p.max_shared_memory_bytes && p.max_shared_memory_bytes < info->max_shared_memory_bytes)
+                info->max_shared_memory_bytes = p.max_shared_memory_bytes;
             ctx->max_binding_bytes = limit;
             *out = ctx;
             return TAPPA_OK;

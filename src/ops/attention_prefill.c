@@ -3,33 +3,42 @@
 
 #include "ops_internal.h"
 
-#define PREFILL_ROWS 8   /* BR: query rows per workgroup (16 invocations each) */
-#define PREFILL_WG (16 * PREFILL_ROWS)
+#define PREFILL_WG 128  /* 16 invocations per row group */
 
-/* Shared memory of one workgroup for a key tile of bc rows (attention_prefill.comp). */
-static uint64_t shared_bytes(uint32_t d, uint32_t bc)
+/* Rows per workgroup (BR), rows per invocation (RT) and keys per tile (BC). */
+typedef struct prefill_config {
+    uint32_t br, rt, bc;
+} prefill_config;
+
+/* Shared memory of one workgroup (attention_prefill.comp). */
+static uint64_t shared_bytes(uint32_t d, uint32_t br, uint32_t bc)
 {
-    return 4ull * (PREFILL_ROWS * d + bc * (d + 1) + PREFILL_ROWS * bc);
+    return 4ull * (br * d + bc * (d + 1) + br * bc);
 }
 
-/* The widest key tile the device's shared memory takes: fewer barriers per key. */
-static uint32_t key_tile(const tappa_device_info *info, uint32_t d)
+/* Two rows per invocation (half the shared-memory reads per multiply-add)
+ * where shared memory holds 16 rows and a 32-key tile; the 16 KiB minimum
+ * gets 8 rows, one per invocation. Then the widest key tile that fits:
+ * fewer barriers per key. */
+static prefill_config choose(const tappa_device_info *info, uint32_t d)
 {
-    uint32_t bc = 16;
-    while (bc < 64 && shared_bytes(d, 2 * bc) <= info->max_shared_memory_bytes) bc *= 2;
-    return bc;
+    prefill_config c = { 16, 2, 32 };
+    if (shared_bytes(d, c.br, c.bc) > info->max_shared_memory_bytes) c = (prefill_config){ 8, 1, 16 };
+    while (c.bc < 64 && shared_bytes(d, c.br, 2 * c.bc) <= info->max_shared_memory_bytes) c.bc *= 2;
+    return c;
 }
 
 /* Keys one pass may take so that no invocation runs more loop iterations than
  * the driver allows (the loops of attention_prefill.comp per key tile), with
  * half the limit kept as margin. No limit: every key in one pass. */
-static uint32_t keys_per_pass(const tappa_device_info *info, uint32_t nk, uint32_t d, uint32_t bc)
+static uint32_t keys_per_pass(const tappa_device_info *info, uint32_t nk, uint32_t d,
+                              prefill_config c)
 {
     if (!info->loop_iteration_limit) return nk;
-    uint32_t per_tile = 2 * bc * d / PREFILL_WG + (bc / 16) * d + 3 * bc + 8;
-    uint32_t budget = info->loop_iteration_limit / 2 - PREFILL_ROWS * d / PREFILL_WG;
+    uint32_t per_tile = 2 * c.bc * d / PREFILL_WG + d + (c.rt + 1) * c.bc + 8;
+    uint32_t budget = info->loop_iteration_limit / 2 - c.br * d / PREFILL_WG;
     uint32_t tiles = budget / per_tile;
-    return tiles > 1 ? tiles * bc : bc;
+    return tiles > 1 ? tiles * c.bc : c.bc;
 }
 
 tappa_status attention_prefill_prepare(tappa_context *ctx, const tappa_tensor *q,
@@ -37,7 +46,7 @@ tappa_status attention_prefill_prepare(tappa_context *ctx, const tappa_tensor *q
 {
     const tappa_device_info *info = &ctx->vk->info;
     uint32_t d = (uint32_t)q->shape[2], nk = (uint32_t)k->shape[1];
-    if (keys_per_pass(info, nk, d, key_tile(info, d)) >= nk) return TAPPA_OK;
+    if (keys_per_pass(info, nk, d, choose(info, d)) >= nk) return TAPPA_OK;
     int64_t elems = q->shape[0] * q->shape[1] * 2;
     if (ctx->prefill_ml && ctx->prefill_ml->numel >= (size_t)elems) return TAPPA_OK;
     tappa_tensor_destroy(&ctx->prefill_ml);
@@ -50,10 +59,11 @@ typedef struct pass {
 } pass;
 
 /* One pass over keys [k_begin, k_end) for every query head. */
-static tappa_status record_pass(tvk_device *dev, const tvk_pipeline *p, const tappa_tensor *q,
-                                const tappa_tensor *k, const tappa_tensor *v, bool causal,
-                                tappa_tensor *out, tappa_tensor *lse, const tappa_tensor *ml,
-                                pass ps, tappa_error *err)
+static tappa_status record_pass(tvk_device *dev, const tvk_pipeline *p, prefill_config cfg,
+                                const tappa_tensor *q, const tappa_tensor *k,
+                                const tappa_tensor *v, bool causal, tappa_tensor *out,
+                                tappa_tensor *lse, const tappa_tensor *ml, pass ps,
+                                tappa_error *err)
 {
     uint32_t hq = (uint32_t)q->shape[0], nq = (uint32_t)q->shape[1], d = (uint32_t)q->shape[2];
     uint32_t hkv = (uint32_t)k->shape[0], nk = (uint32_t)k->shape[1];
@@ -79,7 +89,7 @@ static tappa_status record_pass(tvk_device *dev, const tvk_pipeline *p, const ta
                    causal, (float)(1.0 / sqrt((double)d)), ps.k_begin, ps.k_end, ps.first,
                    ps.last, (uint32_t)mo };
         uint32_t gx, gy;
-        tvk_grid(dev, (nq + PREFILL_ROWS - 1) / PREFILL_ROWS, &gx, &gy);
+        tvk_grid(dev, (nq + cfg.br - 1) / cfg.br, &gx, &gy);
         st = tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, 1, err);
     }
     return st;
@@ -91,25 +101,25 @@ tappa_status attention_prefill_record(const tappa_tensor *q, const tappa_tensor 
 {
     tvk_device *dev = q->ctx->vk;
     uint32_t d = (uint32_t)q->shape[2], nk = (uint32_t)k->shape[1];
-    uint32_t bc = key_tile(&dev->info, d);
-    if (shared_bytes(d, bc) > dev->info.max_shared_memory_bytes)
+    prefill_config cfg = choose(&dev->info, d);
+    if (shared_bytes(d, cfg.br, cfg.bc) > dev->info.max_shared_memory_bytes)
         return tappa_fail(err, TAPPA_ERR_UNSUPPORTED,
                           "attention: head dim %u needs %llu bytes of shared memory, %s has %u", d,
-                          (unsigned long long)shared_bytes(d, bc), q->ctx->name,
+                          (unsigned long long)shared_bytes(d, cfg.br, cfg.bc), q->ctx->name,
                           dev->info.max_shared_memory_bytes);
-    uint32_t spec[4] = { PREFILL_WG, d, PREFILL_ROWS, bc };
+    uint32_t spec[5] = { PREFILL_WG, d, cfg.br, cfg.bc, cfg.rt };
     tvk_pipeline *p;
     tappa_status st = k->dtype == TAPPA_F16
-                          ? tvk_pipeline_get(dev, SHADER(attention_prefill_f16), 6, spec, 4, &p, err)
-                          : tvk_pipeline_get(dev, SHADER(attention_prefill_f32), 6, spec, 4, &p, err);
-    uint32_t per_pass = keys_per_pass(&dev->info, nk, d, bc);
+                          ? tvk_pipeline_get(dev, SHADER(attention_prefill_f16), 6, spec, 5, &p, err)
+                          : tvk_pipeline_get(dev, SHADER(attention_prefill_f32), 6, spec, 5, &p, err);
+    uint32_t per_pass = keys_per_pass(&dev->info, nk, d, cfg);
     /* One pass needs no carried state: lse stands in for the unused binding. */
     const tappa_tensor *ml = per_pass < nk ? q->ctx->prefill_ml : lse;
     for (uint32_t k_begin = 0; k_begin < nk && !st; k_begin += per_pass) {
         if (k_begin) tvk_barrier(dev); /* the next pass reads o and ml */
         pass ps = { k_begin, nk - k_begin > per_pass ? k_begin + per_pass : nk, k_begin == 0,
                     nk - k_begin <= per_pass };
-        st = record_pass(dev, p, q, k, v, causal, out, lse, ml, ps, err);
+        st = record_pass(dev, p, cfg, q, k, v, causal, out, lse, ml, ps, err);
     }
     return st;
 }
