@@ -16,14 +16,19 @@ static uint64_t shared_bytes(uint32_t d, uint32_t br, uint32_t bc)
     return 4ull * (br * d + bc * (d + 1) + br * bc);
 }
 
-/* Two rows per invocation (half the shared-memory reads per multiply-add)
- * where shared memory holds 16 rows and a 32-key tile; the 16 KiB minimum
- * gets 8 rows, one per invocation. Then the widest key tile that fits:
- * fewer barriers per key. */
+/* The most rows per invocation whose tiles fit shared memory: 4 rows (32 per
+ * workgroup) or 2 (16) cut the shared-memory reads per multiply-add by 4 or
+ * 2; the 16 KiB minimum gets 8 rows, one per invocation. Then the widest key
+ * tile that fits: fewer barriers per key. */
 static prefill_config choose(const tappa_device_info *info, uint32_t d)
 {
-    prefill_config c = { 16, 2, 32 };
-    if (shared_bytes(d, c.br, c.bc) > info->max_shared_memory_bytes) c = (prefill_config){ 8, 1, 16 };
+    static const prefill_config configs[] = { { 32, 4, 32 }, { 16, 2, 32 }, { 8, 1, 16 } };
+    prefill_config c = configs[2];
+    for (size_t i = 0; i < 3; i++)
+        if (shared_bytes(d, configs[i].br, configs[i].bc) <= info->max_shared_memory_bytes) {
+            c = configs[i];
+            break;
+        }
     while (c.bc < 64 && shared_bytes(d, c.br, 2 * c.bc) <= info->max_shared_memory_bytes) c.bc *= 2;
     return c;
 }
