@@ -1,5 +1,5 @@
 #version 450
-// Split-K attention for one new token per query head (decode), one dispatch.
+// Split-K attention for one new token per query head (decode), pass 1.
 // A workgroup takes CHUNK keys of one KV head for all G query heads that share
 // it, so K and V are read once. Invocations form NG = WG / 16 groups of 16
 // lanes; a group takes every NG-th key, each lane DPL = D / 16 dims of it
@@ -8,12 +8,9 @@
 // summed across the group (subgroup shuffles in the TAPPA_SUBGROUP variant,
 // shared memory otherwise); each group keeps an online softmax, the groups
 // are merged in shared memory at the end, and the workgroup writes one partial
-// (m, l, o) per query head. The last workgroup of a KV head to finish (an
-// atomic count) merges that head's partials into o and lse, and resets the
-// count for the next call: no second dispatch, no barrier between them.
+// (m, l, o) per query head for attention_reduce.comp to merge.
 // q: (G, d) from q_base; k, v: this piece's keys, (n, d) from k_base / v_base.
-// part_ml: (all query heads, parts, 2); part_o: (all query heads, parts, d);
-// count: (KV heads); o: (all query heads, d) from o_base; lse from lse_base.
+// part_m, part_l: (all query heads, parts); part_o: (all query heads, parts, d).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #ifdef TAPPA_SUBGROUP
@@ -40,22 +37,17 @@ layout(binding = 2) readonly buffer V8 { uvec4 v8[]; };
 layout(binding = 1) readonly buffer K8 { vec4 k4[]; };
 layout(binding = 2) readonly buffer V8 { vec4 v4[]; };
 #endif
-layout(binding = 3) coherent buffer PartMl { float part_ml[]; };
-layout(binding = 4) coherent buffer PartO { float part_o[]; };
-layout(binding = 5) buffer Count { uint count[]; };
-layout(binding = 6) writeonly buffer O { float o[]; };
-layout(binding = 7) writeonly buffer Lse { float lse[]; };
+layout(binding = 3) writeonly buffer PartM { float part_m[]; };
+layout(binding = 4) writeonly buffer PartL { float part_l[]; };
+layout(binding = 5) writeonly buffer PartO { float part_o[]; };
 
 layout(push_constant) uniform Push {
     uint q_base, k_base, v_base;
     uint head0;      // global index of the first of the G query heads
     uint n;          // keys in this piece
     uint part_base;  // first partial of this piece, per head
-    uint parts;      // partials per head (row stride of part_ml / part_o)
+    uint parts;      // partials per head (row stride of part_m / part_l)
     float scale;
-    uint kv_head;    // this KV head: its counter
-    uint total;      // workgroups of this KV head over all its pieces
-    uint o_base, lse_base;
 } pc;
 
 #ifndef TAPPA_SUBGROUP
@@ -64,7 +56,6 @@ shared float red[gl_WorkGroupSize.x * G];
 shared float group_m[NG * G];
 shared float group_l[NG * G];
 shared float sum_o[G * D];
-shared bool is_last;
 
 // DPL dims of row `row` starting at element base (a multiple of 8 when VEC8).
 #ifdef TAPPA_F16
@@ -188,9 +179,8 @@ void main()
                 float gm = group_m[g * G + h];
                 if (gm != -1.0 / 0.0) ll += group_l[g * G + h] * exp(gm - mm);
             }
-            uint at = (pc.head0 + h) * pc.parts + pc.part_base + chunk;
-            part_ml[2 * at] = mm;
-            part_ml[2 * at + 1] = ll;
+            part_m[(pc.head0 + h) * pc.parts + pc.part_base + chunk] = mm;
+            part_l[(pc.head0 + h) * pc.parts + pc.part_base + chunk] = ll;
         }
     }
     for (uint g = 0; g < NG; g++) {
@@ -206,33 +196,4 @@ void main()
     uint part = pc.part_base + chunk;
     for (uint c = l; c < G * D; c += gl_WorkGroupSize.x)
         part_o[((pc.head0 + c / D) * pc.parts + part) * D + c % D] = sum_o[c];
-
-    // Publish this partial, then count: the workgroup that brings the count
-    // to total sees every other partial of this KV head.
-    memoryBarrierBuffer();
-    barrier();
-    if (l == 0) is_last = atomicAdd(count[pc.kv_head], 1u) == pc.total - 1;
-    barrier();
-    if (!is_last) return;
-    memoryBarrierBuffer();
-    [[unroll]] for (uint h = 0; h < G; h++) {
-        uint row = (pc.head0 + h) * pc.parts;
-        float mm = -1.0 / 0.0;
-        for (uint p = 0; p < pc.total; p++) mm = max(mm, part_ml[2 * (row + p)]);
-        float ll = 0.0;
-        for (uint p = 0; p < pc.total; p++) {
-            float pm = part_ml[2 * (row + p)];
-            if (pm != -1.0 / 0.0) ll += part_ml[2 * (row + p) + 1] * exp(pm - mm);
-        }
-        for (uint c = l; c < D; c += gl_WorkGroupSize.x) {
-            float acc_c = 0.0;
-            for (uint p = 0; p < pc.total; p++) {
-                float pm = part_ml[2 * (row + p)];
-                if (pm != -1.0 / 0.0) acc_c += part_o[(row + p) * D + c] * exp(pm - mm);
-            }
-            o[pc.o_base + (pc.head0 + h) * D + c] = acc_c / ll;
-        }
-        if (l == 0) lse[pc.lse_base + pc.head0 + h] = mm + log(ll);
-    }
-    if (l == 0) count[pc.kv_head] = 0u; // ready for the next call
 }

@@ -1,7 +1,7 @@
-/* attention_decode: one query per head against a long context, split-K in one
- * dispatch (attention_decode.comp): the keys of every KV head are spread over
- * many workgroups, each writing a partial softmax state, and the last
- * workgroup of each KV head merges its partials. */
+/* attention_decode: one query per head against a long context, split-K. Pass 1
+ * (attention_decode.comp) spreads the keys of every KV head over many
+ * workgroups, each writing partial softmax states; pass 2
+ * (attention_reduce.comp) merges them per query head. */
 #include <math.h>
 
 #include "ops_internal.h"
@@ -40,14 +40,16 @@ static size_t head_pieces(const tappa_tensor *t, uint32_t kvh, int64_t n, piece 
 #define MAX_PIECES 64
 
 /* Partials per query head for chunks of c keys: the most any KV head needs. */
-static uint32_t count_parts(const tappa_tensor *k, int64_t n, uint32_t c)
+static uint32_t count_parts(const tappa_tensor *k, int64_t n, uint32_t c, bool *ragged)
 {
     uint32_t parts = 0;
+    *ragged = false;
     for (uint32_t h = 0; h < (uint32_t)k->shape[0]; h++) {
         piece pieces[MAX_PIECES];
         size_t np = head_pieces(k, h, n, pieces, MAX_PIECES);
         uint32_t total = 0;
         for (size_t i = 0; i < np; i++) total += (pieces[i].keys + c - 1) / c; /* one partial per workgroup */
+        if (h > 0 && total != parts) *ragged = true;
         if (total > parts) parts = total;
     }
     return parts;
@@ -56,10 +58,10 @@ static uint32_t count_parts(const tappa_tensor *k, int64_t n, uint32_t c)
 /* Keys per workgroup, and partials per query head. Enough workgroups to fill
  * a large GPU; on drivers that cap loop iterations per invocation, chunks
  * short enough for the pass-1 loop (about 16 G + 4 iterations per key of a
- * group) and few enough partials for the merge loops; and partials that fit
+ * group) and few enough partials for the reduce loops; and partials that fit
  * one binding (longer chunks where bindings are small). */
 static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, uint32_t *chunk,
-                 uint32_t *parts)
+                 uint32_t *parts, bool *ragged)
 {
     uint32_t hkv = (uint32_t)k->shape[0], g = (uint32_t)(q->shape[0] / k->shape[0]);
     uint64_t part_bytes = 4ull * (uint64_t)q->shape[0] * (uint64_t)q->shape[2];
@@ -67,45 +69,41 @@ static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, uint32
     uint64_t c = ((uint64_t)n * hkv + DECODE_TARGET_WGS - 1) / DECODE_TARGET_WGS;
     if (limit) {
         uint64_t most = (uint64_t)DECODE_GROUPS * (limit / 2) / (16 * g + 4);
-        uint64_t fewest = (uint64_t)n * 3 * g / (limit / 2) + 1;
+        uint64_t fewest = (uint64_t)n * 3 / (limit / 2) + 1;
         c = c > most ? most : c < fewest ? fewest : c;
     }
     const uint64_t step = DECODE_GROUPS * DECODE_UNROLL;
     c = (c + step - 1) / step * step;
     c = c < DECODE_MIN_CHUNK ? DECODE_MIN_CHUNK : c > 8192 ? 8192 : c;
-    *parts = count_parts(k, n, (uint32_t)c);
+    *parts = count_parts(k, n, (uint32_t)c, ragged);
     while ((uint64_t)*parts * part_bytes > k->ctx->max_binding_bytes && c < 8192) {
         c *= 2;
-        *parts = count_parts(k, n, (uint32_t)c);
+        *parts = count_parts(k, n, (uint32_t)c, ragged);
     }
     *chunk = (uint32_t)c;
 }
 
-static tappa_status ensure(tappa_context *ctx, tappa_tensor **t, tappa_dtype dtype, int64_t elems,
-                           tappa_error *err)
+static tappa_status ensure(tappa_context *ctx, tappa_tensor **t, int64_t elems, tappa_error *err)
 {
     if (*t && (*t)->numel >= (size_t)elems) return TAPPA_OK;
     tappa_tensor_destroy(t);
-    tappa_status st = tappa_tensor_create(ctx, dtype, 1, &elems, t, err);
-    /* The counts start at zero; each call's merging workgroups leave them so. */
-    if (!st && dtype == TAPPA_I32) st = tappa_tensor_fill_bits(*t, 0, err);
-    return st;
+    return tappa_tensor_create(ctx, TAPPA_F32, 1, &elems, t, err);
 }
 
 tappa_status attention_decode_prepare(tappa_context *ctx, const tappa_tensor *q,
                                       const tappa_tensor *k, int64_t n, tappa_error *err)
 {
     uint32_t chunk, parts;
-    plan(k, q, n, &chunk, &parts);
+    bool ragged;
+    plan(k, q, n, &chunk, &parts, &ragged);
     int64_t hq = q->shape[0], d = q->shape[2];
     if ((uint64_t)hq * parts * d * 4 > ctx->max_binding_bytes)
         return tappa_fail(err, TAPPA_ERR_LIMIT, "attention: decode partials exceed one binding");
-    uint64_t g = (uint64_t)(q->shape[0] / k->shape[0]);
-    tappa_status st = op_check_loops(ctx->vk, g * (3ull * parts + d), "attention (decode merge)", err);
+    tappa_status st = op_check_loops(ctx->vk, 3ull * parts + d, "attention (decode reduce)", err);
     if (st) return st;
-    st = ensure(ctx, &ctx->decode_ml, TAPPA_F32, hq * parts * 2, err);
-    if (!st) st = ensure(ctx, &ctx->decode_o, TAPPA_F32, hq * parts * d, err);
-    if (!st) st = ensure(ctx, &ctx->decode_count, TAPPA_I32, k->shape[0], err);
+    st = ensure(ctx, &ctx->decode_m, hq * parts, err);
+    if (!st) st = ensure(ctx, &ctx->decode_l, hq * parts, err);
+    if (!st) st = ensure(ctx, &ctx->decode_o, hq * parts * d, err);
     return st;
 }
 
@@ -119,49 +117,60 @@ tappa_status attention_decode_record(const tappa_tensor *q, const tappa_tensor *
     uint32_t g = hq / hkv;
     if (g > 16) return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "attention: decode supports at most 16 query heads per KV head");
     uint32_t chunk, parts;
-    plan(k, q, n, &chunk, &parts);
+    bool ragged;
+    plan(k, q, n, &chunk, &parts, &ragged);
     const tappa_device_info *info = &dev->info;
     bool sg = info->subgroup_shuffle && info->subgroup_in_compute && info->subgroup_min_size >= 16;
     uint32_t spec[5] = { DECODE_WG, d, g, chunk, DECODE_UNROLL };
-    tvk_pipeline *p;
+    tvk_pipeline *p1, *p2;
     tappa_status st;
     if (k->dtype == TAPPA_F16)
-        st = sg ? tvk_pipeline_get(dev, SHADER(attention_decode_f16_sg), 8, spec, 5, &p, err)
-                : tvk_pipeline_get(dev, SHADER(attention_decode_f16), 8, spec, 5, &p, err);
+        st = sg ? tvk_pipeline_get(dev, SHADER(attention_decode_f16_sg), 6, spec, 5, &p1, err)
+                : tvk_pipeline_get(dev, SHADER(attention_decode_f16), 6, spec, 5, &p1, err);
     else
-        st = sg ? tvk_pipeline_get(dev, SHADER(attention_decode_f32_sg), 8, spec, 5, &p, err)
-                : tvk_pipeline_get(dev, SHADER(attention_decode_f32), 8, spec, 5, &p, err);
-    size_t qs, qo, os, oo, ls, lo;
-    if (!st) st = op_locate(q, 0, q->numel, &qs, &qo, err);
-    if (!st) st = op_locate(out, 0, out->numel, &os, &oo, err);
-    if (!st) st = op_locate(lse, 0, hq, &ls, &lo, err);
+        st = sg ? tvk_pipeline_get(dev, SHADER(attention_decode_f32_sg), 6, spec, 5, &p1, err)
+                : tvk_pipeline_get(dev, SHADER(attention_decode_f32), 6, spec, 5, &p1, err);
+    uint32_t wg = DECODE_WG;
+    if (!st) st = tvk_pipeline_get(dev, SHADER(attention_reduce), 5, &wg, 1, &p2, err);
     if (st) return st;
-    tvk_binding part_ml = tensor_binding(ctx->decode_ml, 0), part_o = tensor_binding(ctx->decode_o, 0);
-    tvk_binding count = tensor_binding(ctx->decode_count, 0);
+    tvk_binding part_m = tensor_binding(ctx->decode_m, 0), part_l = tensor_binding(ctx->decode_l, 0);
+    tvk_binding part_o = tensor_binding(ctx->decode_o, 0);
+    if (ragged) {
+        /* Heads split differently leave unused partials: mark them empty (m = -inf). */
+        dev->vk.vkCmdFillBuffer(dev->cmd, ctx->decode_m->segments[0].buf.buffer, 0, VK_WHOLE_SIZE, 0xff800000u);
+        tvk_barrier(dev);
+    }
+    size_t qs, qo;
+    st = op_locate(q, 0, q->numel, &qs, &qo, err);
     float scale = (float)(1.0 / sqrt((double)d));
     for (uint32_t kvh = 0; kvh < hkv && !st; kvh++) {
         piece kp[MAX_PIECES], vp[MAX_PIECES];
         size_t np = head_pieces(k, kvh, n, kp, MAX_PIECES);
         head_pieces(v, kvh, n, vp, MAX_PIECES); /* same shape and dtype: same split */
-        uint32_t total = 0;
-        for (size_t i = 0; i < np; i++) total += (kp[i].keys + chunk - 1) / chunk;
         uint32_t part_base = 0;
         for (size_t i = 0; i < np && !st; i++) {
-            tvk_binding b[8] = { tensor_binding(q, qs), tensor_binding(k, kp[i].seg),
-                                 tensor_binding(v, vp[i].seg), part_ml, part_o, count,
-                                 tensor_binding(out, os), tensor_binding(lse, ls) };
+            tvk_binding b[6] = { tensor_binding(q, qs), tensor_binding(k, kp[i].seg),
+                                 tensor_binding(v, vp[i].seg), part_m, part_l, part_o };
             struct {
                 uint32_t q_base, k_base, v_base, head0, n, part_base, parts;
                 float scale;
-                uint32_t kv_head, total, o_base, lse_base;
             } push = { (uint32_t)(qo + (size_t)kvh * g * d), (uint32_t)kp[i].offset,
-                       (uint32_t)vp[i].offset, kvh * g, kp[i].keys, part_base, parts, scale,
-                       kvh, total, (uint32_t)oo, (uint32_t)lo };
+                       (uint32_t)vp[i].offset, kvh * g, kp[i].keys, part_base, parts, scale };
             uint32_t chunks = (kp[i].keys + chunk - 1) / chunk, gx, gy;
             tvk_grid(dev, chunks, &gx, &gy);
-            st = tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, 1, err);
+            st = tvk_dispatch(dev, p1, b, &push, sizeof push, gx, gy, 1, err);
             part_base += chunks;
         }
     }
-    return st;
+    if (st) return st;
+    tvk_barrier(dev);
+    size_t os, oo, ls, lo;
+    st = op_locate(out, 0, out->numel, &os, &oo, err);
+    if (!st) st = op_locate(lse, 0, hq, &ls, &lo, err);
+    if (st) return st;
+    tvk_binding b[5] = { part_m, part_l, part_o, tensor_binding(out, os), tensor_binding(lse, ls) };
+    uint32_t push[5] = { hq, parts, d, (uint32_t)oo, (uint32_t)lo };
+    uint32_t gx, gy;
+    tvk_grid(dev, hq, &gx, &gy);
+    return tvk_dispatch(dev, p2, b, push, sizeof push, gx, gy, 1, err);
 }
