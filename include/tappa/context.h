@@ -33,6 +33,7 @@ typedef struct tappa_device_info {
     uint32_t max_workgroup_invocations;
     uint32_t max_workgroup_count[3];
     uint32_t max_push_constants_bytes;
+    uint32_t max_storage_buffers_per_stage; /* tappa's kernels bind up to 6 (Vulkan guarantees 4) */
     uint32_t min_storage_buffer_offset_alignment;
     /* Subgroups. */
     uint32_t subgroup_size;          /* default size */

@@ -29,6 +29,7 @@ static void print_device(const tappa_device_info *d, bool selected)
     printf("    max allocation         %.0f MiB\n", mib(d->max_memory_allocation_bytes));
     printf("    shared memory          %u KiB per workgroup\n", d->max_shared_memory_bytes / 1024);
     printf("    workgroup invocations  %u\n", d->max_workgroup_invocations);
+    printf("    storage buffers        %u per shader stage\n", d->max_storage_buffers_per_stage);
     printf("    subgroup size          %u (min %u, max %u%s)\n", d->subgroup_size, d->subgroup_min_size,
            d->subgroup_max_size, d->subgroup_size_control ? ", size control" : "");
     printf("    subgroup ops           %s%s%s%s%s%s\n", d->subgroup_basic ? "basic " : "",
@@ -71,6 +72,7 @@ static cJSON *device_json(const tappa_device_info *d, bool selected)
     cJSON_AddNumberToObject(o, "max_memory_allocation_bytes", (double)d->max_memory_allocation_bytes);
     cJSON_AddNumberToObject(o, "max_shared_memory_bytes", d->max_shared_memory_bytes);
     cJSON_AddNumberToObject(o, "max_workgroup_invocations", d->max_workgroup_invocations);
+    cJSON_AddNumberToObject(o, "max_storage_buffers_per_stage", d->max_storage_buffers_per_stage);
     cJSON_AddNumberToObject(o, "subgroup_size", d->subgroup_size);
     cJSON_AddNumberToObject(o, "subgroup_min_size", d->subgroup_min_size);
     cJSON_AddNumberToObject(o, "subgroup_max_size", d->subgroup_max_size);

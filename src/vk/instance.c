@@ -250,6 +250,7 @@ void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *inf
     info->max_workgroup_invocations = lim->maxComputeWorkGroupInvocations;
     for (int i = 0; i < 3; i++) info->max_workgroup_count[i] = lim->maxComputeWorkGroupCount[i];
     info->max_push_constants_bytes = lim->maxPushConstantsSize;
+    info->max_storage_buffers_per_stage = lim->maxPerStageDescriptorStorageBuffers;
     info->min_storage_buffer_offset_alignment = (uint32_t)lim->minStorageBufferOffsetAlignment;
     info->timestamp_period_ns = lim->timestampPeriod;
 

@@ -88,6 +88,10 @@ tappa_status tvk_pipeline_get(tvk_device *dev, const uint32_t *code, size_t code
     if (n_bindings > TVK_MAX_BINDINGS || n_spec > TVK_MAX_SPEC)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "pipeline with %u bindings, %u constants",
                           n_bindings, n_spec);
+    if (n_bindings > dev->info.max_storage_buffers_per_stage)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED,
+                          "a kernel needs %u storage buffers, %s allows %u per shader stage",
+                          n_bindings, dev->info.name, dev->info.max_storage_buffers_per_stage);
     for (size_t i = 0; i < dev->n_pipelines; i++) {
         tvk_pipeline *p = dev->pipelines[i];
         if (p->code == code && p->n_spec == n_spec &&
