@@ -455,6 +455,8 @@ static const conform_case cases[] = {
     ATTN(dt, 6, 2, 33, 33, 80, false, false),     /* not causal */                   \
     ATTN(dt, 7, 1, 17, 203, 96, true, false),     /* Nq < Nk: a chunk after a prefix */ \
     ATTN(dt, 2, 1, 2, 2, 64, true, false),                                           \
+    ATTN(dt, 16, 4, 129, 129, 64, true, false),   /* small/mobile heads */           \
+    ATTN(dt, 28, 4, 65, 65, 128, true, false),    /* Qwen2.5-7B heads */             \
     ATTN(dt, 32, 8, 1, 4097, 128, true, false),   /* decode, Llama-3-8B heads */     \
     ATTN(dt, 28, 4, 1, 1000, 128, true, false),   /* decode, Qwen2.5-7B heads (GQA 7) */ \
     ATTN(dt, 16, 16, 1, 5, 64, true, false),                                         \
