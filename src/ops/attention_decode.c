@@ -15,6 +15,7 @@
 /* Short contexts: fewer, fuller workgroups beat many near-empty ones (H100,
  * 4K context: 23.6 us with 128-key chunks, 28.4 us with 64). */
 #define DECODE_MIN_CHUNK 128
+#define DECODE_MAX_PARTS 2048            /* partial weights held in attention_reduce.comp */
 
 /* One contiguous run of keys of a KV head inside one segment. */
 typedef struct piece {
@@ -76,7 +77,8 @@ static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, uint32
     c = (c + step - 1) / step * step;
     c = c < DECODE_MIN_CHUNK ? DECODE_MIN_CHUNK : c > 8192 ? 8192 : c;
     *parts = count_parts(k, n, (uint32_t)c, ragged);
-    while ((uint64_t)*parts * part_bytes > k->ctx->max_binding_bytes && c < 8192) {
+    while (((uint64_t)*parts * part_bytes > k->ctx->max_binding_bytes || *parts > DECODE_MAX_PARTS) &&
+           c < 8192) {
         c *= 2;
         *parts = count_parts(k, n, (uint32_t)c, ragged);
     }
@@ -97,7 +99,7 @@ tappa_status attention_decode_prepare(tappa_context *ctx, const tappa_tensor *q,
     bool ragged;
     plan(k, q, n, &chunk, &parts, &ragged);
     int64_t hq = q->shape[0], d = q->shape[2];
-    if ((uint64_t)hq * parts * d * 4 > ctx->max_binding_bytes)
+    if ((uint64_t)hq * parts * d * 4 > ctx->max_binding_bytes || parts > DECODE_MAX_PARTS)
         return tappa_fail(err, TAPPA_ERR_LIMIT, "attention: decode partials exceed one binding");
     tappa_status st = op_check_loops(ctx->vk, 3ull * parts + d, "attention (decode reduce)", err);
     if (st) return st;
