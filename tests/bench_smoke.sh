@@ -3,11 +3,7 @@
 # table and write valid JSON naming every op. Times are not checked.
 bench=$1
 tappa=$2
-device=${TAPPA_TEST_DEVICE:-llvmpipe}
-if ! "$tappa" info --device "$device" >/dev/null 2>&1; then
-    echo "no Vulkan device '$device': skipped"
-    exit 77
-fi
+. "$(dirname "$0")/require_device.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$bench" --device "$device" --quick --reps 3 --json "$tmp/bench.json" || exit 1

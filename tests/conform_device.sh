@@ -5,11 +5,7 @@
 # shows skips, never passes.
 tappa=$1
 op=$2
-device=${TAPPA_TEST_DEVICE:-llvmpipe}
-if ! "$tappa" info --device "$device" >/dev/null 2>&1; then
-    echo "no Vulkan device '$device': skipped"
-    exit 77
-fi
+. "$(dirname "$0")/require_device.sh"
 if [ "$op" = demo ]; then
     exec "$tappa" demo --device "$device"
 fi
