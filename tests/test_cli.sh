@@ -31,7 +31,7 @@ contains() {
 
 expect 0 "top help" -- "$tappa" --help
 contains out "conform"
-for cmd in info conform demo inspect; do
+for cmd in info conform demo inspect attn budget; do
     expect 0 "$cmd --help" -- "$tappa" "$cmd" --help
     contains out "usage: tappa $cmd"
 done
@@ -84,6 +84,16 @@ contains out '"budget_share"'
 expect 0 "info" -- env TAPPA_DEVICE=cpu "$tappa" info
 contains out "selected: cpu"
 expect 1 "named device missing" -- "$tappa" info --device no-such-gpu-xyzzy
+
+# Budgets from preferences: the hand-computed capped case of test_budget.c.
+expect 0 "budget json" -- "$tappa" budget --pref 6,1,1 --cache-size 200 --window 10 --seq-len 300 --json
+contains out '{"budgets":\[290,141,139\]}'
+expect 0 "budget table" -- "$tappa" budget --pref 1,1 --seq-len 5000
+contains out "992"
+expect 2 "budget without seq-len" -- "$tappa" budget --pref 1,1
+expect 2 "budget bad pref" -- "$tappa" budget --pref 1,x --seq-len 10
+expect 1 "budget all zero" -- "$tappa" budget --pref 0,0 --seq-len 5000
+contains err "all preferences are 0"
 
 # With no Vulkan driver at all, the CPU backend runs and says so in one line.
 nodrv="env VK_DRIVER_FILES=/nonexistent/icd.json VK_ICD_FILENAMES=/nonexistent/icd.json"

@@ -9,6 +9,7 @@
 #include "tappa/tensor.h"
 #include "tappa/ops.h"
 #include "tappa/kv_cache.h"
+#include "tappa/budget.h"
 #include "tappa/reference.h"
 #include "tappa/tensor_io.h"
 

@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     { "demo", cmd_demo, "TAPPA q-similarity and window-attention scores on a generated prompt" },
     { "attn", cmd_attn, "one attention call from .npy files (prefill or decode)" },
+    { "budget", cmd_budget, "per-layer KV budgets from layer preferences (TAPPA step 4)" },
     { "info", cmd_info, "list Vulkan devices with their probed capabilities" },
     { "conform", cmd_conform, "check every op against the float64 CPU reference on each device" },
     { "inspect", cmd_inspect, "list the tensors of a .npy or .safetensors file" },
