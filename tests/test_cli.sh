@@ -31,7 +31,7 @@ contains() {
 
 expect 0 "top help" -- "$tappa" --help
 contains out "conform"
-for cmd in info conform demo inspect attn budget; do
+for cmd in info conform demo inspect attn budget qsim; do
     expect 0 "$cmd --help" -- "$tappa" "$cmd" --help
     contains out "usage: tappa $cmd"
 done

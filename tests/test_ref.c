@@ -93,7 +93,7 @@ static void test_qsim(rng *r)
     enum { H = 3, T = 11, D = 8 };
     double q[H * T * D], out[H];
     for (int i = 0; i < H * T * D; i++) q[i] = rng_normal(r) + (i % D == 0 ? 2.0 : 0.0);
-    for (int mode = 0; mode < 2; mode++) {
+    for (int mode = 0; mode < 3; mode++) {
         tappa_ref_qsim(q, out, H, T, D, (tappa_qsim_mode)mode);
         for (int h = 0; h < H; h++) {
             /* Brute force: mean over ordered pairs i != j. */
@@ -102,8 +102,13 @@ static void test_qsim(rng *r)
                 for (int j = 0; j < T; j++) {
                     if (i == j) continue;
                     const double *a = q + (h * T + i) * D, *b = q + (h * T + j) * D;
+                    double ca[D], cb[D], ma = 0, mb = 0;
+                    for (int k = 0; k < D; k++) { ma += a[k] / D; mb += b[k] / D; }
+                    for (int k = 0; k < D; k++) { ca[k] = a[k] - ma; cb[k] = b[k] - mb; }
                     double v = dot(a, b, D);
                     if (mode == TAPPA_QSIM_COSINE) v /= sqrt(dot(a, a, D)) * sqrt(dot(b, b, D));
+                    if (mode == TAPPA_QSIM_PEARSON)
+                        v = dot(ca, cb, D) / (sqrt(dot(ca, ca, D)) * sqrt(dot(cb, cb, D))) / D;
                     sum += v;
                 }
             CHECK_NEAR(out[h], sum / (T * (T - 1)), 1e-12);

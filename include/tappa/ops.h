@@ -38,8 +38,9 @@ tappa_status tappa_rope(const tappa_tensor *x, tappa_tensor *y, const tappa_rope
                         tappa_error *err);
 
 typedef enum tappa_qsim_mode {
-    TAPPA_QSIM_COSINE = 0, /* mean pairwise cosine, O(T*D) form (SPEC.md) */
-    TAPPA_QSIM_DOT = 1,    /* mean pairwise dot product, O(T*D) form */
+    TAPPA_QSIM_COSINE = 0,  /* mean pairwise cosine, O(T*D) form (SPEC.md) */
+    TAPPA_QSIM_DOT = 1,     /* mean pairwise dot product, O(T*D) form */
+    TAPPA_QSIM_PEARSON = 2, /* cosine of vectors centred over D, divided by D (as the reference) */
 } tappa_qsim_mode;
 
 /* q-similarity of each head over its T queries. q: [H, T, D] (f32 or f16);

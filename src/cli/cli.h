@@ -14,6 +14,7 @@ int cmd_info(int argc, char **argv);
 int cmd_conform(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_qsim(int argc, char **argv);
 
 /* Print "tappa CMD: MESSAGE (see 'tappa CMD --help')" and return EXIT_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...)

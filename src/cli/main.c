@@ -14,6 +14,7 @@ static const struct {
     { "budget", cmd_budget, "per-layer KV budgets from layer preferences (TAPPA step 4)" },
     { "info", cmd_info, "list Vulkan devices with their probed capabilities" },
     { "conform", cmd_conform, "check every op against the float64 CPU reference on each device" },
+    { "qsim", cmd_qsim, "TAPPA q-similarity per head of a .npy or of every layer of a trace" },
     { "inspect", cmd_inspect, "list the tensors of a .npy or .safetensors file" },
 };
 

@@ -222,7 +222,7 @@ static tappa_status case_qsim(tappa_context *ctx, rng *r, tappa_dtype dt, int64_
                               int64_t d, tappa_qsim_mode mode, conform_result *res, tappa_error *err)
 {
     snprintf(res->shape, sizeof res->shape, "h=%lld t=%lld d=%lld %s", (long long)h, (long long)t,
-             (long long)d, mode == TAPPA_QSIM_COSINE ? "cosine" : "dot");
+             (long long)d, mode == TAPPA_QSIM_COSINE ? "cosine" : mode == TAPPA_QSIM_DOT ? "dot" : "pearson");
     res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_F32;
     int64_t shape[3] = { h, t, d };
     size_t count = (size_t)(h * t * d);
@@ -434,7 +434,9 @@ static const conform_case cases[] = {
     { "qsim", dt, 4, 64, 64, 0, 0, { 0 }, TAPPA_QSIM_COSINE, false, { 0 } },            \
     { "qsim", dt, 8, 1000, 128, 0, 0, { 0 }, TAPPA_QSIM_COSINE, false, { 0 } },         \
     { "qsim", dt, 3, 33, 80, 0, 0, { 0 }, TAPPA_QSIM_DOT, false, { 0 } },               \
-    { "qsim", dt, 4, 257, 96, 0, 0, { 0 }, TAPPA_QSIM_DOT, false, { 0 } }
+    { "qsim", dt, 4, 257, 96, 0, 0, { 0 }, TAPPA_QSIM_DOT, false, { 0 } },           \
+    { "qsim", dt, 5, 300, 128, 0, 0, { 0 }, TAPPA_QSIM_PEARSON, false, { 0 } },      \
+    { "qsim", dt, 2, 32, 64, 0, 0, { 0 }, TAPPA_QSIM_PEARSON, false, { 0 } }
     QSIM(TAPPA_F32),
     QSIM(TAPPA_F16),
 #define WINDOW_STATS(dt)                                                         \

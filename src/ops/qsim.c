@@ -17,16 +17,21 @@ void tappa_ref_qsim(const double *q, double *out, size_t heads, size_t t, size_t
         double unit_sq = 0;
         for (size_t i = 0; i < t; i++) {
             const double *qi = q + (h * t + i) * d; /* (d) */
-            double sq = 0;
-            for (size_t k = 0; k < d; k++) sq += qi[k] * qi[k];
+            double mean = 0, sq = 0;
+            if (mode == TAPPA_QSIM_PEARSON) {
+                for (size_t k = 0; k < d; k++) mean += qi[k];
+                mean /= (double)d;
+            }
+            for (size_t k = 0; k < d; k++) sq += (qi[k] - mean) * (qi[k] - mean);
             double norm = sqrt(sq);
-            double inv = mode == TAPPA_QSIM_COSINE ? 1.0 / (norm > 1e-8 ? norm : 1e-8) : 1.0;
-            for (size_t k = 0; k < d; k++) s[k] += qi[k] * inv;
+            double inv = mode == TAPPA_QSIM_DOT ? 1.0 : 1.0 / (norm > 1e-8 ? norm : 1e-8);
+            for (size_t k = 0; k < d; k++) s[k] += (qi[k] - mean) * inv;
             unit_sq += sq * inv * inv;
         }
         double s_sq = 0;
         for (size_t k = 0; k < d; k++) s_sq += s[k] * s[k];
         out[h] = (s_sq - unit_sq) / ((double)t * (double)(t - 1));
+        if (mode == TAPPA_QSIM_PEARSON) out[h] /= (double)d; /* as the reference */
     }
     free(s);
 }
@@ -45,7 +50,7 @@ tappa_status qsim_record(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mo
         return tappa_fail(err, TAPPA_ERR_LIMIT, "qsim: one head (%u x %u) exceeds one binding on %s",
                           t, d, q->ctx->name);
     /* Per block of wg rows: a norm loop over d, then a loop over the rows. */
-    tappa_status st = op_check_loops(dev, (uint64_t)(t + wg - 1) / wg * (d + 4ull * wg) + 16, "qsim", err);
+    tappa_status st = op_check_loops(dev, (uint64_t)(t + wg - 1) / wg * (2ull * d + 4ull * wg) + 16, "qsim", err);
     if (st) return st;
     tvk_pipeline *p;
     st = q->dtype == TAPPA_F16
@@ -59,7 +64,7 @@ tappa_status qsim_record(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mo
             head_elems ? (uint32_t)(q->segments[i].first / head_elems) : 0,
             t,
             d,
-            mode == TAPPA_QSIM_COSINE,
+            mode == TAPPA_QSIM_DOT ? 0u : mode == TAPPA_QSIM_COSINE ? 1u : 2u,
         };
         uint32_t gx, gy;
         tvk_grid(dev, heads, &gx, &gy);
@@ -89,7 +94,7 @@ tappa_status tappa_qsim(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mod
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: q must be [H, T, D] f32 or f16");
     if (out->dtype != TAPPA_F32 || out->numel != (size_t)q->shape[0])
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: out must be [H] f32");
-    if (mode != TAPPA_QSIM_COSINE && mode != TAPPA_QSIM_DOT)
+    if (mode != TAPPA_QSIM_COSINE && mode != TAPPA_QSIM_DOT && mode != TAPPA_QSIM_PEARSON)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: unknown mode %d", (int)mode);
     if (q->numel > UINT32_MAX)
         return tappa_fail(err, TAPPA_ERR_LIMIT, "qsim: more than 2^32 elements");
