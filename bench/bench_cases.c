@@ -13,7 +13,7 @@
 #define MAX_TENSORS 3
 #define ROTATE_BYTES (512.0 * 1024 * 1024) /* well above any GPU's L2 (H100: 50 MB) */
 
-enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_WINDOW_STATS, K_PREFILL, K_DECODE };
+enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_QSIM_PAIR, K_WINDOW_STATS, K_PREFILL, K_DECODE };
 
 /* Shape and dtype of one input or output. */
 typedef struct tensor_spec {
@@ -26,7 +26,9 @@ typedef struct state {
     enum kind kind;
     tappa_tensor *in[MAX_SETS][MAX_TENSORS]; /* per set: the op's inputs */
     tappa_tensor *out[MAX_TENSORS];
-    tappa_tensor *aux;             /* rope: angle table; window_stats: the prefill's lse */
+    tappa_tensor *aux;             /* rope: angle table; window_stats: the prefill's lse;
+                                      qsim pairwise: per-block sums */
+    tappa_tensor *aux2;            /* qsim pairwise: kl distributions */
     tappa_rope_params rope;
     int64_t window;
     bool h2o;
@@ -42,6 +44,8 @@ static tappa_status record(void *p, int set, tappa_error *err)
     case K_SOFTMAX: return softmax_record(in[0], s->out[0], err);
     case K_ROPE: return rope_record(in[0], s->out[0], s->aux, &s->rope, err);
     case K_QSIM: return qsim_record(in[0], s->out[0], TAPPA_QSIM_COSINE, err);
+    case K_QSIM_PAIR:
+        return qsim_pairwise_record(in[0], s->out[0], s->aux2, s->aux, TAPPA_QSIM_EUCLIDEAN, 1.0, err);
     case K_WINDOW_STATS:
         return window_stats_record(in[0], in[1], s->window, s->aux, true, s->out[0], s->out[1],
                                    s->h2o ? s->out[2] : NULL, err);
@@ -59,6 +63,7 @@ static void destroy(void *p)
         for (int j = 0; j < MAX_TENSORS; j++) tappa_tensor_destroy(&s->in[i][j]);
     for (int j = 0; j < MAX_TENSORS; j++) tappa_tensor_destroy(&s->out[j]);
     tappa_tensor_destroy(&s->aux);
+    tappa_tensor_destroy(&s->aux2);
     free(s);
 }
 
@@ -179,6 +184,15 @@ static tappa_status add_basic(builder *b, tappa_dtype dt, bool quick, tappa_erro
                  (long long)d);
         st = add_case(b, K_QSIM, "qsim", text, dn, 1, &qs, 1, &qo, spec_bytes(&qs) + spec_bytes(&qo),
                       4.0 * heads * t * d, 0, &s, err);
+    }
+    if (!st && wants(b, "qsim")) { /* a pairwise mode: one layer's 32 heads, T 1024 */
+        int64_t heads = quick ? 8 : 32, t = quick ? 128 : 1024;
+        tensor_spec qs = { 3, { heads, t, d }, dt }, qo = { 1, { heads }, TAPPA_F32 };
+        snprintf(text, sizeof text, "euclidean heads=%lld t=%lld d=%lld", (long long)heads,
+                 (long long)t, (long long)d);
+        st = add_case(b, K_QSIM_PAIR, "qsim", text, dn, 1, &qs, 1, &qo, spec_bytes(&qs) + spec_bytes(&qo),
+                      3.0 * heads * t * (t - 1) * d, 0, &s, err);
+        if (!st) st = qsim_pairwise_scratch(s->in[0][0], TAPPA_QSIM_EUCLIDEAN, &s->aux2, &s->aux, err);
     }
     return st;
 }

@@ -62,13 +62,14 @@ static cJSON *read_json(void)
 }
 
 /* per_head of obj equals the reference qsim of v's last `window` queries. */
-static void check_heads(const cJSON *obj, const double *v, int window, tappa_qsim_mode mode)
+static void check_heads(const cJSON *obj, const double *v, int window, tappa_qsim_mode mode,
+                        double sigma)
 {
     static double slice[H * T * D];
     double ref[H];
     for (int h = 0; h < H; h++)
         memcpy(slice + h * window * D, v + (h * T + T - window) * D, sizeof(double) * window * D);
-    tappa_ref_qsim(slice, ref, H, (size_t)window, D, mode);
+    tappa_ref_qsim(slice, ref, H, (size_t)window, D, mode, sigma);
     const cJSON *per_head = cJSON_GetObjectItem(obj, "per_head");
     CHECK_INT_EQ(cJSON_GetArraySize(per_head), H);
     double mean = 0;
@@ -113,15 +114,19 @@ int main(int argc, char **argv)
     int lines;
     const struct { const char *name; tappa_qsim_mode mode; } modes[] = {
         { "cosine", TAPPA_QSIM_COSINE }, { "dot", TAPPA_QSIM_DOT }, { "pearson", TAPPA_QSIM_PEARSON },
+        { "euclidean", TAPPA_QSIM_EUCLIDEAN }, { "l1", TAPPA_QSIM_L1 }, { "rbf", TAPPA_QSIM_RBF },
+        { "angular", TAPPA_QSIM_ANGULAR }, { "kl", TAPPA_QSIM_KL },
     };
-    for (int m = 0; m < 3; m++) {
-        snprintf(cmd, sizeof cmd, "%s qsim %s --mode %s --device '%s' --json", tappa, npy, modes[m].name, device);
+    const double sigma = 16; /* an rbf width near the pair distances of these queries */
+    for (int m = 0; m < 8; m++) {
+        snprintf(cmd, sizeof cmd, "%s qsim %s --mode %s --sigma %g --device '%s' --json", tappa, npy,
+                 modes[m].name, sigma, device);
         CHECK_INT_EQ(run(cmd, &lines), 0);
         cJSON *j = read_json();
         CHECK(j != NULL);
         if (j) {
             CHECK(!strcmp(cJSON_GetObjectItem(j, "mode")->valuestring, modes[m].name));
-            check_heads(j, v0, T, modes[m].mode);
+            check_heads(j, v0, T, modes[m].mode, sigma);
         }
         cJSON_Delete(j);
     }
@@ -132,8 +137,8 @@ int main(int argc, char **argv)
     const cJSON *layers = j ? cJSON_GetObjectItem(j, "layers") : NULL;
     CHECK_INT_EQ(cJSON_GetArraySize(layers), 2);
     if (cJSON_GetArraySize(layers) == 2) {
-        check_heads(cJSON_GetArrayItem(layers, 0), v0, W, TAPPA_QSIM_COSINE);
-        check_heads(cJSON_GetArrayItem(layers, 1), v1, W, TAPPA_QSIM_COSINE);
+        check_heads(cJSON_GetArrayItem(layers, 0), v0, W, TAPPA_QSIM_COSINE, 1.0);
+        check_heads(cJSON_GetArrayItem(layers, 1), v1, W, TAPPA_QSIM_COSINE, 1.0);
     }
     cJSON_Delete(j);
 

@@ -94,7 +94,7 @@ static void test_qsim(rng *r)
     double q[H * T * D], out[H];
     for (int i = 0; i < H * T * D; i++) q[i] = rng_normal(r) + (i % D == 0 ? 2.0 : 0.0);
     for (int mode = 0; mode < 3; mode++) {
-        tappa_ref_qsim(q, out, H, T, D, (tappa_qsim_mode)mode);
+        tappa_ref_qsim(q, out, H, T, D, (tappa_qsim_mode)mode, 1.0);
         for (int h = 0; h < H; h++) {
             /* Brute force: mean over ordered pairs i != j. */
             double sum = 0;
@@ -117,10 +117,29 @@ static void test_qsim(rng *r)
     /* Identical queries are perfectly similar; one query gives 0 by definition. */
     double same[T * D];
     for (int i = 0; i < T * D; i++) same[i] = (i % D) + 1.0;
-    tappa_ref_qsim(same, out, 1, T, D, TAPPA_QSIM_COSINE);
+    tappa_ref_qsim(same, out, 1, T, D, TAPPA_QSIM_COSINE, 1.0);
     CHECK_NEAR(out[0], 1.0, 1e-12);
-    tappa_ref_qsim(same, out, 1, 1, D, TAPPA_QSIM_COSINE);
+    tappa_ref_qsim(same, out, 1, 1, D, TAPPA_QSIM_COSINE, 1.0);
     CHECK_NEAR(out[0], 0.0, 0);
+    /* Pairwise modes on identical queries: no distance, full rbf similarity. */
+    for (int mode = TAPPA_QSIM_EUCLIDEAN; mode <= TAPPA_QSIM_KL; mode++) {
+        tappa_ref_qsim(same, out, 1, T, D, (tappa_qsim_mode)mode, 1.0);
+        CHECK_NEAR(out[0], mode == TAPPA_QSIM_RBF ? 1.0 : 0.0, 1e-7);
+    }
+    /* Mean squared pair distance = (2 T sum|q|^2 - 2 |sum q|^2) / (T (T - 1)): a
+     * wide rbf approaches 1 - msd / (2 sigma^2), and euclidean^2 <= msd. */
+    const double sigma = 1e3;
+    double sum_sq = 0, s_vec[D] = { 0 };
+    for (int i = 0; i < T; i++)
+        for (int k = 0; k < D; k++) {
+            sum_sq += q[i * D + k] * q[i * D + k];
+            s_vec[k] += q[i * D + k];
+        }
+    double msd = (2.0 * T * sum_sq - 2.0 * dot(s_vec, s_vec, D)) / (T * (T - 1.0));
+    tappa_ref_qsim(q, out, 1, T, D, TAPPA_QSIM_RBF, sigma);
+    CHECK_NEAR(out[0], 1.0 - msd / (2 * sigma * sigma), 1e-9);
+    tappa_ref_qsim(q, out, 1, T, D, TAPPA_QSIM_EUCLIDEAN, 1.0);
+    CHECK(out[0] * out[0] <= msd + 1e-9);
 }
 
 static void test_window_stats(rng *r)

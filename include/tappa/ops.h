@@ -41,12 +41,21 @@ typedef enum tappa_qsim_mode {
     TAPPA_QSIM_COSINE = 0,  /* mean pairwise cosine, O(T*D) form (SPEC.md) */
     TAPPA_QSIM_DOT = 1,     /* mean pairwise dot product, O(T*D) form */
     TAPPA_QSIM_PEARSON = 2, /* cosine of vectors centred over D, divided by D (as the reference) */
+    /* Pairwise modes, O(T^2 D): the mean over ordered pairs i != j of ... */
+    TAPPA_QSIM_EUCLIDEAN = 3, /* |q_i - q_j|_2 (a distance: higher = less similar) */
+    TAPPA_QSIM_L1 = 4,        /* |q_i - q_j|_1 (a distance) */
+    TAPPA_QSIM_RBF = 5,       /* exp(-|q_i - q_j|^2 / (2 sigma^2)) */
+    TAPPA_QSIM_ANGULAR = 6,   /* acos(clamp(cos, -1, 1)) / pi (a distance) */
+    TAPPA_QSIM_KL = 7,        /* symmetric KL of the rows' softmax over D (a divergence) */
 } tappa_qsim_mode;
 
 /* q-similarity of each head over its T queries. q: [H, T, D] (f32 or f16);
- * out: [H] f32. T < 2 gives 0. */
+ * out: [H] f32. T < 2 gives 0. RBF uses sigma = 1 (tappa_qsim_rbf for others). */
 tappa_status tappa_qsim(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
                         tappa_error *err);
+/* RBF q-similarity with a chosen sigma > 0. */
+tappa_status tappa_qsim_rbf(const tappa_tensor *q, tappa_tensor *out, double sigma,
+                            tappa_error *err);
 
 /* Window-attention statistics (SPEC.md, KV compression steps 1-2, before
  * pooling), computed without materialising any weight matrix. With

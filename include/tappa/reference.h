@@ -19,9 +19,9 @@ void tappa_ref_softmax(const double *x, double *y, size_t rows, size_t cols);
 void tappa_ref_rope(const double *x, double *y, size_t slices, size_t n, size_t d,
                     const tappa_rope_params *params);
 
-/* q: (heads, t, d); out: (heads). */
+/* q: (heads, t, d); out: (heads); sigma: the RBF width (other modes ignore it). */
 void tappa_ref_qsim(const double *q, double *out, size_t heads, size_t t, size_t d,
-                    tappa_qsim_mode mode);
+                    tappa_qsim_mode mode, double sigma);
 
 /* q: (hq, n, d); k: (hkv, n, d); mean, var, colsum: (hq, n); colsum may be NULL. */
 void tappa_ref_window_stats(const double *q, const double *k, double *mean, double *var,

@@ -119,7 +119,7 @@ static tappa_status run_layer(tappa_context *ctx, rng *r, int layer, layer_resul
         tappa_ref_rope(k, kr, HKV, N, D, &rope);
         for (int h = 0; h < HQ; h++)
             memcpy(qw + (size_t)h * W * D, qr + ((size_t)h * N + N - W) * D, (size_t)W * D * sizeof *qw);
-        tappa_ref_qsim(qw, rqsim, HQ, W, D, TAPPA_QSIM_COSINE);
+        tappa_ref_qsim(qw, rqsim, HQ, W, D, TAPPA_QSIM_COSINE, 1.0);
         tappa_ref_window_stats(qr, kr, rmean, rvar, NULL, HQ, HKV, N, D, W);
         out->qsim = out->qsim_ref = 0;
         for (int h = 0; h < HQ; h++) {

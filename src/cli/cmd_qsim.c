@@ -9,23 +9,29 @@
 #include "cli.h"
 
 static const char help[] =
-    "usage: tappa qsim FILE [--mode M] [--window T] [--device D] [--json]\n"
+    "usage: tappa qsim FILE [--mode M] [--sigma S] [--window T] [--device D] [--json]\n"
     "q-similarity of each query head (SPEC.md): the mean similarity of a head's queries\n"
     "over time. FILE is a .npy [H, T, D] of queries or a .safetensors trace (each\n"
     "layer.{i}.q, post-RoPE [Hq, N, D]). A layer's q-similarity is its heads' mean.\n"
-    "  --mode M     cosine (default), dot or pearson\n"
+    "  --mode M     cosine (default), dot, pearson (similarities, O(T D)); euclidean, l1,\n"
+    "               angular, kl (distances: higher = less similar), rbf (O(T^2 D))\n"
+    "  --sigma S    rbf width (default 1)\n"
     "  --window T   only the last T queries (KV compression uses the window, W = 32)\n"
     "  --device D   index, name substring, or 'cpu'\n"
     "  --json       {\"mode\", \"per_head\", \"qsim\"} for a .npy, {\"mode\", \"layers\": [...]} for a trace\n";
 
 static const struct { const char *name; tappa_qsim_mode mode; } modes[] = {
     { "cosine", TAPPA_QSIM_COSINE }, { "dot", TAPPA_QSIM_DOT }, { "pearson", TAPPA_QSIM_PEARSON },
+    { "euclidean", TAPPA_QSIM_EUCLIDEAN }, { "l1", TAPPA_QSIM_L1 }, { "rbf", TAPPA_QSIM_RBF },
+    { "angular", TAPPA_QSIM_ANGULAR }, { "kl", TAPPA_QSIM_KL },
 };
+#define N_MODES (sizeof modes / sizeof modes[0])
 
 /* q-similarity of each head of a [H, T, D] array over its last `window` rows
  * (all when 0); per_head gets H values. */
 static tappa_status qsim_of(tappa_context *ctx, const char *what, const tappa_array *a,
-                            int64_t window, tappa_qsim_mode mode, double *per_head, tappa_error *err)
+                            int64_t window, tappa_qsim_mode mode, double sigma, double *per_head,
+                            tappa_error *err)
 {
     if (a->ndim != 3 || a->dtype == TAPPA_I32)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "%s: expected f32 or f16 queries [H, T, D]", what);
@@ -46,7 +52,7 @@ static tappa_status qsim_of(tappa_context *ctx, const char *what, const tappa_ar
     st = tappa_tensor_from_array(ctx, &slice, &tq, err);
     tappa_array_free(&slice);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 1, &h, &tout, err);
-    if (!st) st = tappa_qsim(tq, tout, mode, err);
+    if (!st) st = mode == TAPPA_QSIM_RBF ? tappa_qsim_rbf(tq, tout, sigma, err) : tappa_qsim(tq, tout, mode, err);
     float *v = malloc((size_t)h * sizeof *v);
     if (!st && !v) st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     if (!st) st = tappa_tensor_download(tout, v, (size_t)h * sizeof *v, err);
@@ -82,11 +88,13 @@ int cmd_qsim(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "mode", required_argument, NULL, 'm' },   { "window", required_argument, NULL, 'w' },
+        { "sigma", required_argument, NULL, 's' },
         { "device", required_argument, NULL, 'd' }, { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },         { 0 },
     };
     const char *mode_name = "cosine", *device = NULL;
     unsigned long long window = 0;
+    double sigma = 1.0;
     bool json = false;
     opterr = 0;
     int c;
@@ -97,6 +105,12 @@ int cmd_qsim(int argc, char **argv)
             if (!cli_parse_u64(optarg, &window) || window < 1 || window > (1ull << 31))
                 return cli_usage("qsim", "--window needs a positive count, got '%s'", optarg);
             break;
+        case 's': {
+            char *end;
+            sigma = strtod(optarg, &end);
+            if (*end || !(sigma > 0)) return cli_usage("qsim", "--sigma needs a number > 0, got '%s'", optarg);
+            break;
+        }
         case 'd': device = optarg; break;
         case 'j': json = true; break;
         case 'h': fputs(help, stdout); return EXIT_OK;
@@ -106,9 +120,11 @@ int cmd_qsim(int argc, char **argv)
     if (optind != argc - 1) return cli_usage("qsim", "needs exactly one FILE");
     const char *path = argv[optind];
     int m = -1;
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(mode_name, modes[i].name)) m = i;
-    if (m < 0) return cli_usage("qsim", "unknown mode '%s' (cosine, dot or pearson)", mode_name);
+    for (size_t i = 0; i < N_MODES; i++)
+        if (!strcmp(mode_name, modes[i].name)) m = (int)i;
+    if (m < 0)
+        return cli_usage("qsim", "unknown mode '%s' (cosine, dot, pearson, euclidean, l1, rbf, angular, kl)",
+                         mode_name);
     bool npy = ends_with(path, ".npy");
     if (!npy && !ends_with(path, ".safetensors"))
         return cli_usage("qsim", "'%s' is neither .npy nor .safetensors", path);
@@ -124,7 +140,7 @@ int cmd_qsim(int argc, char **argv)
         st = tappa_npy_read(path, &a, &err);
         double *per_head = !st ? malloc(sizeof(double) * (size_t)(a.ndim ? a.shape[0] : 1)) : NULL;
         if (!st && !per_head) st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
-        if (!st) st = qsim_of(ctx, path, &a, (int64_t)window, modes[m].mode, per_head, &err);
+        if (!st) st = qsim_of(ctx, path, &a, (int64_t)window, modes[m].mode, sigma, per_head, &err);
         if (!st) report(root, "qsim", per_head, a.shape[0], json);
         free(per_head);
         tappa_array_free(&a);
@@ -143,7 +159,7 @@ int cmd_qsim(int argc, char **argv)
             if (!per_head) st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
             char what[512];
             snprintf(what, sizeof what, "%s: %s", path, name);
-            if (!st) st = qsim_of(ctx, what, q, (int64_t)window, modes[m].mode, per_head, &err);
+            if (!st) st = qsim_of(ctx, what, q, (int64_t)window, modes[m].mode, sigma, per_head, &err);
             if (!st) {
                 cJSON *o = cJSON_CreateObject();
                 snprintf(label, sizeof label, "%d", n);

@@ -221,8 +221,11 @@ static void draw_queries(rng *r, double *q, int64_t h, int64_t t, int64_t d)
 static tappa_status case_qsim(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t h, int64_t t,
                               int64_t d, tappa_qsim_mode mode, conform_result *res, tappa_error *err)
 {
+    static const char *const names[] = { "cosine", "dot", "pearson", "euclidean", "l1", "rbf", "angular", "kl" };
+    /* An RBF width on the scale of the pair distances, so weights are not all 0. */
+    double sigma = mode == TAPPA_QSIM_RBF ? 2.0 * sqrt((double)d) : 1.0;
     snprintf(res->shape, sizeof res->shape, "h=%lld t=%lld d=%lld %s", (long long)h, (long long)t,
-             (long long)d, mode == TAPPA_QSIM_COSINE ? "cosine" : mode == TAPPA_QSIM_DOT ? "dot" : "pearson");
+             (long long)d, names[mode]);
     res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_F32;
     int64_t shape[3] = { h, t, d };
     size_t count = (size_t)(h * t * d);
@@ -236,11 +239,11 @@ static tappa_status case_qsim(tappa_context *ctx, rng *r, tappa_dtype dt, int64_
     if (!st) st = poisoned(ctx, TAPPA_F32, 1, &h, &tout, err);
     if (!st) {
         double t0 = now_ms();
-        st = tappa_qsim(tq, tout, mode, err);
+        st = mode == TAPPA_QSIM_RBF ? tappa_qsim_rbf(tq, tout, sigma, err) : tappa_qsim(tq, tout, mode, err);
         res->ms = now_ms() - t0;
     }
     if (!st) {
-        tappa_ref_qsim(q, ref, (size_t)h, (size_t)t, (size_t)d, mode);
+        tappa_ref_qsim(q, ref, (size_t)h, (size_t)t, (size_t)d, mode, sigma);
         st = compare(tout, ref, &res->error, err);
         res->segments = tappa_tensor_segments(tq);
     }
@@ -436,7 +439,14 @@ static const conform_case cases[] = {
     { "qsim", dt, 3, 33, 80, 0, 0, { 0 }, TAPPA_QSIM_DOT, false, { 0 } },               \
     { "qsim", dt, 4, 257, 96, 0, 0, { 0 }, TAPPA_QSIM_DOT, false, { 0 } },           \
     { "qsim", dt, 5, 300, 128, 0, 0, { 0 }, TAPPA_QSIM_PEARSON, false, { 0 } },      \
-    { "qsim", dt, 2, 32, 64, 0, 0, { 0 }, TAPPA_QSIM_PEARSON, false, { 0 } }
+    { "qsim", dt, 2, 32, 64, 0, 0, { 0 }, TAPPA_QSIM_PEARSON, false, { 0 } },        \
+    { "qsim", dt, 3, 33, 64, 0, 0, { 0 }, TAPPA_QSIM_EUCLIDEAN, false, { 0 } },      \
+    { "qsim", dt, 2, 130, 128, 0, 0, { 0 }, TAPPA_QSIM_EUCLIDEAN, false, { 0 } },    \
+    { "qsim", dt, 3, 33, 80, 0, 0, { 0 }, TAPPA_QSIM_L1, false, { 0 } },             \
+    { "qsim", dt, 3, 50, 64, 0, 0, { 0 }, TAPPA_QSIM_RBF, false, { 0 } },            \
+    { "qsim", dt, 2, 130, 128, 0, 0, { 0 }, TAPPA_QSIM_ANGULAR, false, { 0 } },      \
+    { "qsim", dt, 3, 33, 96, 0, 0, { 0 }, TAPPA_QSIM_KL, false, { 0 } },             \
+    { "qsim", dt, 2, 1, 64, 0, 0, { 0 }, TAPPA_QSIM_KL, false, { 0 } }
     QSIM(TAPPA_F32),
     QSIM(TAPPA_F16),
 #define WINDOW_STATS(dt)                                                         \

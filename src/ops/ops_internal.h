@@ -44,6 +44,18 @@ tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_ten
                          const tappa_rope_params *params, tappa_error *err);
 tappa_status qsim_record(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
                          tappa_error *err);
+/* Pairwise q-similarity modes (qsim_pairwise.c): the float64 reference and
+ * the device path. */
+void qsim_pairwise_reference(const double *q, double *out, size_t heads, size_t t, size_t d,
+                             tappa_qsim_mode mode, double sigma);
+tappa_status qsim_pairwise_run(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
+                               double sigma, tappa_error *err);
+/* Scratch of the pairwise passes: dist (kl's P and log P) and per-block sums. */
+tappa_status qsim_pairwise_scratch(const tappa_tensor *q, tappa_qsim_mode mode, tappa_tensor **dist,
+                                   tappa_tensor **part, tappa_error *err);
+tappa_status qsim_pairwise_record(const tappa_tensor *q, tappa_tensor *out, tappa_tensor *dist,
+                                  tappa_tensor *part, tappa_qsim_mode mode, double sigma,
+                                  tappa_error *err);
 /* lse: [Hq, N], the prefill's (lse_given) or scratch that pass 0 fills for the
  * window rows; colsum may be NULL. */
 tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, int64_t window,

@@ -5,8 +5,12 @@
 #include "ops_internal.h"
 
 void tappa_ref_qsim(const double *q, double *out, size_t heads, size_t t, size_t d,
-                    tappa_qsim_mode mode)
+                    tappa_qsim_mode mode, double sigma)
 {
+    if (mode >= TAPPA_QSIM_EUCLIDEAN) {
+        qsim_pairwise_reference(q, out, heads, t, d, mode, sigma);
+        return;
+    }
     double *s = malloc((d ? d : 1) * sizeof *s); /* (d) sum of unit (or raw) queries */
     for (size_t h = 0; h < heads; h++) {
         if (t < 2 || !s) {
@@ -85,8 +89,25 @@ static tappa_status record_args(void *args, tappa_error *err)
     return qsim_record(a->q, a->out, a->mode, err);
 }
 
+static tappa_status qsim_run(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
+                             double sigma, tappa_error *err);
+
 tappa_status tappa_qsim(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
                         tappa_error *err)
+{
+    return qsim_run(q, out, mode, 1.0, err);
+}
+
+tappa_status tappa_qsim_rbf(const tappa_tensor *q, tappa_tensor *out, double sigma,
+                            tappa_error *err)
+{
+    if (!(sigma > 0) || !isfinite(sigma))
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: rbf sigma must be > 0, got %g", sigma);
+    return qsim_run(q, out, TAPPA_QSIM_RBF, sigma, err);
+}
+
+static tappa_status qsim_run(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
+                             double sigma, tappa_error *err)
 {
     if (q->ctx != out->ctx)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: tensors belong to different contexts");
@@ -94,7 +115,7 @@ tappa_status tappa_qsim(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mod
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: q must be [H, T, D] f32 or f16");
     if (out->dtype != TAPPA_F32 || out->numel != (size_t)q->shape[0])
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: out must be [H] f32");
-    if (mode != TAPPA_QSIM_COSINE && mode != TAPPA_QSIM_DOT && mode != TAPPA_QSIM_PEARSON)
+    if ((int)mode < 0 || mode > TAPPA_QSIM_KL)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: unknown mode %d", (int)mode);
     if (q->numel > UINT32_MAX)
         return tappa_fail(err, TAPPA_ERR_LIMIT, "qsim: more than 2^32 elements");
@@ -106,7 +127,7 @@ tappa_status tappa_qsim(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mod
             if (!st) free(v);
             return st ? st : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "qsim: out of host memory");
         }
-        tappa_ref_qsim(v, r, (size_t)q->shape[0], (size_t)q->shape[1], (size_t)q->shape[2], mode);
+        tappa_ref_qsim(v, r, (size_t)q->shape[0], (size_t)q->shape[1], (size_t)q->shape[2], mode, sigma);
         st = op_from_double(out, r, err);
         free(v);
         free(r);
@@ -115,6 +136,7 @@ tappa_status tappa_qsim(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mod
     if (q->dtype == TAPPA_F16 && !q->ctx->vk->info.storage_16bit)
         return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "qsim: %s lacks 16-bit storage for f16",
                           q->ctx->name);
+    if (mode >= TAPPA_QSIM_EUCLIDEAN) return qsim_pairwise_run(q, out, mode, sigma, err);
     qsim_args args = { q, out, mode };
     return op_submit(q->ctx->vk, record_args, &args, err);
 }
