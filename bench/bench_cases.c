@@ -13,7 +13,8 @@
 #define MAX_TENSORS 3
 #define ROTATE_BYTES (512.0 * 1024 * 1024) /* well above any GPU's L2 (H100: 50 MB) */
 
-enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_QSIM_PAIR, K_WINDOW_STATS, K_PREFILL, K_DECODE };
+enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_QSIM_PAIR, K_WINDOW_STATS, K_PREFILL, K_DECODE,
+            K_TOKEN_SCORES };
 
 /* Shape and dtype of one input or output. */
 typedef struct tensor_spec {
@@ -49,6 +50,7 @@ static tappa_status record(void *p, int set, tappa_error *err)
     case K_WINDOW_STATS:
         return window_stats_record(in[0], in[1], s->window, s->aux, true, s->out[0], s->out[1],
                                    s->h2o ? s->out[2] : NULL, err);
+    case K_TOKEN_SCORES: return token_scores_record(in[0], in[1], 1.0, 200.0, s->window, 5, s->out[0], err);
     case K_PREFILL: return attention_prefill_record(in[0], in[1], in[2], true, s->out[0], s->out[1], err);
     case K_DECODE:
         return attention_decode_record(in[0], in[1], in[2], in[1]->shape[1], s->out[0], s->out[1], err);
@@ -290,6 +292,17 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
         st = add_basic(&b, dt, quick, err);
         if (!st && wants(&b, "attention")) st = add_attention(&b, dt, quick, err);
         if (!st && wants(&b, "window_stats")) st = add_window_stats(&b, dt, quick, err);
+        if (!st && dt == TAPPA_F32 && wants(&b, "token_scores")) {
+            /* Scores of a 32K prompt's keys: Hq 32, Hkv 8, W 32. */
+            int64_t n = quick ? 4096 : 32768, w = 32;
+            tensor_spec in[2] = { { 2, { 32, n }, TAPPA_F32 }, { 2, { 32, n }, TAPPA_F32 } };
+            tensor_spec out = { 2, { 8, n - w }, TAPPA_F32 };
+            snprintf(text, sizeof text, "hq=32 hkv=8 n=%lld w=%lld k=5", (long long)n, (long long)w);
+            st = add_case(&b, K_TOKEN_SCORES, "token_scores", text, "f32", 2, in, 1, &out,
+                          spec_bytes(&in[0]) + spec_bytes(&in[1]) + spec_bytes(&out),
+                          4.0 * 32 * 5 * (n - w), 0, &s, err);
+            if (!st) s->window = w;
+        }
     }
     if (st) {
         bench_cases_destroy(b.cases, b.count);

@@ -181,6 +181,22 @@ static void test_window_stats(rng *r)
     }
 }
 
+static void test_token_scores(void)
+{
+    /* Constant a = 1, no variance: interior keys pool to 1, the first and last
+     * two keys see zero padding (3/5, 4/5); the window (last 2) is not scored. */
+    enum { HQ = 2, HKV = 1, N = 10, W = 2, KEYS = N - W };
+    double a[HQ * N], b[HQ * N], out[HKV * KEYS];
+    for (int i = 0; i < HQ * N; i++) { a[i] = 1; b[i] = 0.5; }
+    tappa_ref_token_scores(a, b, 1.0, 0.0, HQ, HKV, N, W, 5, out);
+    const double want[KEYS] = { 0.6, 0.8, 1, 1, 1, 1, 0.8, 0.6 };
+    for (int j = 0; j < KEYS; j++) CHECK_NEAR(out[j], want[j], 1e-15);
+    /* gamma adds gamma * b through the same pooling; heads are averaged. */
+    for (int j = 0; j < N; j++) a[N + j] = 3; /* second query head */
+    tappa_ref_token_scores(a, b, 1.0, 2.0, HQ, HKV, N, W, 5, out);
+    CHECK_NEAR(out[4], (1 + 3) / 2.0 + 2.0 * 0.5, 1e-15);
+}
+
 int main(void)
 {
     uint64_t seed = rng_fresh_seed();
@@ -191,5 +207,6 @@ int main(void)
     test_rope(&r);
     test_qsim(&r);
     test_window_stats(&r);
+    test_token_scores();
     return check_exit("test_ref");
 }

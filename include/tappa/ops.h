@@ -71,6 +71,18 @@ tappa_status tappa_window_stats(const tappa_tensor *q, const tappa_tensor *k, in
                                 const tappa_tensor *lse, tappa_tensor *mean, tappa_tensor *var,
                                 tappa_tensor *colsum, tappa_error *err);
 
+/* Token importance for KV compression (SPEC.md step 2), per KV head and
+ * non-window key: s = a_scale * a + gamma * b for every query head, average-
+ * pooled along the keys (kernel odd, zero padding kernel / 2, divisor always
+ * kernel), then averaged over the query heads of each KV head. tappa and cake:
+ * a = window mean, b = window variance, a_scale 1, gamma 200; snapkv: a_scale
+ * W, gamma 0 (the window sum); h2o: a = the column sums, gamma 0.
+ * a, b: [Hq, N] f32 (b unused when gamma is 0 but must still match a);
+ * out: [Hkv, N - W] f32; Hq % Hkv == 0. */
+tappa_status tappa_token_scores(const tappa_tensor *a, const tappa_tensor *b, double a_scale,
+                                double gamma, int64_t window, int64_t kernel, tappa_tensor *out,
+                                tappa_error *err);
+
 /* Scaled dot-product attention with grouped-query heads, f32 accumulation and
  * an online softmax (the score matrix is never materialised).
  * q: [Hq, Nq, D] f32; k, v: [Hkv, Nk, D], both f32 or both f16, Nq <= Nk,

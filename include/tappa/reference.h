@@ -28,6 +28,11 @@ void tappa_ref_window_stats(const double *q, const double *k, double *mean, doub
                             double *colsum, size_t hq, size_t hkv, size_t n, size_t d,
                             size_t window);
 
+/* a, b: (hq, n); out: (hkv, n - window). */
+void tappa_ref_token_scores(const double *a, const double *b, double a_scale, double gamma,
+                            size_t hq, size_t hkv, size_t n, size_t window, size_t kernel,
+                            double *out);
+
 /* q: (hq, nq, d); k, v: (hkv, nk, d); out: (hq, nq, d); lse: (hq, nq) or NULL. */
 void tappa_ref_attention(const double *q, const double *k, const double *v, double *out,
                          double *lse, size_t hq, size_t hkv, size_t nq, size_t nk, size_t d,

@@ -9,7 +9,8 @@
 #include "conform.h"
 #include "rng.h"
 
-const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_stats", "attention", NULL };
+const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_stats", "attention",
+                                    "token_scores", NULL };
 
 /* Tolerances of SPEC.md. */
 #define TOL_F32 1e-5
@@ -394,13 +395,57 @@ static tappa_status case_attention(tappa_context *ctx, rng *r, tappa_dtype dt,
     return st;
 }
 
+/* ---- token_scores -------------------------------------------------------- */
+/* Window means and variances on their real scales (weights of about 1/N, a
+ * small variance), pooled and averaged per KV head; snapkv scales the mean by
+ * W and drops the variance. */
+static tappa_status case_token_scores(tappa_context *ctx, rng *r, int64_t hq, int64_t hkv,
+                                      int64_t n, int64_t w, int64_t kernel, bool snapkv,
+                                      conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "hq=%lld hkv=%lld n=%lld w=%lld k=%lld %s", (long long)hq,
+             (long long)hkv, (long long)n, (long long)w, (long long)kernel, snapkv ? "snapkv" : "tappa");
+    res->tolerance = TOL_F32;
+    int64_t shape[2] = { hq, n }, os[2] = { hkv, n - w };
+    size_t count = (size_t)(hq * n);
+    double *a = doubles(count), *b = doubles(count), *ref = doubles((size_t)(hkv * (n - w)));
+    tappa_tensor *ta = NULL, *tb = NULL, *to = NULL;
+    double a_scale = snapkv ? (double)w : 1.0, gamma = snapkv ? 0.0 : 200.0;
+    tappa_status st = (!a || !b || !ref) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        for (size_t i = 0; i < count; i++) a[i] = rng_uniform(r, 0, 2.0 / (double)n);
+        for (size_t i = 0; i < count; i++) b[i] = rng_uniform(r, 0, 1e-3 / (double)n);
+        st = tensor_from_doubles(ctx, TAPPA_F32, 2, shape, a, &ta, err);
+    }
+    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 2, shape, b, &tb, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, os, &to, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_token_scores(ta, tb, a_scale, gamma, w, kernel, to, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        tappa_ref_token_scores(a, b, a_scale, gamma, (size_t)hq, (size_t)hkv, (size_t)n, (size_t)w,
+                               (size_t)kernel, ref);
+        st = compare(to, ref, &res->error, err);
+        res->segments = tappa_tensor_segments(ta);
+    }
+    tappa_tensor_destroy(&ta);
+    tappa_tensor_destroy(&tb);
+    tappa_tensor_destroy(&to);
+    free(a);
+    free(b);
+    free(ref);
+    return st;
+}
+
 /* ---- the case table ------------------------------------------------------ */
 typedef struct conform_case {
     const char *op;
     tappa_dtype dtype;
     int64_t a, b, c, d, e; /* the op's dimensions, in the order its function takes them */
     tappa_rope_params rope;
-    int variant; /* qsim: its tappa_qsim_mode; window_stats: 1 = with h2o sums */
+    int variant; /* qsim: its tappa_qsim_mode; window_stats: 1 = with h2o sums; token_scores: 1 = snapkv */
     bool large;
     attention_case attn;
 } conform_case;
@@ -476,6 +521,10 @@ static const conform_case cases[] = {
     ATTN(dt, 8, 4, 1, 777, 96, true, true)        /* decode on a KV cache */
     ATTENTION(TAPPA_F32),
     ATTENTION(TAPPA_F16),
+    { "token_scores", TAPPA_F32, 8, 2, 300, 32, 5, { 0 }, 0, false, { 0 } },
+    { "token_scores", TAPPA_F32, 28, 4, 1000, 32, 5, { 0 }, 1, false, { 0 } },
+    { "token_scores", TAPPA_F32, 4, 4, 34, 32, 5, { 0 }, 0, false, { 0 } },  /* two keys */
+    { "token_scores", TAPPA_F32, 32, 8, 4097, 32, 7, { 0 }, 0, false, { 0 } },
     /* K and V of 140 MiB (f32): above the 128 MiB binding minimum, both paths. */
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 2, 2, 16, 140000, 128, true, false } },
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 4, 2, 1, 140000, 128, true, true } },
@@ -490,6 +539,8 @@ static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
     if (!strcmp(c->op, "qsim"))
         return case_qsim(ctx, r, c->dtype, c->a, c->b, c->c, (tappa_qsim_mode)c->variant, res, err);
     if (!strcmp(c->op, "attention")) return case_attention(ctx, r, c->dtype, &c->attn, res, err);
+    if (!strcmp(c->op, "token_scores"))
+        return case_token_scores(ctx, r, c->a, c->b, c->c, c->d, c->e, c->variant, res, err);
     return case_window_stats(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->e, c->variant, res, err);
 }
 

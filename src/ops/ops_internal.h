@@ -44,6 +44,9 @@ tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_ten
                          const tappa_rope_params *params, tappa_error *err);
 tappa_status qsim_record(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
                          tappa_error *err);
+tappa_status token_scores_record(const tappa_tensor *a, const tappa_tensor *b, double a_scale,
+                                 double gamma, int64_t window, int64_t kernel, tappa_tensor *out,
+                                 tappa_error *err);
 /* Pairwise q-similarity modes (qsim_pairwise.c): the float64 reference and
  * the device path. */
 void qsim_pairwise_reference(const double *q, double *out, size_t heads, size_t t, size_t d,
