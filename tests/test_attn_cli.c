@@ -5,10 +5,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "cli_run.h"
 #include "rng.h"
 #include "tappa/tappa.h"
 
@@ -35,21 +35,6 @@ static void write_npy(const char *name, tappa_dtype dt, int64_t h, int64_t n, in
     snprintf(path, sizeof path, "%s/%s", dir, name);
     CHECK_INT_EQ(tappa_npy_write(path, &a, &err), TAPPA_OK);
     tappa_array_free(&a);
-}
-
-/* Run a shell command; returns its exit code; stderr lines counted. */
-static int run(const char *cmd, int *stderr_lines)
-{
-    char full[2048];
-    snprintf(full, sizeof full, "%s 2>%s/err >/dev/null", cmd, dir);
-    int rc = system(full);
-    char path[256];
-    snprintf(path, sizeof path, "%s/err", dir);
-    FILE *f = fopen(path, "r");
-    *stderr_lines = 0;
-    for (int ch; f && (ch = fgetc(f)) != EOF;) *stderr_lines += ch == '\n';
-    if (f) fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 static double error_vs(const char *name, const double *ref, size_t n)
@@ -87,7 +72,7 @@ static void check_case(const char *tappa, const char *device, rng *r, int64_t hq
     snprintf(cmd, sizeof cmd, "%s attn --device '%s' --q %s/q.npy --k %s/k.npy --v %s/v.npy %s -o %s/o.npy --lse %s/lse.npy",
              tappa, device, dir, dir, dir, causal ? "--causal" : "", dir, dir);
     int lines;
-    CHECK_INT_EQ(run(cmd, &lines), 0);
+    CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
     tappa_ref_attention(q, k, v, o, lse, (size_t)hq, (size_t)hkv, (size_t)nq, (size_t)nk,
                         (size_t)d, causal);
     double tol = kv_dtype == TAPPA_F16 ? 2e-3 : 1e-4;
@@ -104,9 +89,7 @@ int main(int argc, char **argv)
 {
     if (argc != 3) return 2;
     const char *tappa = argv[1], *device = argv[2];
-    char probe[512];
-    snprintf(probe, sizeof probe, "%s info --device '%s' >/dev/null 2>&1", tappa, device);
-    if (system(probe) != 0) {
+    if (!cli_has_device(tappa, device)) {
         printf("no device '%s': skipped\n", device);
         return 77;
     }
@@ -129,19 +112,19 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "%s attn --device '%s' --q %s/q.npy --k %s/k.npy --v %s/k.npy -o %s",
              tappa, device, dir, dir, dir, out);
     int lines;
-    CHECK_INT_EQ(run(cmd, &lines), 1);
+    CHECK_INT_EQ(cli_run(dir, cmd, &lines), 1);
     CHECK_INT_EQ(lines, 1);
     struct stat sb;
     CHECK(stat(out, &sb) != 0);
     snprintf(cmd, sizeof cmd, "%s attn --device '%s' --q %s/missing.npy --k %s/k.npy --v %s/k.npy -o %s",
              tappa, device, dir, dir, dir, out);
-    CHECK_INT_EQ(run(cmd, &lines), 1);
+    CHECK_INT_EQ(cli_run(dir, cmd, &lines), 1);
     CHECK_INT_EQ(lines, 1);
     snprintf(cmd, sizeof cmd, "%s attn --q %s/q.npy", tappa, dir);
-    CHECK_INT_EQ(run(cmd, &lines), 2);
+    CHECK_INT_EQ(cli_run(dir, cmd, &lines), 2);
     CHECK_INT_EQ(lines, 1);
 
-    const char *files[] = { "q.npy", "k.npy", "v.npy", "o.npy", "lse.npy", "err" };
+    const char *files[] = { "q.npy", "k.npy", "v.npy", "o.npy", "lse.npy", "out", "err" };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[256];
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);

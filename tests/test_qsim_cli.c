@@ -6,10 +6,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "cli_run.h"
 #include "rng.h"
 #include "tappa/tappa.h"
 
@@ -32,21 +32,6 @@ static void draw(rng *r, tappa_array *a, double *v)
                 v[(h * T + t) * D + c] = x;
             }
     }
-}
-
-/* Run cmd; stdout to dir/out; returns the exit code and counts stderr lines. */
-static int run(const char *cmd, int *err_lines)
-{
-    char full[2048];
-    snprintf(full, sizeof full, "%s >%s/out 2>%s/err", cmd, dir, dir);
-    int rc = system(full);
-    char path[256];
-    snprintf(path, sizeof path, "%s/err", dir);
-    FILE *f = fopen(path, "r");
-    *err_lines = 0;
-    for (int ch; f && (ch = fgetc(f)) != EOF;) *err_lines += ch == '\n';
-    if (f) fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 static cJSON *read_json(void)
@@ -88,8 +73,7 @@ int main(int argc, char **argv)
     if (argc != 3) return 2;
     const char *tappa = argv[1], *device = argv[2];
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s info --device '%s' >/dev/null 2>&1", tappa, device);
-    if (system(cmd) != 0) {
+    if (!cli_has_device(tappa, device)) {
         printf("no device '%s': skipped\n", device);
         return 77;
     }
@@ -121,7 +105,7 @@ int main(int argc, char **argv)
     for (int m = 0; m < 8; m++) {
         snprintf(cmd, sizeof cmd, "%s qsim %s --mode %s --sigma %g --device '%s' --json", tappa, npy,
                  modes[m].name, sigma, device);
-        CHECK_INT_EQ(run(cmd, &lines), 0);
+        CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
         cJSON *j = read_json();
         CHECK(j != NULL);
         if (j) {
@@ -132,7 +116,7 @@ int main(int argc, char **argv)
     }
     /* The trace, over the window: one entry per layer. */
     snprintf(cmd, sizeof cmd, "%s qsim %s --window %d --device '%s' --json", tappa, trace, W, device);
-    CHECK_INT_EQ(run(cmd, &lines), 0);
+    CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
     cJSON *j = read_json();
     const cJSON *layers = j ? cJSON_GetObjectItem(j, "layers") : NULL;
     CHECK_INT_EQ(cJSON_GetArraySize(layers), 2);
@@ -144,15 +128,15 @@ int main(int argc, char **argv)
 
     /* Bad input: one line, exit 1 (data) or 2 (usage). */
     snprintf(cmd, sizeof cmd, "%s qsim %s --window %d --device '%s'", tappa, npy, T + 1, device);
-    CHECK_INT_EQ(run(cmd, &lines), 1);
+    CHECK_INT_EQ(cli_run(dir, cmd, &lines), 1);
     CHECK_INT_EQ(lines, 1);
     snprintf(cmd, sizeof cmd, "%s qsim %s --mode euclid", tappa, npy);
-    CHECK_INT_EQ(run(cmd, &lines), 2);
+    CHECK_INT_EQ(cli_run(dir, cmd, &lines), 2);
     CHECK_INT_EQ(lines, 1);
     const char *other[1] = { "hidden.0" };
     CHECK_INT_EQ(tappa_safetensors_write(trace, 1, other, arrays, &err), TAPPA_OK);
     snprintf(cmd, sizeof cmd, "%s qsim %s --device '%s'", tappa, trace, device);
-    CHECK_INT_EQ(run(cmd, &lines), 1);
+    CHECK_INT_EQ(cli_run(dir, cmd, &lines), 1);
     CHECK_INT_EQ(lines, 1);
 
     tappa_array_free(&a0);
