@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "check.h"
 #include "cli_run.h"
@@ -89,15 +88,8 @@ int main(int argc, char **argv)
 {
     if (argc != 3) return 2;
     const char *tappa = argv[1], *device = argv[2];
-    if (!cli_has_device(tappa, device)) {
-        printf("no device '%s': skipped\n", device);
-        return 77;
-    }
-    if (!mkdtemp(dir)) return 1;
-    uint64_t seed = rng_fresh_seed();
-    printf("test_attn_cli: seed %llu\n", (unsigned long long)seed);
     rng r;
-    rng_seed(&r, seed);
+    cli_test_start("test_attn_cli", tappa, device, dir, &r);
     check_case(tappa, device, &r, 8, 2, 40, 40, 64, TAPPA_F32, true);    /* prefill */
     check_case(tappa, device, &r, 4, 4, 5, 90, 80, TAPPA_F16, true);     /* chunk after a prefix */
     check_case(tappa, device, &r, 8, 2, 1, 300, 128, TAPPA_F16, true);   /* decode step */
@@ -124,12 +116,7 @@ int main(int argc, char **argv)
     CHECK_INT_EQ(cli_run(dir, cmd, &lines), 2);
     CHECK_INT_EQ(lines, 1);
 
-    const char *files[] = { "q.npy", "k.npy", "v.npy", "o.npy", "lse.npy", "out", "err" };
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        remove(path);
-    }
-    rmdir(dir);
+    const char *const files[] = { "q.npy", "k.npy", "v.npy", "o.npy", "lse.npy" };
+    cli_test_cleanup(dir, files, sizeof files / sizeof files[0]);
     return check_exit("test_attn_cli");
 }

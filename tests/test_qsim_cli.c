@@ -6,7 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "check.h"
 #include "cli_run.h"
@@ -73,15 +72,8 @@ int main(int argc, char **argv)
     if (argc != 3) return 2;
     const char *tappa = argv[1], *device = argv[2];
     char cmd[1024];
-    if (!cli_has_device(tappa, device)) {
-        printf("no device '%s': skipped\n", device);
-        return 77;
-    }
-    if (!mkdtemp(dir)) return 1;
-    uint64_t seed = rng_fresh_seed();
-    printf("test_qsim_cli: seed %llu\n", (unsigned long long)seed);
     rng r;
-    rng_seed(&r, seed);
+    cli_test_start("test_qsim_cli", tappa, device, dir, &r);
     static double v0[H * T * D], v1[H * T * D];
     tappa_array a0, a1;
     draw(&r, &a0, v0);
@@ -141,12 +133,7 @@ int main(int argc, char **argv)
 
     tappa_array_free(&a0);
     tappa_array_free(&a1);
-    const char *files[] = { "q.npy", "trace.safetensors", "out", "err" };
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        remove(path);
-    }
-    rmdir(dir);
+    const char *const files[] = { "q.npy", "trace.safetensors" };
+    cli_test_cleanup(dir, files, sizeof files / sizeof files[0]);
     return check_exit("test_qsim_cli");
 }
