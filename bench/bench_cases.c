@@ -49,7 +49,7 @@ static tappa_status record(void *p, int set, tappa_error *err)
         return qsim_pairwise_record(in[0], s->out[0], s->aux2, s->aux, TAPPA_QSIM_EUCLIDEAN, 1.0, err);
     case K_WINDOW_STATS:
         return window_stats_record(in[0], in[1], s->window, s->aux, true, s->out[0], s->out[1],
-                                   s->h2o ? s->out[2] : NULL, err);
+                                   s->h2o ? s->out[2] : NULL, NULL, err);
     case K_TOKEN_SCORES: return token_scores_record(in[0], in[1], 1.0, 200.0, s->window, 5, s->out[0], err);
     case K_PREFILL: return attention_prefill_record(in[0], in[1], in[2], true, s->out[0], s->out[1], err);
     case K_DECODE:

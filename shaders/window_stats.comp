@@ -6,12 +6,13 @@
 // for j <= i (query i sits at position i), else 0.
 // PASS 0: one workgroup per window query finds its lse (online max/sum).
 // PASS 1: one invocation per key j: mean and unbiased variance of A over the
-//         last W queries (Welford), window queries staged 16 at a time.
+//         last W queries (Welford), window queries staged 16 at a time, and,
+//         when asked, their entropy terms -A log(A + 1e-10) summed (cake).
 // PASS 2: one invocation per key j: the sum of A over queries
 //         [q_begin, q_end) (h2o), added to colsum unless first.
 // q: (n, d) of this head from q_base; k: (n, d) of its KV head from k_base;
 // lse: (n) from lse_base (PASS 0 writes and PASS 1 reads entries n-W..n-1);
-// mean, var, colsum: (n) from out_base.
+// mean, var, colsum, entropy: (n) from out_base.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -25,6 +26,7 @@ layout(binding = 2) buffer Lse { float lse[]; };
 layout(binding = 3) writeonly buffer Mean { float mean_out[]; };
 layout(binding = 4) writeonly buffer Var { float var_out[]; };
 layout(binding = 5) buffer ColSum { float colsum[]; };
+layout(binding = 6) writeonly buffer Entropy { float entropy_out[]; };
 
 layout(push_constant) uniform Push {
     uint q_base, k_base, lse_base, out_base;
@@ -32,6 +34,7 @@ layout(push_constant) uniform Push {
     float scale;
     uint q_begin, q_end; // PASS 2's query range
     uint first;          // PASS 2: write rather than add
+    uint entropy;        // PASS 1: also write the entropy sums
 } pc;
 
 #define WG gl_WorkGroupSize.x
@@ -100,7 +103,7 @@ void lse_pass()
 void stats_pass()
 {
     uint j = linear_group() * WG + gl_LocalInvocationID.x;
-    float mean = 0.0, m2 = 0.0;
+    float mean = 0.0, m2 = 0.0, ent = 0.0;
     uint seen = 0;
     // Every invocation runs every tile (barriers); keys past n just idle.
     for (uint i0 = pc.n - pc.window; i0 < pc.n; i0 += QT) {
@@ -117,12 +120,14 @@ void stats_pass()
                 float delta = a - mean;
                 mean += delta / float(seen);
                 m2 += delta * (a - mean);
+                ent -= a * log(a + 1e-10);
             }
         }
     }
     if (j >= pc.n) return;
     mean_out[pc.out_base + j] = mean;
     var_out[pc.out_base + j] = pc.window > 1 ? m2 / float(pc.window - 1) : 0.0;
+    if (pc.entropy != 0) entropy_out[pc.out_base + j] = ent;
 }
 
 void colsum_pass()

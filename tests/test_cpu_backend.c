@@ -59,10 +59,10 @@ static void test_tensors_and_errors(void)
     CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, k3, &k, &err), TAPPA_OK);
     CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, os, &m, &err), TAPPA_OK);
     CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, os, &v, &err), TAPPA_OK);
-    CHECK_INT_EQ(tappa_window_stats(q, k, 2, NULL, m, v, NULL, &err), TAPPA_ERR_INVALID_ARG); /* 2 % 3 != 0 */
-    CHECK_INT_EQ(tappa_window_stats(q, q, 5, NULL, m, v, NULL, &err), TAPPA_ERR_INVALID_ARG); /* window > N */
+    CHECK_INT_EQ(tappa_window_stats(q, k, 2, NULL, m, v, NULL, NULL, &err), TAPPA_ERR_INVALID_ARG); /* 2 % 3 != 0 */
+    CHECK_INT_EQ(tappa_window_stats(q, q, 5, NULL, m, v, NULL, NULL, &err), TAPPA_ERR_INVALID_ARG); /* window > N */
     CHECK_CONTAINS(err.message, "window");
-    CHECK_INT_EQ(tappa_window_stats(q, q, 2, NULL, m, v, m, &err), TAPPA_ERR_INVALID_ARG); /* h2o needs lse */
+    CHECK_INT_EQ(tappa_window_stats(q, q, 2, NULL, m, v, m, NULL, &err), TAPPA_ERR_INVALID_ARG); /* h2o needs lse */
     CHECK_CONTAINS(err.message, "lse");
     CHECK_INT_EQ(tappa_qsim(q, a, TAPPA_QSIM_COSINE, &err), TAPPA_ERR_INVALID_ARG);
 

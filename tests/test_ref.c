@@ -149,8 +149,8 @@ static void test_window_stats(rng *r)
     double mean2[HQ * N], var2[HQ * N];
     for (int i = 0; i < HQ * N * D; i++) q[i] = rng_normal(r);
     for (int i = 0; i < HKV * N * D; i++) k[i] = rng_normal(r);
-    tappa_ref_window_stats(q, k, mean, var, colsum, HQ, HKV, N, D, W);
-    tappa_ref_window_stats(q, k, mean2, var2, NULL, HQ, HKV, N, D, W);
+    tappa_ref_window_stats(q, k, mean, var, colsum, NULL, HQ, HKV, N, D, W);
+    tappa_ref_window_stats(q, k, mean2, var2, NULL, NULL, HQ, HKV, N, D, W);
     for (int i = 0; i < HQ * N; i++) {
         CHECK_NEAR(mean2[i], mean[i], 1e-15); /* the h2o sums change nothing else */
         CHECK_NEAR(var2[i], var[i], 1e-15);

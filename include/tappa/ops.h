@@ -62,14 +62,16 @@ tappa_status tappa_qsim_rbf(const tappa_tensor *q, tappa_tensor *out, double sig
  * A[i][j] = exp(q_i . k_j / sqrt(D) - lse[i]) for keys j <= i (query i at
  * position i; the prompt is causal), for query head h and key j:
  *   mean[h][j], var[h][j]: mean and unbiased variance over the last W queries;
- *   colsum[h][j]: the sum over all N queries (h2o's score), when colsum is given.
+ *   colsum[h][j]: the sum over all N queries (h2o's score), when colsum is given;
+ *   entropy[h][j]: the sum over the last W queries of -A log(A + 1e-10) (cake's
+ *   entropy before summing over heads and keys), when entropy is given.
  * q: [Hq, N, D] post-RoPE f32; k: [Hkv, N, D] f32 or f16 with Hq % Hkv == 0;
  * lse: [Hq, N] f32 from tappa_attention's prefill, or NULL to compute the W
- * window rows here (colsum needs it); mean, var, colsum: [Hq, N] f32;
+ * window rows here (colsum needs it); mean, var, colsum, entropy: [Hq, N] f32;
  * 2 <= W <= N. */
 tappa_status tappa_window_stats(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
                                 const tappa_tensor *lse, tappa_tensor *mean, tappa_tensor *var,
-                                tappa_tensor *colsum, tappa_error *err);
+                                tappa_tensor *colsum, tappa_tensor *entropy, tappa_error *err);
 
 /* Token importance for KV compression (SPEC.md step 2), per KV head and
  * non-window key: s = a_scale * a + gamma * b for every query head, average-
@@ -82,6 +84,25 @@ tappa_status tappa_window_stats(const tappa_tensor *q, const tappa_tensor *k, in
 tappa_status tappa_token_scores(const tappa_tensor *a, const tappa_tensor *b, double a_scale,
                                 double gamma, int64_t window, int64_t kernel, tappa_tensor *out,
                                 tappa_error *err);
+
+/* Per-KV-head top-k (SPEC.md step 5): for each row h of scores [Hkv, M] f32,
+ * the positions of its k highest scores (ties: lower position first) in
+ * ascending order into keep [Hkv, k] i32; 1 <= k <= M. */
+tappa_status tappa_topk_positions(const tappa_tensor *scores, int64_t k, tappa_tensor *keep,
+                                  tappa_error *err);
+
+/* KV compaction (SPEC.md step 5): for each head of src [Hkv, N, D] (K or V,
+ * f32 or f16), the rows keep[h][0..b-1] then the W window rows N-W..N-1 into
+ * rows 0..b+W-1 of dst [Hkv, capacity, D] (same dtype, capacity >= b + W), so
+ * the kept positions stay in positional order. keep: [Hkv, b] i32 ascending,
+ * or NULL to keep only the window (b = 0). A KV cache layer is such a dst. */
+tappa_status tappa_kv_compact(const tappa_tensor *src, const tappa_tensor *keep, int64_t window,
+                              tappa_tensor *dst, tappa_error *err);
+
+/* Per-row sums of the first cols entries of x [R, C] f32 into out [R] f32
+ * (cake's entropy and variance totals). 0 <= cols <= C. */
+tappa_status tappa_row_sums(const tappa_tensor *x, int64_t cols, tappa_tensor *out,
+                            tappa_error *err);
 
 /* Scaled dot-product attention with grouped-query heads, f32 accumulation and
  * an online softmax (the score matrix is never materialised).

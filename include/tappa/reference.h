@@ -23,15 +23,24 @@ void tappa_ref_rope(const double *x, double *y, size_t slices, size_t n, size_t 
 void tappa_ref_qsim(const double *q, double *out, size_t heads, size_t t, size_t d,
                     tappa_qsim_mode mode, double sigma);
 
-/* q: (hq, n, d); k: (hkv, n, d); mean, var, colsum: (hq, n); colsum may be NULL. */
+/* q: (hq, n, d); k: (hkv, n, d); mean, var, colsum, entropy: (hq, n); colsum
+ * and entropy may be NULL. */
 void tappa_ref_window_stats(const double *q, const double *k, double *mean, double *var,
-                            double *colsum, size_t hq, size_t hkv, size_t n, size_t d,
-                            size_t window);
+                            double *colsum, double *entropy, size_t hq, size_t hkv, size_t n,
+                            size_t d, size_t window);
 
 /* a, b: (hq, n); out: (hkv, n - window). */
 void tappa_ref_token_scores(const double *a, const double *b, double a_scale, double gamma,
                             size_t hq, size_t hkv, size_t n, size_t window, size_t kernel,
                             double *out);
+
+/* scores: (rows, m); keep: (rows, k) out, each row's k best positions in
+ * ascending order (ties: lower position first); k <= m. */
+void tappa_ref_topk_positions(const double *scores, size_t rows, size_t m, size_t k,
+                              int32_t *keep);
+
+/* x: (rows, stride); out: (rows), the sums of each row's first cols entries. */
+void tappa_ref_row_sums(const double *x, size_t rows, size_t stride, size_t cols, double *out);
 
 /* q: (hq, nq, d); k, v: (hkv, nk, d); out: (hq, nq, d); lse: (hq, nq) or NULL. */
 void tappa_ref_attention(const double *q, const double *k, const double *v, double *out,

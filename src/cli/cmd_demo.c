@@ -108,7 +108,7 @@ static tappa_status run_layer(tappa_context *ctx, rng *r, int layer, layer_resul
     if (!st) st = download(tsim, qsim, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, os, &tm, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, os, &tv, err);
-    if (!st) st = tappa_window_stats(tq, tk, W, NULL, tm, tv, NULL, err);
+    if (!st) st = tappa_window_stats(tq, tk, W, NULL, tm, tv, NULL, NULL, err);
     if (!st) st = download(tm, mean, err);
     if (!st) st = download(tv, var, err);
     if (!st) {
@@ -120,7 +120,7 @@ static tappa_status run_layer(tappa_context *ctx, rng *r, int layer, layer_resul
         for (int h = 0; h < HQ; h++)
             memcpy(qw + (size_t)h * W * D, qr + ((size_t)h * N + N - W) * D, (size_t)W * D * sizeof *qw);
         tappa_ref_qsim(qw, rqsim, HQ, W, D, TAPPA_QSIM_COSINE, 1.0);
-        tappa_ref_window_stats(qr, kr, rmean, rvar, NULL, HQ, HKV, N, D, W);
+        tappa_ref_window_stats(qr, kr, rmean, rvar, NULL, NULL, HQ, HKV, N, D, W);
         out->qsim = out->qsim_ref = 0;
         for (int h = 0; h < HQ; h++) {
             out->qsim += qsim[h] / HQ;

@@ -10,7 +10,7 @@
 #include "rng.h"
 
 const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_stats", "attention",
-                                    "token_scores", NULL };
+                                    "token_scores", "topk", "kv_compact", "row_sums", NULL };
 
 /* Tolerances of SPEC.md. */
 #define TOL_F32 1e-5
@@ -270,10 +270,10 @@ static tappa_status case_window_stats(tappa_context *ctx, rng *r, tappa_dtype dt
     int64_t qs[3] = { hq, n, d }, ks[3] = { hkv, n, d }, os[2] = { hq, n };
     size_t nq = (size_t)(hq * n * d), nk = (size_t)(hkv * n * d), no = (size_t)(hq * n);
     double *q = doubles(nq), *k = doubles(nk), *v = doubles(nk);
-    double *mean = doubles(no), *var = doubles(no), *colsum = doubles(no);
+    double *mean = doubles(no), *var = doubles(no), *colsum = doubles(no), *ent = doubles(no);
     tappa_tensor *tq = NULL, *tk = NULL, *tv = NULL, *to = NULL, *tl = NULL;
-    tappa_tensor *tm = NULL, *tvar = NULL, *tc = NULL;
-    tappa_status st = (!q || !k || !v || !mean || !var || !colsum)
+    tappa_tensor *tm = NULL, *tvar = NULL, *tc = NULL, *te = NULL;
+    tappa_status st = (!q || !k || !v || !mean || !var || !colsum || !ent)
                           ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
     if (!st) {
         /* Scaled so logits spread over a few units: peaked but not one-hot. */
@@ -285,6 +285,7 @@ static tappa_status case_window_stats(tappa_context *ctx, rng *r, tappa_dtype dt
     if (!st) st = tensor_from_doubles(ctx, dt, 3, ks, k, &tk, err);
     if (!st) st = poisoned(ctx, TAPPA_F32, 2, os, &tm, err);
     if (!st) st = poisoned(ctx, TAPPA_F32, 2, os, &tvar, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, os, &te, err);
     if (!st && h2o) {
         st = tensor_from_doubles(ctx, dt, 3, ks, v, &tv, err);
         if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, qs, &to, err);
@@ -294,24 +295,25 @@ static tappa_status case_window_stats(tappa_context *ctx, rng *r, tappa_dtype dt
     }
     if (!st) {
         double t0 = now_ms();
-        st = tappa_window_stats(tq, tk, w, tl, tm, tvar, tc, err);
+        st = tappa_window_stats(tq, tk, w, tl, tm, tvar, tc, te, err);
         res->ms = now_ms() - t0;
     }
     if (!st) {
-        double e[3] = { 0, 0, 0 };
-        tappa_ref_window_stats(q, k, mean, var, h2o ? colsum : NULL, (size_t)hq, (size_t)hkv,
+        double e[4] = { 0, 0, 0, 0 };
+        tappa_ref_window_stats(q, k, mean, var, h2o ? colsum : NULL, ent, (size_t)hq, (size_t)hkv,
                                (size_t)n, (size_t)d, (size_t)w);
         st = compare(tm, mean, &e[0], err);
         if (!st) st = compare(tvar, var, &e[1], err);
         if (!st && h2o) st = compare(tc, colsum, &e[2], err);
+        if (!st) st = compare(te, ent, &e[3], err);
         /* Report the worst of the outputs (NaN wins). */
         res->error = 0;
-        for (int i = 0; i < 3; i++) res->error = isnan(e[i]) || e[i] > res->error ? e[i] : res->error;
+        for (int i = 0; i < 4; i++) res->error = isnan(e[i]) || e[i] > res->error ? e[i] : res->error;
         res->segments = tappa_tensor_segments(tk);
     }
-    tappa_tensor *all[] = { tq, tk, tv, to, tl, tm, tvar, tc };
+    tappa_tensor *all[] = { tq, tk, tv, to, tl, tm, tvar, tc, te };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tappa_tensor_destroy(&all[i]);
-    free(q); free(k); free(v); free(mean); free(var); free(colsum);
+    free(q); free(k); free(v); free(mean); free(var); free(colsum); free(ent);
     return st;
 }
 
@@ -439,13 +441,151 @@ static tappa_status case_token_scores(tappa_context *ctx, rng *r, int64_t hq, in
     return st;
 }
 
+/* ---- topk ------------------------------------------------------------------ */
+/* Kept positions must equal the reference's exactly: both rank the same f32
+ * scores, ties towards the lower position. variant 1 draws scores from 7
+ * levels (many ties at the threshold), variant 2 makes them all equal. The
+ * error is the fraction of kept positions that differ. */
+static tappa_status case_topk(tappa_context *ctx, rng *r, int64_t rows, int64_t m, int64_t k,
+                              int variant, conform_result *res, tappa_error *err)
+{
+    static const char *const kinds[] = { "distinct", "7 levels", "all equal" };
+    snprintf(res->shape, sizeof res->shape, "rows=%lld m=%lld k=%lld %s", (long long)rows,
+             (long long)m, (long long)k, kinds[variant]);
+    res->tolerance = 0;
+    int64_t ss[2] = { rows, m }, ks[2] = { rows, k };
+    size_t count = (size_t)(rows * m), kept = (size_t)(rows * k);
+    double *s = doubles(count);
+    int32_t *ref = malloc(kept * sizeof *ref), *got = malloc(kept * sizeof *got);
+    tappa_tensor *ts = NULL, *tk = NULL;
+    tappa_status st = (!s || !ref || !got) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        /* Pooled scores are positive and small, about 1 / N. */
+        for (size_t i = 0; i < count; i++)
+            s[i] = variant == 2 ? 0.25 : variant == 1 ? (double)(rng_next(r) % 7) / 64.0
+                                                      : rng_uniform(r, 0, 2.0 / (double)m);
+        st = tensor_from_doubles(ctx, TAPPA_F32, 2, ss, s, &ts, err);
+    }
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_I32, 2, ks, &tk, err);
+    if (!st) st = tappa_tensor_fill_bits(tk, 0xffffffffu, err); /* -1: no position */
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_topk_positions(ts, k, tk, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) st = tappa_tensor_download(tk, got, kept * sizeof *got, err);
+    if (!st) {
+        tappa_ref_topk_positions(s, (size_t)rows, (size_t)m, (size_t)k, ref);
+        size_t wrong = 0;
+        for (size_t i = 0; i < kept; i++) wrong += got[i] != ref[i];
+        res->error = (double)wrong / (double)kept;
+        res->segments = tappa_tensor_segments(ts);
+    }
+    tappa_tensor_destroy(&ts);
+    tappa_tensor_destroy(&tk);
+    free(s);
+    free(ref);
+    free(got);
+    return st;
+}
+
+/* ---- kv_compact ------------------------------------------------------------ */
+/* Rows of random K copied to a poisoned cache-layout tensor by a random sorted
+ * set of kept positions plus the window; a copy must be exact (error 0). */
+static tappa_status case_kv_compact(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t heads,
+                                    int64_t n, int64_t d, int64_t b, int64_t w,
+                                    conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "heads=%lld n=%lld d=%lld b=%lld w=%lld", (long long)heads,
+             (long long)n, (long long)d, (long long)b, (long long)w);
+    res->tolerance = 0;
+    int64_t ss[3] = { heads, n, d }, ds[3] = { heads, b + w, d }, ks[2] = { heads, b };
+    size_t count = (size_t)(heads * n * d), out = (size_t)(heads * (b + w) * d);
+    double *src = doubles(count), *ref = doubles(out);
+    int32_t *keep = malloc((size_t)(heads * b + 1) * sizeof *keep);
+    tappa_tensor *ts = NULL, *tk = NULL, *td = NULL;
+    tappa_status st = (!src || !ref || !keep) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        for (size_t i = 0; i < count; i++) src[i] = rng_normal(r);
+        /* Selection sampling: b of the n - w positions, in ascending order. */
+        for (int64_t h = 0; h < heads; h++) {
+            int64_t chosen = 0;
+            for (int64_t j = 0; j < n - w && chosen < b; j++)
+                if ((double)(rng_next(r) % (uint64_t)(n - w - j)) < (double)(b - chosen))
+                    keep[h * b + chosen++] = (int32_t)j;
+        }
+        st = tensor_from_doubles(ctx, dt, 3, ss, src, &ts, err);
+    }
+    if (!st && b) st = tappa_tensor_create(ctx, TAPPA_I32, 2, ks, &tk, err);
+    if (!st && b) st = tappa_tensor_upload(tk, keep, (size_t)(heads * b) * sizeof *keep, err);
+    if (!st) st = poisoned(ctx, dt, 3, ds, &td, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_kv_compact(ts, tk, w, td, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        for (int64_t h = 0; h < heads; h++)
+            for (int64_t i = 0; i < b + w; i++) {
+                int64_t row = i < b ? keep[h * b + i] : n - w + (i - b);
+                memcpy(ref + (size_t)((h * (b + w) + i) * d), src + (size_t)((h * n + row) * d),
+                       (size_t)d * sizeof *ref);
+            }
+        st = compare(td, ref, &res->error, err);
+        res->segments = tappa_tensor_segments(ts);
+    }
+    tappa_tensor_destroy(&ts);
+    tappa_tensor_destroy(&tk);
+    tappa_tensor_destroy(&td);
+    free(src);
+    free(ref);
+    free(keep);
+    return st;
+}
+
+/* ---- row_sums -------------------------------------------------------------- */
+static tappa_status case_row_sums(tappa_context *ctx, rng *r, int64_t rows, int64_t stride,
+                                  int64_t cols, conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "rows=%lld stride=%lld cols=%lld", (long long)rows,
+             (long long)stride, (long long)cols);
+    res->tolerance = TOL_F32;
+    int64_t xs[2] = { rows, stride }, os[1] = { rows };
+    size_t count = (size_t)(rows * stride);
+    double *x = doubles(count), *ref = doubles((size_t)rows);
+    tappa_tensor *tx = NULL, *to = NULL;
+    tappa_status st = (!x || !ref) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        /* Non-negative like the entropies and variances it sums. */
+        for (size_t i = 0; i < count; i++) x[i] = rng_uniform(r, 0, 1);
+        st = tensor_from_doubles(ctx, TAPPA_F32, 2, xs, x, &tx, err);
+    }
+    if (!st) st = poisoned(ctx, TAPPA_F32, 1, os, &to, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_row_sums(tx, cols, to, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        tappa_ref_row_sums(x, (size_t)rows, (size_t)stride, (size_t)cols, ref);
+        st = compare(to, ref, &res->error, err);
+        res->segments = tappa_tensor_segments(tx);
+    }
+    tappa_tensor_destroy(&tx);
+    tappa_tensor_destroy(&to);
+    free(x);
+    free(ref);
+    return st;
+}
+
 /* ---- the case table ------------------------------------------------------ */
 typedef struct conform_case {
     const char *op;
     tappa_dtype dtype;
     int64_t a, b, c, d, e; /* the op's dimensions, in the order its function takes them */
     tappa_rope_params rope;
-    int variant; /* qsim: its tappa_qsim_mode; window_stats: 1 = with h2o sums; token_scores: 1 = snapkv */
+    int variant; /* qsim: its tappa_qsim_mode; window_stats: 1 = with h2o sums; token_scores: 1 = snapkv;
+                    topk: score kind (case_topk) */
     bool large;
     attention_case attn;
 } conform_case;
@@ -525,6 +665,24 @@ static const conform_case cases[] = {
     { "token_scores", TAPPA_F32, 28, 4, 1000, 32, 5, { 0 }, 1, false, { 0 } },
     { "token_scores", TAPPA_F32, 4, 4, 34, 32, 5, { 0 }, 0, false, { 0 } },  /* two keys */
     { "token_scores", TAPPA_F32, 32, 8, 4097, 32, 7, { 0 }, 0, false, { 0 } },
+    /* topk: rows, M, k. A 32K prompt's budget; keep all; keep one; ties. */
+    { "topk", TAPPA_F32, 8, 32736, 992, 0, 0, { 0 }, 0, false, { 0 } },
+    { "topk", TAPPA_F32, 4, 4065, 1000, 0, 0, { 0 }, 0, false, { 0 } },
+    { "topk", TAPPA_F32, 2, 1000, 1000, 0, 0, { 0 }, 0, false, { 0 } },
+    { "topk", TAPPA_F32, 3, 1, 1, 0, 0, { 0 }, 0, false, { 0 } },
+    { "topk", TAPPA_F32, 3, 777, 1, 0, 0, { 0 }, 0, false, { 0 } },
+    { "topk", TAPPA_F32, 3, 5000, 700, 0, 0, { 0 }, 1, false, { 0 } },
+    { "topk", TAPPA_F32, 1, 300, 150, 0, 0, { 0 }, 2, false, { 0 } },
+#define KV_COMPACT(dt)                                                           \
+    { "kv_compact", dt, 8, 4097, 128, 992, 32, { 0 }, 0, false, { 0 } },         \
+    { "kv_compact", dt, 4, 3000, 128, 100, 32, { 0 }, 0, false, { 0 } },         \
+    { "kv_compact", dt, 2, 40, 64, 0, 32, { 0 }, 0, false, { 0 } }, /* window only */ \
+    { "kv_compact", dt, 3, 50, 80, 18, 32, { 0 }, 0, false, { 0 } } /* keep all */
+    KV_COMPACT(TAPPA_F32),
+    KV_COMPACT(TAPPA_F16),
+    { "row_sums", TAPPA_F32, 32, 32768, 32736, 0, 0, { 0 }, 0, false, { 0 } },
+    { "row_sums", TAPPA_F32, 7, 333, 1, 0, 0, { 0 }, 0, false, { 0 } },
+    { "row_sums", TAPPA_F32, 3, 100, 0, 0, 0, { 0 }, 0, false, { 0 } },
     /* K and V of 140 MiB (f32): above the 128 MiB binding minimum, both paths. */
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 2, 2, 16, 140000, 128, true, false } },
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 4, 2, 1, 140000, 128, true, true } },
@@ -539,6 +697,10 @@ static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
     if (!strcmp(c->op, "qsim"))
         return case_qsim(ctx, r, c->dtype, c->a, c->b, c->c, (tappa_qsim_mode)c->variant, res, err);
     if (!strcmp(c->op, "attention")) return case_attention(ctx, r, c->dtype, &c->attn, res, err);
+    if (!strcmp(c->op, "topk")) return case_topk(ctx, r, c->a, c->b, c->c, c->variant, res, err);
+    if (!strcmp(c->op, "kv_compact"))
+        return case_kv_compact(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->e, res, err);
+    if (!strcmp(c->op, "row_sums")) return case_row_sums(ctx, r, c->a, c->b, c->c, res, err);
     if (!strcmp(c->op, "token_scores"))
         return case_token_scores(ctx, r, c->a, c->b, c->c, c->d, c->e, c->variant, res, err);
     return case_window_stats(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->e, c->variant, res, err);

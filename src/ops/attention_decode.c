@@ -17,28 +17,6 @@
 #define DECODE_MIN_CHUNK 128
 #define DECODE_MAX_PARTS 2048            /* partial weights held in attention_reduce.comp */
 
-/* One contiguous run of keys of a KV head inside one segment. */
-typedef struct piece {
-    size_t seg, offset; /* segment and element offset of the first key */
-    uint32_t keys;
-} piece;
-
-/* Pieces of head kvh's first n keys in t ([Hkv, capacity, D]); returns count. */
-static size_t head_pieces(const tappa_tensor *t, uint32_t kvh, int64_t n, piece *out, size_t max)
-{
-    size_t d = (size_t)t->shape[2], cap = (size_t)t->shape[1];
-    size_t first = kvh * cap * d, end = first + (size_t)n * d, count = 0;
-    for (size_t i = 0; i < t->n_segments && count < max; i++) {
-        const tensor_segment *s = &t->segments[i];
-        size_t a = first > s->first ? first : s->first;
-        size_t b = end < s->first + s->count ? end : s->first + s->count;
-        if (a >= b) continue;
-        out[count++] = (piece){ i, a - s->first, (uint32_t)((b - a) / d) };
-    }
-    return count;
-}
-
-#define MAX_PIECES 64
 
 /* Partials per query head for chunks of c keys: the most any KV head needs. */
 static uint32_t count_parts(const tappa_tensor *k, int64_t n, uint32_t c, bool *ragged)
@@ -46,10 +24,10 @@ static uint32_t count_parts(const tappa_tensor *k, int64_t n, uint32_t c, bool *
     uint32_t parts = 0;
     *ragged = false;
     for (uint32_t h = 0; h < (uint32_t)k->shape[0]; h++) {
-        piece pieces[MAX_PIECES];
-        size_t np = head_pieces(k, h, n, pieces, MAX_PIECES);
+        op_piece pieces[OP_MAX_PIECES];
+        size_t np = op_head_pieces(k, h, (size_t)n, pieces, OP_MAX_PIECES);
         uint32_t total = 0;
-        for (size_t i = 0; i < np; i++) total += (pieces[i].keys + c - 1) / c; /* one partial per workgroup */
+        for (size_t i = 0; i < np; i++) total += (pieces[i].rows + c - 1) / c; /* one partial per workgroup */
         if (h > 0 && total != parts) *ragged = true;
         if (total > parts) parts = total;
     }
@@ -146,9 +124,9 @@ tappa_status attention_decode_record(const tappa_tensor *q, const tappa_tensor *
     st = op_locate(q, 0, q->numel, &qs, &qo, err);
     float scale = (float)(1.0 / sqrt((double)d));
     for (uint32_t kvh = 0; kvh < hkv && !st; kvh++) {
-        piece kp[MAX_PIECES], vp[MAX_PIECES];
-        size_t np = head_pieces(k, kvh, n, kp, MAX_PIECES);
-        head_pieces(v, kvh, n, vp, MAX_PIECES); /* same shape and dtype: same split */
+        op_piece kp[OP_MAX_PIECES], vp[OP_MAX_PIECES];
+        size_t np = op_head_pieces(k, kvh, (size_t)n, kp, OP_MAX_PIECES);
+        op_head_pieces(v, kvh, (size_t)n, vp, OP_MAX_PIECES); /* same shape and dtype: same split */
         uint32_t part_base = 0;
         for (size_t i = 0; i < np && !st; i++) {
             tvk_binding b[6] = { tensor_binding(q, qs), tensor_binding(k, kp[i].seg),
@@ -157,8 +135,8 @@ tappa_status attention_decode_record(const tappa_tensor *q, const tappa_tensor *
                 uint32_t q_base, k_base, v_base, head0, n, part_base, parts;
                 float scale;
             } push = { (uint32_t)(qo + (size_t)kvh * g * d), (uint32_t)kp[i].offset,
-                       (uint32_t)vp[i].offset, kvh * g, kp[i].keys, part_base, parts, scale };
-            uint32_t chunks = (kp[i].keys + chunk - 1) / chunk, gx, gy;
+                       (uint32_t)vp[i].offset, kvh * g, kp[i].rows, part_base, parts, scale };
+            uint32_t chunks = (kp[i].rows + chunk - 1) / chunk, gx, gy;
             tvk_grid(dev, chunks, &gx, &gy);
             st = tvk_dispatch(dev, p1, b, &push, sizeof push, gx, gy, 1, err);
             part_base += chunks;

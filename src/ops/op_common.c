@@ -27,6 +27,20 @@ tappa_status op_locate(const tappa_tensor *t, size_t first, size_t count, size_t
                       t->ctx->name);
 }
 
+size_t op_head_pieces(const tappa_tensor *t, size_t h, size_t n, op_piece *out, size_t max)
+{
+    size_t d = (size_t)t->shape[2], rows = (size_t)t->shape[1];
+    size_t first = h * rows * d, end = first + n * d, count = 0;
+    for (size_t i = 0; i < t->n_segments && count < max; i++) {
+        const tensor_segment *s = &t->segments[i];
+        size_t a = first > s->first ? first : s->first;
+        size_t b = end < s->first + s->count ? end : s->first + s->count;
+        if (a >= b) continue;
+        out[count++] = (op_piece){ i, a - s->first, (uint32_t)((a - first) / d), (uint32_t)((b - a) / d) };
+    }
+    return count;
+}
+
 tappa_status op_check_loops(const tvk_device *dev, uint64_t iterations, const char *op,
                             tappa_error *err)
 {

@@ -21,6 +21,16 @@ uint32_t op_workgroup_size(const tvk_device *dev);
 tappa_status op_locate(const tappa_tensor *t, size_t first, size_t count, size_t *seg,
                        size_t *offset, tappa_error *err);
 
+/* One contiguous run of rows of a head of t ([H, R, D]) inside one segment:
+ * rows [row, row + rows) of the head start at element offset of segment seg. */
+typedef struct op_piece {
+    size_t seg, offset;
+    uint32_t row, rows;
+} op_piece;
+#define OP_MAX_PIECES 64
+/* The pieces of rows [0, n) of head h of t; returns their count. */
+size_t op_head_pieces(const tappa_tensor *t, size_t h, size_t n, op_piece *out, size_t max);
+
 /* Fail with TAPPA_ERR_UNSUPPORTED when one invocation of a kernel would run
  * more loop iterations than the device's driver allows (llvmpipe ends such
  * loops early and silently), rather than return wrong numbers. */
@@ -47,6 +57,11 @@ tappa_status qsim_record(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mo
 tappa_status token_scores_record(const tappa_tensor *a, const tappa_tensor *b, double a_scale,
                                  double gamma, int64_t window, int64_t kernel, tappa_tensor *out,
                                  tappa_error *err);
+tappa_status topk_record(const tappa_tensor *scores, int64_t k, tappa_tensor *keep, tappa_error *err);
+/* keep may be NULL (window only). */
+tappa_status kv_compact_record(const tappa_tensor *src, const tappa_tensor *keep, int64_t window,
+                               tappa_tensor *dst, tappa_error *err);
+tappa_status row_sums_record(const tappa_tensor *x, int64_t cols, tappa_tensor *out, tappa_error *err);
 /* Pairwise q-similarity modes (qsim_pairwise.c): the float64 reference and
  * the device path. */
 void qsim_pairwise_reference(const double *q, double *out, size_t heads, size_t t, size_t d,
@@ -60,10 +75,11 @@ tappa_status qsim_pairwise_record(const tappa_tensor *q, tappa_tensor *out, tapp
                                   tappa_tensor *part, tappa_qsim_mode mode, double sigma,
                                   tappa_error *err);
 /* lse: [Hq, N], the prefill's (lse_given) or scratch that pass 0 fills for the
- * window rows; colsum may be NULL. */
+ * window rows; colsum and entropy may be NULL. */
 tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
                                  tappa_tensor *lse, bool lse_given, tappa_tensor *mean,
-                                 tappa_tensor *var, tappa_tensor *colsum, tappa_error *err);
+                                 tappa_tensor *var, tappa_tensor *colsum, tappa_tensor *entropy,
+                                 tappa_error *err);
 
 /* Attention (attention_prefill.c, attention_decode.c). prefill: q [Hq, Nq, D]
  * against k, v [Hkv, Nk, D]. decode: q [Hq, 1, D] against the first n rows of

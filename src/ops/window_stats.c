@@ -24,8 +24,8 @@ static void row_weights(const double *qi, const double *kh, size_t last, size_t 
 }
 
 void tappa_ref_window_stats(const double *q, const double *k, double *mean, double *var,
-                            double *colsum, size_t hq, size_t hkv, size_t n, size_t d,
-                            size_t window)
+                            double *colsum, double *entropy, size_t hq, size_t hkv, size_t n,
+                            size_t d, size_t window)
 {
     size_t group = hq / hkv;
     double scale = 1.0 / sqrt((double)d);
@@ -34,14 +34,19 @@ void tappa_ref_window_stats(const double *q, const double *k, double *mean, doub
     for (size_t h = 0; h < hq; h++) {
         const double *kh = k + (h / group) * n * d; /* (n, d) */
         double *mu = mean + h * n, *m2 = var + h * n, *cs = colsum ? colsum + h * n : NULL;
+        double *en = entropy ? entropy + h * n : NULL;
         for (size_t j = 0; j < n; j++) mu[j] = m2[j] = 0;
+        if (en) for (size_t j = 0; j < n; j++) en[j] = 0;
         if (cs) for (size_t j = 0; j < n; j++) cs[j] = 0;
         /* Query i sits at position i and sees keys 0..i. */
         for (size_t i = colsum ? 0 : n - window; i < n; i++) {
             row_weights(q + (h * n + i) * d, kh, i, d, scale, a);
             if (cs) for (size_t j = 0; j <= i; j++) cs[j] += a[j];
             if (i >= n - window)
-                for (size_t j = 0; j <= i; j++) mu[j] += a[j] / (double)window;
+                for (size_t j = 0; j <= i; j++) {
+                    mu[j] += a[j] / (double)window;
+                    if (en) en[j] -= a[j] * log(a[j] + 1e-10);
+                }
         }
         /* Second sweep for the variance about the mean (two-pass, exact). */
         for (size_t i = n - window; i < n; i++) {
@@ -61,7 +66,7 @@ typedef struct ws_args {
     int64_t window;
     tappa_tensor *lse;          /* given, or scratch that pass 0 fills */
     bool lse_given;
-    tappa_tensor *mean, *var, *colsum;
+    tappa_tensor *mean, *var, *colsum, *entropy;
 } ws_args;
 
 /* Queries one colsum dispatch may take under the driver's loop limit (each
@@ -77,9 +82,10 @@ static uint32_t colsum_queries_per_pass(const tvk_device *dev, uint32_t n, uint3
 
 tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
                                  tappa_tensor *lse, bool lse_given, tappa_tensor *mean,
-                                 tappa_tensor *var, tappa_tensor *colsum, tappa_error *err)
+                                 tappa_tensor *var, tappa_tensor *colsum, tappa_tensor *entropy,
+                                 tappa_error *err)
 {
-    const ws_args args = { q, k, window, lse, lse_given, mean, var, colsum }, *a = &args;
+    const ws_args args = { q, k, window, lse, lse_given, mean, var, colsum, entropy }, *a = &args;
     tvk_device *dev = a->q->ctx->vk;
     uint32_t wg = op_workgroup_size(dev);
     uint32_t hq = (uint32_t)a->q->shape[0], hkv = (uint32_t)a->k->shape[0];
@@ -90,32 +96,35 @@ tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, i
     for (uint32_t i = 0; i < 3 && !st; i++) {
         uint32_t spec[3] = { wg, i, d };
         st = a->k->dtype == TAPPA_F16
-                 ? tvk_pipeline_get(dev, SHADER(window_stats_f16), 6, spec, 3, &pass[i], err)
-                 : tvk_pipeline_get(dev, SHADER(window_stats_f32), 6, spec, 3, &pass[i], err);
+                 ? tvk_pipeline_get(dev, SHADER(window_stats_f16), 7, spec, 3, &pass[i], err)
+                 : tvk_pipeline_get(dev, SHADER(window_stats_f32), 7, spec, 3, &pass[i], err);
     }
     uint32_t per_pass = colsum_queries_per_pass(dev, n, d, wg);
     size_t head = (size_t)n * d;
-    /* colsum is optional: mean stands in for its binding when absent. */
+    /* colsum and entropy are optional: mean stands in for their bindings when absent. */
     tappa_tensor *colsum_binding = a->colsum ? a->colsum : a->mean;
+    tappa_tensor *entropy_binding = a->entropy ? a->entropy : a->mean;
     for (uint32_t h = 0; h < hq && !st; h++) {
-        size_t qs, qo, ks, ko, ls, lo, ms, mo, vs, vo, cs, co;
+        size_t qs, qo, ks, ko, ls, lo, ms, mo, vs, vo, cs, co, es, eo;
         st = op_locate(a->q, h * head, head, &qs, &qo, err);
         if (!st) st = op_locate(a->k, (h / (hq / hkv)) * head, head, &ks, &ko, err);
         if (!st) st = op_locate(a->lse, (size_t)h * n, n, &ls, &lo, err);
         if (!st) st = op_locate(a->mean, (size_t)h * n, n, &ms, &mo, err);
         if (!st) st = op_locate(a->var, (size_t)h * n, n, &vs, &vo, err);
         if (!st) st = op_locate(colsum_binding, (size_t)h * n, n, &cs, &co, err);
+        if (!st) st = op_locate(entropy_binding, (size_t)h * n, n, &es, &eo, err);
         if (st) break;
-        /* mean, var and colsum share a shape, hence a split: one out_base serves all. */
-        tvk_binding b[6] = { tensor_binding(a->q, qs), tensor_binding(a->k, ks),
+        /* mean, var, colsum and entropy share a shape, hence a split: one out_base serves all. */
+        tvk_binding b[7] = { tensor_binding(a->q, qs), tensor_binding(a->k, ks),
                              tensor_binding(a->lse, ls), tensor_binding(a->mean, ms),
-                             tensor_binding(a->var, vs), tensor_binding(colsum_binding, cs) };
+                             tensor_binding(a->var, vs), tensor_binding(colsum_binding, cs),
+                             tensor_binding(entropy_binding, es) };
         struct {
             uint32_t q_base, k_base, lse_base, out_base, n, window;
             float scale;
-            uint32_t q_begin, q_end, first;
+            uint32_t q_begin, q_end, first, entropy;
         } push = { (uint32_t)qo, (uint32_t)ko, (uint32_t)lo, (uint32_t)mo, n, w,
-                   (float)(1.0 / sqrt((double)d)), 0, 0, 1 };
+                   (float)(1.0 / sqrt((double)d)), 0, 0, 1, a->entropy != NULL };
         uint32_t gx, gy;
         if (!a->lse_given) {
             tvk_grid(dev, w, &gx, &gy);
@@ -139,7 +148,7 @@ static tappa_status record(void *p, tappa_error *err)
 {
     ws_args *a = p;
     return window_stats_record(a->q, a->k, a->window, a->lse, a->lse_given, a->mean, a->var,
-                               a->colsum, err);
+                               a->colsum, a->entropy, err);
 }
 
 static tappa_status check_out(const tappa_tensor *o, int64_t hq, int64_t n, tappa_context *ctx,
@@ -147,13 +156,13 @@ static tappa_status check_out(const tappa_tensor *o, int64_t hq, int64_t n, tapp
 {
     if (o->ctx != ctx || o->dtype != TAPPA_F32 || o->numel != (size_t)(hq * n))
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
-                          "window_stats: lse, mean, var and colsum must be [Hq, N] f32");
+                          "window_stats: lse, mean, var, colsum and entropy must be [Hq, N] f32");
     return TAPPA_OK;
 }
 
 tappa_status tappa_window_stats(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
                                 const tappa_tensor *lse, tappa_tensor *mean, tappa_tensor *var,
-                                tappa_tensor *colsum, tappa_error *err)
+                                tappa_tensor *colsum, tappa_tensor *entropy, tappa_error *err)
 {
     tappa_context *ctx = q->ctx;
     if (k->ctx != ctx)
@@ -174,6 +183,7 @@ tappa_status tappa_window_stats(const tappa_tensor *q, const tappa_tensor *k, in
     if (!st) st = check_out(var, hq, n, ctx, err);
     if (!st && lse) st = check_out(lse, hq, n, ctx, err);
     if (!st && colsum) st = check_out(colsum, hq, n, ctx, err);
+    if (!st && entropy) st = check_out(entropy, hq, n, ctx, err);
     if (st) return st;
     if (colsum && !lse)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
@@ -184,24 +194,26 @@ tappa_status tappa_window_stats(const tappa_tensor *q, const tappa_tensor *k, in
         size_t outs = (size_t)(hq * n);
         double *qv = NULL, *kv = NULL, *mv = malloc(outs * sizeof *mv), *vv = malloc(outs * sizeof *vv);
         double *cv = colsum ? malloc(outs * sizeof *cv) : NULL;
+        double *ev = entropy ? malloc(outs * sizeof *ev) : NULL;
         st = op_to_double(q, &qv, err);
         if (!st) st = op_to_double(k, &kv, err);
-        if (!st && (!mv || !vv || (colsum && !cv)))
+        if (!st && (!mv || !vv || (colsum && !cv) || (entropy && !ev)))
             st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "window_stats: out of host memory");
         if (!st) {
-            tappa_ref_window_stats(qv, kv, mv, vv, cv, (size_t)hq, (size_t)hkv, (size_t)n,
+            tappa_ref_window_stats(qv, kv, mv, vv, cv, ev, (size_t)hq, (size_t)hkv, (size_t)n,
                                    (size_t)d, (size_t)window);
             op_from_double(mean, mv, err);
             op_from_double(var, vv, err);
             if (colsum) op_from_double(colsum, cv, err);
+            if (entropy) op_from_double(entropy, ev, err);
         }
-        free(qv); free(kv); free(mv); free(vv); free(cv);
+        free(qv); free(kv); free(mv); free(vv); free(cv); free(ev);
         return st;
     }
     if (k->dtype == TAPPA_F16 && !ctx->vk->info.storage_16bit)
         return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "window_stats: %s lacks 16-bit storage for f16 K",
                           ctx->name);
-    ws_args args = { q, k, window, (tappa_tensor *)lse, lse != NULL, mean, var, colsum };
+    ws_args args = { q, k, window, (tappa_tensor *)lse, lse != NULL, mean, var, colsum, entropy };
     if (!lse) {
         int64_t shape[2] = { hq, n };
         st = tappa_tensor_create(ctx, TAPPA_F32, 2, shape, &args.lse, err);
