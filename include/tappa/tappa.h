@@ -10,6 +10,7 @@
 #include "tappa/ops.h"
 #include "tappa/kv_cache.h"
 #include "tappa/budget.h"
+#include "tappa/compress.h"
 #include "tappa/reference.h"
 #include "tappa/tensor_io.h"
 

@@ -10,6 +10,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 int cmd_attn(int argc, char **argv);
 int cmd_budget(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_conform(int argc, char **argv);
 int cmd_demo(int argc, char **argv);

@@ -15,6 +15,7 @@ static const struct {
     { "info", cmd_info, "list Vulkan devices with their probed capabilities" },
     { "conform", cmd_conform, "check every op against the float64 CPU reference on each device" },
     { "qsim", cmd_qsim, "TAPPA q-similarity per head of a .npy or of every layer of a trace" },
+    { "compress", cmd_compress, "compress a prompt trace's KV cache (tappa, cake, snapkv, ...)" },
     { "inspect", cmd_inspect, "list the tensors of a .npy or .safetensors file" },
 };
 

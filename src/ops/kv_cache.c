@@ -149,3 +149,41 @@ tappa_status tappa_attention_decode(const tappa_tensor *q, const tappa_kv_cache 
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "kv cache: layer %d is empty", layer);
     return attention_decode_cache(q, c->k[layer], c->v[layer], c->length[layer], out, lse, err);
 }
+
+typedef struct read_args {
+    const tappa_kv_cache *c;
+    int layer;
+    tappa_tensor *k, *v;
+} read_args;
+
+static tappa_status record_read(void *p, tappa_error *err)
+{
+    read_args *a = p;
+    const tappa_kv_cache *c = a->c;
+    size_t len = (size_t)c->length[a->layer], d = (size_t)c->d, cap = (size_t)c->capacity;
+    tappa_status st = TAPPA_OK;
+    for (size_t h = 0; h < (size_t)c->hkv && !st; h++) {
+        st = tensor_copy_range(c->k[a->layer], h * cap * d, a->k, h * len * d, len * d, err);
+        if (!st) st = tensor_copy_range(c->v[a->layer], h * cap * d, a->v, h * len * d, len * d, err);
+    }
+    return st;
+}
+
+tappa_status tappa_kv_cache_read_layer(const tappa_kv_cache *c, int layer, tappa_tensor *k,
+                                       tappa_tensor *v, tappa_error *err)
+{
+    tappa_status st = check_layer(c, layer, err);
+    if (st) return st;
+    int64_t len = c->length[layer];
+    for (int i = 0; i < 2; i++) {
+        const tappa_tensor *t = i ? v : k;
+        if (t->ctx != c->ctx || t->ndim != 3 || t->shape[0] != c->hkv || t->shape[1] != len ||
+            t->shape[2] != c->d || t->dtype != c->k[0]->dtype)
+            return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "kv cache: reading layer %d needs k, v [%lld, %lld, %lld] %s",
+                              layer, (long long)c->hkv, (long long)len, (long long)c->d,
+                              tappa_dtype_name(c->k[0]->dtype));
+    }
+    read_args args = { c, layer, k, v };
+    return c->ctx->backend == TAPPA_BACKEND_CPU ? record_read(&args, err)
+                                                : op_submit(c->ctx->vk, record_read, &args, err);
+}
