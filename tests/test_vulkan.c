@@ -255,6 +255,113 @@ static void test_minimum_shared_memory(uint64_t seed)
     tappa_context_destroy(&ctx);
 }
 
+/* A tensor of doubles rounded to dt, so the reference sees the device's values. */
+static tappa_tensor *tensor_of(tappa_context *ctx, tappa_dtype dt, int ndim, const int64_t *shape,
+                               double *v)
+{
+    tappa_array a;
+    tappa_error err;
+    tappa_tensor *t = NULL;
+    CHECK_INT_EQ(tappa_array_alloc(&a, dt, ndim, shape, &err), TAPPA_OK);
+    for (size_t i = 0; i < tappa_array_numel(&a); i++) {
+        if (dt == TAPPA_F16) {
+            ((uint16_t *)a.data)[i] = tappa_f32_to_f16((float)v[i]);
+            v[i] = tappa_f16_to_f32(((uint16_t *)a.data)[i]);
+        } else {
+            ((float *)a.data)[i] = (float)v[i];
+            v[i] = (float)v[i];
+        }
+    }
+    CHECK_INT_EQ(tappa_tensor_from_array(ctx, &a, &t, &err), TAPPA_OK);
+    tappa_array_free(&a);
+    return t;
+}
+
+/* The compression issue's promise: tappa_compress fills a KV cache and decode
+ * runs on it in place. Two layers compressed with tappa, a new token appended
+ * to each, and its decode output compared with the reference attention over
+ * the kept rows, the window and the new token. */
+static void test_compress_then_decode(rng *r)
+{
+    enum { LAYERS = 2, HQ = 8, HKV = 2, N = 700, D = 64, C = 128, W = 16 };
+    tappa_context *ctx = open_device(0);
+    tappa_error err = { 0 };
+    static double q[LAYERS][HQ * N * D], k[LAYERS][HKV * N * D], v[LAYERS][HKV * N * D];
+    tappa_tensor *tq[LAYERS], *tk[LAYERS], *tv[LAYERS];
+    int64_t qs[3] = { HQ, N, D }, ks[3] = { HKV, N, D };
+    for (int l = 0; l < LAYERS; l++) {
+        for (int i = 0; i < HQ * N * D; i++) q[l][i] = 0.5 * rng_normal(r) + (l ? 0.0 : 1.0);
+        for (int i = 0; i < HKV * N * D; i++) k[l][i] = rng_normal(r);
+        for (int i = 0; i < HKV * N * D; i++) v[l][i] = rng_normal(r);
+        tq[l] = tensor_of(ctx, TAPPA_F32, 3, qs, q[l]);
+        tk[l] = tensor_of(ctx, TAPPA_F16, 3, ks, k[l]);
+        tv[l] = tensor_of(ctx, TAPPA_F16, 3, ks, v[l]);
+    }
+    tappa_compress_params p;
+    tappa_compress_defaults(&p);
+    p.cache_size = C;
+    p.window = W;
+    p.extra = 1;
+    tappa_kv_cache *cache = NULL;
+    tappa_compress_layer report[LAYERS];
+    CHECK_INT_EQ(tappa_compress(&p, LAYERS, (const tappa_tensor *const *)tq, (const tappa_tensor *const *)tk,
+                                (const tappa_tensor *const *)tv, NULL, &cache, report, &err), TAPPA_OK);
+    if (!cache) {
+        fprintf(stderr, "compress: %s\n", err.message);
+        return;
+    }
+    CHECK_INT_EQ(report[0].budget + report[1].budget, (C - W) * LAYERS);
+    for (int l = 0; l < LAYERS; l++) {
+        int64_t b = report[l].budget, len = b + W + 1;
+        CHECK_INT_EQ(tappa_kv_cache_length(cache, l), b + W);
+        double qn[HQ * D], kn[HKV * D], vn[HKV * D];
+        for (int i = 0; i < HQ * D; i++) qn[i] = rng_normal(r);
+        for (int i = 0; i < HKV * D; i++) kn[i] = rng_normal(r);
+        for (int i = 0; i < HKV * D; i++) vn[i] = rng_normal(r);
+        int64_t q1[3] = { HQ, 1, D }, k1[3] = { HKV, 1, D }, o1[3] = { HQ, 1, D };
+        tappa_tensor *tqn = tensor_of(ctx, TAPPA_F32, 3, q1, qn), *tkn = tensor_of(ctx, TAPPA_F16, 3, k1, kn);
+        tappa_tensor *tvn = tensor_of(ctx, TAPPA_F16, 3, k1, vn), *out = NULL;
+        CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, o1, &out, &err), TAPPA_OK);
+        CHECK_INT_EQ(tappa_tensor_fill_bits(out, 0x7fc00000u, &err), TAPPA_OK);
+        CHECK_INT_EQ(tappa_kv_cache_append(cache, l, tkn, tvn, &err), TAPPA_OK);
+        CHECK_INT_EQ(tappa_attention_decode(tqn, cache, l, out, NULL, &err), TAPPA_OK);
+        /* Reference: the kept rows in positional order, the window, the new token. */
+        static double kc[HKV * N * D], vc[HKV * N * D];
+        for (int h = 0; h < HKV; h++)
+            for (int64_t i = 0; i < len; i++) {
+                const double *ks_ = i < b ? k[l] + (h * N + report[l].keep[h * b + i]) * D
+                                  : i < b + W ? k[l] + (h * N + N - W + (i - b)) * D : kn + h * D;
+                const double *vs_ = i < b ? v[l] + (h * N + report[l].keep[h * b + i]) * D
+                                  : i < b + W ? v[l] + (h * N + N - W + (i - b)) * D : vn + h * D;
+                memcpy(kc + (h * len + i) * D, ks_, sizeof(double) * D);
+                memcpy(vc + (h * len + i) * D, vs_, sizeof(double) * D);
+            }
+        double ref[HQ * D];
+        float got[HQ * D];
+        tappa_ref_attention(qn, kc, vc, ref, NULL, HQ, HKV, 1, (size_t)len, D, true);
+        CHECK_INT_EQ(tappa_tensor_download(out, got, sizeof got, &err), TAPPA_OK);
+        double diff = 0, norm = 0;
+        for (int i = 0; i < HQ * D; i++) {
+            diff += (got[i] - ref[i]) * (got[i] - ref[i]);
+            norm += ref[i] * ref[i];
+        }
+        double rel = sqrt(diff / norm);
+        printf("compress then decode: layer %d keeps %lld + %d, decode error %.2e\n", l, (long long)b, W, rel);
+        CHECK(rel <= 2e-3);
+        tappa_tensor *all[] = { tqn, tkn, tvn, out };
+        for (size_t i = 0; i < 4; i++) tappa_tensor_destroy(&all[i]);
+    }
+    tappa_compress_report_free(report, LAYERS);
+    tappa_kv_cache_destroy(&cache);
+    for (int l = 0; l < LAYERS; l++) {
+        tappa_tensor_destroy(&tq[l]);
+        tappa_tensor_destroy(&tk[l]);
+        tappa_tensor_destroy(&tv[l]);
+    }
+    check_no_validation(ctx);
+    tappa_context_destroy(&ctx);
+}
+
 int main(void)
 {
     uint64_t seed = rng_fresh_seed();
@@ -268,5 +375,6 @@ int main(void)
     test_large_tensor(&r);
     test_forced_splits(seed);
     test_minimum_shared_memory(seed);
+    test_compress_then_decode(&r);
     return check_exit("test_vulkan");
 }
