@@ -625,6 +625,8 @@ static const conform_case cases[] = {
     { "qsim", dt, 4, 257, 96, 0, 0, { 0 }, TAPPA_QSIM_DOT, false, { 0 } },           \
     { "qsim", dt, 5, 300, 128, 0, 0, { 0 }, TAPPA_QSIM_PEARSON, false, { 0 } },      \
     { "qsim", dt, 2, 32, 64, 0, 0, { 0 }, TAPPA_QSIM_PEARSON, false, { 0 } },        \
+    { "qsim", dt, 2, 50, 320, 0, 0, { 0 }, TAPPA_QSIM_PEARSON, false, { 0 } }, /* d > WG */ \
+    { "qsim", dt, 3, 70, 520, 0, 0, { 0 }, TAPPA_QSIM_COSINE, false, { 0 } },        \
     { "qsim", dt, 3, 33, 64, 0, 0, { 0 }, TAPPA_QSIM_EUCLIDEAN, false, { 0 } },      \
     { "qsim", dt, 2, 130, 128, 0, 0, { 0 }, TAPPA_QSIM_EUCLIDEAN, false, { 0 } },    \
     { "qsim", dt, 3, 33, 80, 0, 0, { 0 }, TAPPA_QSIM_L1, false, { 0 } },             \

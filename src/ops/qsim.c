@@ -46,15 +46,19 @@ tappa_status qsim_record(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mo
     tvk_device *dev = q->ctx->vk;
     uint32_t wg = op_workgroup_size(dev);
     uint32_t t = (uint32_t)q->shape[1], d = (uint32_t)q->shape[2];
-    if (d > 4 * wg)
-        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "qsim: head dim %u above %u on %s", d, 4 * wg,
+    /* qsim.comp stages tiles of 2048 floats and gives an invocation at most 8 dims. */
+    uint32_t most = 8 * wg < 2048 ? 8 * wg : 2048;
+    if (d > most)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "qsim: head dim %u above %u on %s", d, most,
                           q->ctx->name);
     size_t head_elems = (size_t)t * d;
     if (head_elems && q->unit % head_elems)
         return tappa_fail(err, TAPPA_ERR_LIMIT, "qsim: one head (%u x %u) exceeds one binding on %s",
                           t, d, q->ctx->name);
-    /* Per block of wg rows: a norm loop over d, then a loop over the rows. */
-    tappa_status st = op_check_loops(dev, (uint64_t)(t + wg - 1) / wg * (2ull * d + 4ull * wg) + 16, "qsim", err);
+    /* Per tile of R rows: the staging loop, two row-sum loops, the accumulation loop. */
+    uint64_t rows = 2048 / d < wg ? 2048 / d : wg;
+    uint64_t per_tile = (rows * d + wg - 1) / wg + 2 * (d / (wg / rows) + 1 + wg / rows) + 8 * rows;
+    tappa_status st = op_check_loops(dev, ((uint64_t)t + rows - 1) / rows * per_tile + 64, "qsim", err);
     if (st) return st;
     tvk_pipeline *p;
     st = q->dtype == TAPPA_F16
