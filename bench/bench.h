@@ -14,10 +14,14 @@ typedef struct bench_case {
     double flops;
     /* Record one run using input set `set`; state is the case's own. */
     tappa_status (*record)(void *state, int set, tappa_error *err);
+    /* Or, for a whole library call that submits and waits itself (compress):
+     * run it once; timed on the host clock (wall time, submissions included). */
+    tappa_status (*run)(void *state, tappa_error *err);
     void (*destroy)(void *state);
     void *state;
     int sets;       /* input sets rotated so repeated runs do not hit in cache */
     int max_reps;   /* cap on timed runs for slow cases (0: none) */
+    int layers;     /* compress: the prompt's layers (its prefill case times one) */
 } bench_case;
 
 /* Build the cases (bench_cases.c); quick shrinks every size for CPU drivers;

@@ -14,7 +14,7 @@
 #define ROTATE_BYTES (512.0 * 1024 * 1024) /* well above any GPU's L2 (H100: 50 MB) */
 
 enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_QSIM_PAIR, K_WINDOW_STATS, K_PREFILL, K_DECODE,
-            K_TOKEN_SCORES };
+            K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS };
 
 /* Shape and dtype of one input or output. */
 typedef struct tensor_spec {
@@ -50,6 +50,9 @@ static tappa_status record(void *p, int set, tappa_error *err)
     case K_WINDOW_STATS:
         return window_stats_record(in[0], in[1], s->window, s->aux, true, s->out[0], s->out[1],
                                    s->h2o ? s->out[2] : NULL, NULL, err);
+    case K_TOPK: return topk_record(in[0], s->out[0]->shape[1], s->out[0], err);
+    case K_KV_COMPACT: return kv_compact_record(in[0], s->aux, s->window, s->out[0], err);
+    case K_ROW_SUMS: return row_sums_record(in[0], in[0]->shape[1] - s->window, s->out[0], err);
     case K_TOKEN_SCORES: return token_scores_record(in[0], in[1], 1.0, 200.0, s->window, 5, s->out[0], err);
     case K_PREFILL: return attention_prefill_record(in[0], in[1], in[2], true, s->out[0], s->out[1], err);
     case K_DECODE:
@@ -236,6 +239,136 @@ static tappa_status add_attention(builder *b, tappa_dtype kv, bool quick, tappa_
     return st;
 }
 
+/* Selection and compaction of a 32K prompt's keys (Hkv 8, D 128, W 32) to
+ * C = 1024, and the row sums of cake's totals (Hq 32). */
+static tappa_status add_selection(builder *b, bool f16, bool quick, tappa_error *err)
+{
+    const int64_t hq = quick ? 8 : 32, hkv = quick ? 2 : 8, d = 128, n = quick ? 4096 : 32768, w = 32;
+    const int64_t keep = quick ? 224 : 992, m = n - w;
+    char text[96];
+    state *s = NULL;
+    tappa_status st = TAPPA_OK;
+    if (wants(b, "topk")) {
+        tensor_spec in = { 2, { hkv, m }, TAPPA_F32 }, out = { 2, { hkv, keep }, TAPPA_I32 };
+        snprintf(text, sizeof text, "rows=%lld m=%lld k=%lld", (long long)hkv, (long long)m, (long long)keep);
+        st = add_case(b, K_TOPK, "topk", text, "f32", 1, &in, 1, &out, spec_bytes(&in) + spec_bytes(&out),
+                      0, 0, &s, err);
+    }
+    if (!st && wants(b, "kv_compact")) {
+        tappa_dtype dt = f16 ? TAPPA_F16 : TAPPA_F32;
+        tensor_spec in = { 3, { hkv, n, d }, dt }, out = { 3, { hkv, keep + w, d }, dt };
+        snprintf(text, sizeof text, "heads=%lld n=%lld d=%lld b=%lld w=%lld", (long long)hkv, (long long)n,
+                 (long long)d, (long long)keep, (long long)w);
+        /* Reads only the kept rows: bytes counts them once, and the output. */
+        st = add_case(b, K_KV_COMPACT, "kv_compact", text, tappa_dtype_name(dt), 1, &in, 1, &out,
+                      2 * spec_bytes(&out), 0, 0, &s, err);
+        if (!st) {
+            /* Valid kept positions: the top k of random scores. */
+            tensor_spec sc = { 2, { hkv, m }, TAPPA_F32 };
+            tappa_tensor *scores = NULL;
+            int64_t ks[2] = { hkv, keep };
+            s->window = w;
+            st = random_tensor(b->ctx, &b->r, &sc, &scores, err);
+            if (!st) st = tappa_tensor_create(b->ctx, TAPPA_I32, 2, ks, &s->aux, err);
+            if (!st) st = tappa_topk_positions(scores, keep, s->aux, err);
+            tappa_tensor_destroy(&scores);
+        }
+    }
+    if (!st && wants(b, "row_sums")) {
+        tensor_spec in = { 2, { hq, n }, TAPPA_F32 }, out = { 1, { hq }, TAPPA_F32 };
+        snprintf(text, sizeof text, "rows=%lld cols=%lld of %lld", (long long)hq, (long long)m, (long long)n);
+        st = add_case(b, K_ROW_SUMS, "row_sums", text, "f32", 1, &in, 1, &out, spec_bytes(&in), 0, 0, &s, err);
+        if (!st) s->window = w;
+    }
+    return st;
+}
+
+/* The whole compression step (tappa_compress, tappa method) of a 32K prompt
+ * over 32 layers (Hq 32, Hkv 8, D 128, f16 K/V, C 1024, W 32), on the host
+ * clock, beside one layer's causal prefill of the same prompt. Layers cycle
+ * over two random sets of q, k, v (each set: 0.5 GiB of queries). */
+#define COMPRESS_SETS 2
+typedef struct compress_state {
+    int layers;
+    tappa_tensor *q[COMPRESS_SETS], *k[COMPRESS_SETS], *v[COMPRESS_SETS];
+    const tappa_tensor **lq, **lk, **lv; /* (layers): the set each layer uses */
+    tappa_compress_layer *report;        /* (layers) */
+    tappa_compress_params params;
+} compress_state;
+
+static void compress_destroy(void *p)
+{
+    compress_state *s = p;
+    for (int i = 0; i < COMPRESS_SETS; i++) {
+        tappa_tensor_destroy(&s->q[i]);
+        tappa_tensor_destroy(&s->k[i]);
+        tappa_tensor_destroy(&s->v[i]);
+    }
+    free(s->lq);
+    free(s->lk);
+    free(s->lv);
+    free(s->report);
+    free(s);
+}
+
+static tappa_status compress_run(void *p, tappa_error *err)
+{
+    compress_state *s = p;
+    tappa_kv_cache *cache = NULL;
+    tappa_status st = tappa_compress(&s->params, s->layers, s->lq, s->lk, s->lv, NULL, &cache, s->report, err);
+    tappa_compress_report_free(s->report, s->layers);
+    tappa_kv_cache_destroy(&cache);
+    return st;
+}
+
+static tappa_status add_compress(builder *b, bool f16, bool quick, tappa_error *err)
+{
+    const int64_t hq = quick ? 8 : 32, hkv = quick ? 2 : 8, d = 128, n = quick ? 1024 : 32768;
+    const int layers = quick ? 2 : 32;
+    tappa_dtype dt = f16 ? TAPPA_F16 : TAPPA_F32;
+    char text[96];
+    state *ps = NULL;
+    /* One layer's prefill: the yardstick. */
+    tensor_spec in[3] = { { 3, { hq, n, d }, TAPPA_F32 }, { 3, { hkv, n, d }, dt }, { 3, { hkv, n, d }, dt } };
+    tensor_spec out[2] = { { 3, { hq, n, d }, TAPPA_F32 }, { 2, { hq, n }, TAPPA_F32 } };
+    snprintf(text, sizeof text, "prefill causal hq=%lld n=%lld (1 layer)", (long long)hq, (long long)n);
+    tappa_status st = add_case(b, K_PREFILL, "compress", text, tappa_dtype_name(dt), 3, in, 2, out, 0,
+                               2.0 * 2.0 * hq * n * n * d / 2, 3, &ps, err);
+    if (!st) st = attention_prefill_prepare(b->ctx, ps->in[0][0], ps->in[0][1], err);
+    if (st) return st;
+    compress_state *s = calloc(1, sizeof *s);
+    if (!s) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    s->layers = layers;
+    tappa_compress_defaults(&s->params);
+    if (quick) s->params.cache_size = 128;
+    s->lq = calloc((size_t)layers, sizeof *s->lq);
+    s->lk = calloc((size_t)layers, sizeof *s->lk);
+    s->lv = calloc((size_t)layers, sizeof *s->lv);
+    s->report = calloc((size_t)layers, sizeof *s->report);
+    if (!s->lq || !s->lk || !s->lv || !s->report) st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    for (int i = 0; i < COMPRESS_SETS && !st; i++) {
+        st = random_tensor(b->ctx, &b->r, &in[0], &s->q[i], err);
+        if (!st) st = random_tensor(b->ctx, &b->r, &in[1], &s->k[i], err);
+        if (!st) st = random_tensor(b->ctx, &b->r, &in[2], &s->v[i], err);
+    }
+    for (int l = 0; l < layers && !st; l++) {
+        s->lq[l] = s->q[l % COMPRESS_SETS];
+        s->lk[l] = s->k[l % COMPRESS_SETS];
+        s->lv[l] = s->v[l % COMPRESS_SETS];
+    }
+    if (st) {
+        compress_destroy(s);
+        return st;
+    }
+    bench_case c = { .run = compress_run, .destroy = compress_destroy, .state = s, .sets = 1,
+                     .max_reps = 5, .layers = layers };
+    snprintf(c.op, sizeof c.op, "compress");
+    snprintf(c.shape, sizeof c.shape, "tappa L=%d hq=%lld n=%lld C=%lld (whole step)", layers,
+             (long long)hq, (long long)n, (long long)s->params.cache_size);
+    snprintf(c.dtype, sizeof c.dtype, "%s", tappa_dtype_name(dt));
+    return push(b, c, err);
+}
+
 /* Window statistics of a 32K prompt, W 32, from the prefill's lse; alone and
  * with the h2o column sums over all queries. */
 static tappa_status add_window_stats(builder *b, tappa_dtype kv, bool quick, tappa_error *err)
@@ -304,6 +437,8 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
             if (!st) s->window = w;
         }
     }
+    if (!st) st = add_selection(&b, f16, quick, err);
+    if (!st && (b.only && !strcmp(b.only, "compress"))) st = add_compress(&b, f16, quick, err);
     if (st) {
         bench_cases_destroy(b.cases, b.count);
         return st;
