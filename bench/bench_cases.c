@@ -48,7 +48,7 @@ static tappa_status record(void *p, int set, tappa_error *err)
     case K_QSIM_PAIR:
         return qsim_pairwise_record(in[0], s->out[0], s->aux2, s->aux, TAPPA_QSIM_EUCLIDEAN, 1.0, err);
     case K_WINDOW_STATS:
-        return window_stats_record(in[0], in[1], s->window, s->aux, true, s->out[0], s->out[1],
+        return window_stats_record(in[0], in[1], s->window, s->aux, true, NULL, s->out[0], s->out[1],
                                    s->h2o ? s->out[2] : NULL, NULL, err);
     case K_TOPK: return topk_record(in[0], s->out[0]->shape[1], s->out[0], err);
     case K_KV_COMPACT: return kv_compact_record(in[0], s->aux, s->window, s->out[0], err);

@@ -4,7 +4,11 @@
 // or PASS 0's for the window rows alone); the (W, n) or (n, n) weight
 // matrices never exist in memory. A[i][j] = exp(q_i . k_j / sqrt(d) - lse[i])
 // for j <= i (query i sits at position i), else 0.
-// PASS 0: one workgroup per window query finds its lse (online max/sum).
+// PASS 3: one invocation per key j, window queries staged 16 at a time: each
+//         workgroup's max and sum of exp(score - max) over its keys, per
+//         window query, into part (split-K, so the long loop over keys is
+//         spread over the whole GPU).
+// PASS 0: one workgroup per window query merges PASS 3's partials into its lse.
 // PASS 1: one invocation per key j: mean and unbiased variance of A over the
 //         last W queries (Welford), window queries staged 16 at a time, and,
 //         when asked, their entropy terms -A log(A + 1e-10) summed (cake).
@@ -27,6 +31,8 @@ layout(binding = 3) writeonly buffer Mean { float mean_out[]; };
 layout(binding = 4) writeonly buffer Var { float var_out[]; };
 layout(binding = 5) buffer ColSum { float colsum[]; };
 layout(binding = 6) writeonly buffer Entropy { float entropy_out[]; };
+// PASS 3 / 0 partials: max at [w * chunks + c], sum at [(W + w) * chunks + c].
+layout(binding = 7) buffer Part { float part[]; };
 
 layout(push_constant) uniform Push {
     uint q_base, k_base, lse_base, out_base;
@@ -67,19 +73,56 @@ void scores(uint j, out float s[QT])
     }
 }
 
+void lse_partials_pass()
+{
+    uint chunk = linear_group(), chunks = (pc.n + WG - 1) / WG;
+    uint l = gl_LocalInvocationID.x, j = chunk * WG + l;
+    for (uint i0 = pc.n - pc.window; i0 < pc.n; i0 += QT) {
+        barrier();
+        stage(i0);
+        barrier();
+        float s[QT];
+        scores(j, s);
+        for (uint x = 0; x < QT; x++) {
+            uint i = i0 + x;
+            if (i >= pc.n) break; // uniform: every invocation sees the same i
+            bool seen = j <= i;   // causal, and j < n since i < n
+            red_m[l] = seen ? s[x] : -1.0 / 0.0;
+            barrier();
+            for (uint stride = WG / 2; stride > 0; stride >>= 1) {
+                if (l < stride) red_m[l] = max(red_m[l], red_m[l + stride]);
+                barrier();
+            }
+            float mm = red_m[0];
+            red_s[l] = seen ? exp(s[x] - mm) : 0.0;
+            barrier();
+            for (uint stride = WG / 2; stride > 0; stride >>= 1) {
+                if (l < stride) red_s[l] += red_s[l + stride];
+                barrier();
+            }
+            if (l == 0) {
+                uint w = i - (pc.n - pc.window);
+                part[w * chunks + chunk] = mm;
+                part[(pc.window + w) * chunks + chunk] = red_s[0];
+            }
+            barrier();
+        }
+    }
+}
+
 void lse_pass()
 {
     uint w = linear_group();
     if (w >= pc.window) return;
     uint l = gl_LocalInvocationID.x;
-    uint i = pc.n - pc.window + w; // causal: keys 0..i
+    uint i = pc.n - pc.window + w;
+    uint chunks = (pc.n + WG - 1) / WG;
     float m = -1.0 / 0.0, s = 0.0;
-    for (uint j = l; j <= i; j += WG) {
-        float acc = 0.0;
-        for (uint c = 0; c < D; c++) acc += q[pc.q_base + i * D + c] * float(k[pc.k_base + j * D + c]);
-        float x = acc * pc.scale;
-        float m2 = max(m, x);
-        s = s * exp(m - m2) + exp(x - m2);
+    for (uint c = l; c < chunks; c += WG) {
+        float pm = part[w * chunks + c], ps = part[(pc.window + w) * chunks + c];
+        if (pm == -1.0 / 0.0) continue; // a chunk past the query's last key
+        float m2 = max(m, pm);
+        s = s * exp(m - m2) + ps * exp(pm - m2);
         m = m2;
     }
     red_m[l] = m;
@@ -157,6 +200,8 @@ void main()
         lse_pass();
     else if (PASS == 1)
         stats_pass();
+    else if (PASS == 3)
+        lse_partials_pass();
     else
         colsum_pass();
 }

@@ -74,12 +74,13 @@ tappa_status qsim_pairwise_scratch(const tappa_tensor *q, tappa_qsim_mode mode, 
 tappa_status qsim_pairwise_record(const tappa_tensor *q, tappa_tensor *out, tappa_tensor *dist,
                                   tappa_tensor *part, tappa_qsim_mode mode, double sigma,
                                   tappa_error *err);
-/* lse: [Hq, N], the prefill's (lse_given) or scratch that pass 0 fills for the
- * window rows; colsum and entropy may be NULL. */
+/* lse: [Hq, N], the prefill's (lse_given) or scratch that passes 3 and 0
+ * fill for the window rows, with part (at least 2 W ceil(N / wg) floats) for
+ * their partials; colsum and entropy may be NULL. */
 tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
-                                 tappa_tensor *lse, bool lse_given, tappa_tensor *mean,
-                                 tappa_tensor *var, tappa_tensor *colsum, tappa_tensor *entropy,
-                                 tappa_error *err);
+                                 tappa_tensor *lse, bool lse_given, tappa_tensor *part,
+                                 tappa_tensor *mean, tappa_tensor *var, tappa_tensor *colsum,
+                                 tappa_tensor *entropy, tappa_error *err);
 
 /* Attention (attention_prefill.c, attention_decode.c). prefill: q [Hq, Nq, D]
  * against k, v [Hkv, Nk, D]. decode: q [Hq, 1, D] against the first n rows of

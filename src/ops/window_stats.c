@@ -64,8 +64,9 @@ void tappa_ref_window_stats(const double *q, const double *k, double *mean, doub
 typedef struct ws_args {
     const tappa_tensor *q, *k;
     int64_t window;
-    tappa_tensor *lse;          /* given, or scratch that pass 0 fills */
+    tappa_tensor *lse;          /* given, or scratch that passes 3 and 0 fill */
     bool lse_given;
+    tappa_tensor *part;         /* passes 3 and 0: lse partials, when lse is not given */
     tappa_tensor *mean, *var, *colsum, *entropy;
 } ws_args;
 
@@ -81,24 +82,28 @@ static uint32_t colsum_queries_per_pass(const tvk_device *dev, uint32_t n, uint3
 }
 
 tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
-                                 tappa_tensor *lse, bool lse_given, tappa_tensor *mean,
-                                 tappa_tensor *var, tappa_tensor *colsum, tappa_tensor *entropy,
-                                 tappa_error *err)
+                                 tappa_tensor *lse, bool lse_given, tappa_tensor *part,
+                                 tappa_tensor *mean, tappa_tensor *var, tappa_tensor *colsum,
+                                 tappa_tensor *entropy, tappa_error *err)
 {
-    const ws_args args = { q, k, window, lse, lse_given, mean, var, colsum, entropy }, *a = &args;
+    const ws_args args = { q, k, window, lse, lse_given, part, mean, var, colsum, entropy }, *a = &args;
     tvk_device *dev = a->q->ctx->vk;
     uint32_t wg = op_workgroup_size(dev);
     uint32_t hq = (uint32_t)a->q->shape[0], hkv = (uint32_t)a->k->shape[0];
     uint32_t n = (uint32_t)a->q->shape[1], d = (uint32_t)a->q->shape[2], w = (uint32_t)a->window;
     tappa_status st = op_check_loops(dev, ((uint64_t)n + wg - 1) / wg * (d + 1) + 16, "window_stats", err);
     if (!st) st = op_check_loops(dev, ((uint64_t)w + QT - 1) / QT * (QT * d / wg + d + QT + 4), "window_stats", err);
-    tvk_pipeline *pass[3];
-    for (uint32_t i = 0; i < 3 && !st; i++) {
+    tvk_pipeline *pass[4];
+    for (uint32_t i = 0; i < 4 && !st; i++) {
         uint32_t spec[3] = { wg, i, d };
         st = a->k->dtype == TAPPA_F16
-                 ? tvk_pipeline_get(dev, SHADER(window_stats_f16), 7, spec, 3, &pass[i], err)
-                 : tvk_pipeline_get(dev, SHADER(window_stats_f32), 7, spec, 3, &pass[i], err);
+                 ? tvk_pipeline_get(dev, SHADER(window_stats_f16), 8, spec, 3, &pass[i], err)
+                 : tvk_pipeline_get(dev, SHADER(window_stats_f32), 8, spec, 3, &pass[i], err);
     }
+    uint32_t chunks = (n + wg - 1) / wg;
+    if (!st && !a->lse_given && (!part || part->numel < 2ull * w * chunks))
+        st = tappa_fail(err, TAPPA_ERR_INVALID_ARG, "window_stats: the lse partials need %u floats",
+                        2 * w * chunks);
     uint32_t per_pass = colsum_queries_per_pass(dev, n, d, wg);
     size_t head = (size_t)n * d;
     /* colsum and entropy are optional: mean stands in for their bindings when absent. */
@@ -115,10 +120,11 @@ tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, i
         if (!st) st = op_locate(entropy_binding, (size_t)h * n, n, &es, &eo, err);
         if (st) break;
         /* mean, var, colsum and entropy share a shape, hence a split: one out_base serves all. */
-        tvk_binding b[7] = { tensor_binding(a->q, qs), tensor_binding(a->k, ks),
+        tvk_binding b[8] = { tensor_binding(a->q, qs), tensor_binding(a->k, ks),
                              tensor_binding(a->lse, ls), tensor_binding(a->mean, ms),
                              tensor_binding(a->var, vs), tensor_binding(colsum_binding, cs),
-                             tensor_binding(entropy_binding, es) };
+                             tensor_binding(entropy_binding, es),
+                             part ? tensor_binding(part, 0) : tensor_binding(a->mean, ms) };
         struct {
             uint32_t q_base, k_base, lse_base, out_base, n, window;
             float scale;
@@ -127,8 +133,11 @@ tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, i
                    (float)(1.0 / sqrt((double)d)), 0, 0, 1, a->entropy != NULL };
         uint32_t gx, gy;
         if (!a->lse_given) {
+            tvk_grid(dev, chunks, &gx, &gy);
+            st = tvk_dispatch(dev, pass[3], b, &push, sizeof push, gx, gy, 1, err);
+            tvk_barrier(dev);
             tvk_grid(dev, w, &gx, &gy);
-            st = tvk_dispatch(dev, pass[0], b, &push, sizeof push, gx, gy, 1, err);
+            if (!st) st = tvk_dispatch(dev, pass[0], b, &push, sizeof push, gx, gy, 1, err);
             tvk_barrier(dev);
         }
         tvk_grid(dev, ((uint64_t)n + wg - 1) / wg, &gx, &gy);
@@ -147,8 +156,8 @@ tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, i
 static tappa_status record(void *p, tappa_error *err)
 {
     ws_args *a = p;
-    return window_stats_record(a->q, a->k, a->window, a->lse, a->lse_given, a->mean, a->var,
-                               a->colsum, a->entropy, err);
+    return window_stats_record(a->q, a->k, a->window, a->lse, a->lse_given, a->part, a->mean,
+                               a->var, a->colsum, a->entropy, err);
 }
 
 static tappa_status check_out(const tappa_tensor *o, int64_t hq, int64_t n, tappa_context *ctx,
@@ -213,13 +222,20 @@ tappa_status tappa_window_stats(const tappa_tensor *q, const tappa_tensor *k, in
     if (k->dtype == TAPPA_F16 && !ctx->vk->info.storage_16bit)
         return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "window_stats: %s lacks 16-bit storage for f16 K",
                           ctx->name);
-    ws_args args = { q, k, window, (tappa_tensor *)lse, lse != NULL, mean, var, colsum, entropy };
+    ws_args args = { q, k, window, (tappa_tensor *)lse, lse != NULL, NULL, mean, var, colsum, entropy };
     if (!lse) {
+        /* The window rows' lse, found split over chunks of keys: partials
+         * (2, W, chunks) per head, reused head after head. */
         int64_t shape[2] = { hq, n };
+        int64_t chunks = (n + op_workgroup_size(ctx->vk) - 1) / op_workgroup_size(ctx->vk);
+        int64_t parts = 2 * window * chunks;
         st = tappa_tensor_create(ctx, TAPPA_F32, 2, shape, &args.lse, err);
-        if (st) return st;
+        if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 1, &parts, &args.part, err);
     }
-    st = op_submit(ctx->vk, record, &args, err);
-    if (!lse) tappa_tensor_destroy(&args.lse);
+    if (!st) st = op_submit(ctx->vk, record, &args, err);
+    if (!lse) {
+        tappa_tensor_destroy(&args.lse);
+        tappa_tensor_destroy(&args.part);
+    }
     return st;
 }
