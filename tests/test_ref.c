@@ -197,6 +197,55 @@ static void test_token_scores(void)
     CHECK_NEAR(out[4], (1 + 3) / 2.0 + 2.0 * 0.5, 1e-15);
 }
 
+/* Top-k: the k largest in ascending position order; equal scores go to the
+ * lower position; k = m keeps every position. */
+static void test_topk(rng *r)
+{
+    const double s[2 * 6] = { 0.1, 0.5, 0.3, 0.5, 0.9, 0.2,   /* row 0: ties at 0.5 */
+                              1, 1, 1, 1, 1, 1 };            /* row 1: all equal */
+    int32_t keep[2 * 3];
+    tappa_ref_topk_positions(s, 2, 6, 3, keep);
+    const int32_t want[2 * 3] = { 1, 3, 4, 0, 1, 2 };
+    for (int i = 0; i < 6; i++) CHECK_INT_EQ(keep[i], want[i]);
+    tappa_ref_topk_positions(s, 1, 6, 2, keep); /* 0.9 and the first 0.5 */
+    CHECK_INT_EQ(keep[0], 1);
+    CHECK_INT_EQ(keep[1], 4);
+    /* Random rows: every kept score >= every dropped one, positions ascending. */
+    enum { M = 200, K = 37 };
+    double x[M];
+    int32_t kept[K];
+    for (int i = 0; i < M; i++) x[i] = rng_uniform(r, 0, 1);
+    tappa_ref_topk_positions(x, 1, M, K, kept);
+    bool in[M] = { false };
+    for (int i = 0; i < K; i++) {
+        in[kept[i]] = true;
+        if (i) CHECK(kept[i] > kept[i - 1]);
+    }
+    double lo = 2, hi = -1;
+    for (int i = 0; i < M; i++) {
+        if (in[i]) lo = x[i] < lo ? x[i] : lo;
+        else hi = x[i] > hi ? x[i] : hi;
+    }
+    CHECK(lo >= hi);
+    int32_t all[M];
+    tappa_ref_topk_positions(x, 1, M, M, all);
+    for (int i = 0; i < M; i++) CHECK_INT_EQ(all[i], i);
+}
+
+/* Row sums of a prefix: cols 0 gives 0, cols = stride the whole row. */
+static void test_row_sums(void)
+{
+    const double x[2 * 4] = { 1, 2, 3, 4, 10, 20, 30, 40 };
+    double out[2];
+    tappa_ref_row_sums(x, 2, 4, 3, out);
+    CHECK_NEAR(out[0], 6, 0);
+    CHECK_NEAR(out[1], 60, 0);
+    tappa_ref_row_sums(x, 2, 4, 0, out);
+    CHECK_NEAR(out[0], 0, 0);
+    tappa_ref_row_sums(x, 2, 4, 4, out);
+    CHECK_NEAR(out[1], 100, 0);
+}
+
 int main(void)
 {
     uint64_t seed = rng_fresh_seed();
@@ -208,5 +257,7 @@ int main(void)
     test_qsim(&r);
     test_window_stats(&r);
     test_token_scores();
+    test_topk(&r);
+    test_row_sums();
     return check_exit("test_ref");
 }
