@@ -19,18 +19,6 @@ enum { L = 3, HQ = 4, HKV = 2, N = 300, D = 64, C = 64, W = 16, M = N - W };
 static char dir[] = "/tmp/tappa-compress-XXXXXX";
 static double q[L][HQ * N * D], k[L][HKV * N * D], v[L][HKV * N * D];
 
-static cJSON *read_json(void)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/out", dir);
-    FILE *f = fopen(path, "r");
-    static char buf[1 << 18];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f) fclose(f);
-    buf[n] = 0;
-    return cJSON_Parse(buf);
-}
-
 static double num(const cJSON *o, const char *key)
 {
     const cJSON *x = cJSON_GetObjectItem(o, key);
@@ -207,7 +195,7 @@ int main(int argc, char **argv)
         snprintf(cmd, sizeof cmd, "%s compress %s --method %s --cache-size %d --window %d --device '%s' "
                  "--fidelity --json -o %s", tappa, trace, method, C, W, device, out);
         CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
-        cJSON *j = read_json();
+        cJSON *j = cli_read_json(dir);
         const cJSON *layers = j ? cJSON_GetObjectItem(j, "layers") : NULL;
         CHECK_INT_EQ(cJSON_GetArraySize(layers), L);
         if (cJSON_GetArraySize(layers) != L) {
@@ -259,7 +247,7 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "%s compress %s --method snapkv --cache-size %d --window %d --device '%s' --json",
              tappa, trace, N - W, W, device);
     CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
-    cJSON *j = read_json();
+    cJSON *j = cli_read_json(dir);
     CHECK(j && num(j, "total_bytes_after") == num(j, "total_bytes_before"));
     cJSON_Delete(j);
     /* The human table names the method and every layer. */

@@ -33,18 +33,6 @@ static void draw(rng *r, tappa_array *a, double *v)
     }
 }
 
-static cJSON *read_json(void)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/out", dir);
-    FILE *f = fopen(path, "r");
-    static char buf[1 << 16];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f) fclose(f);
-    buf[n] = 0;
-    return cJSON_Parse(buf);
-}
-
 /* per_head of obj equals the reference qsim of v's last `window` queries. */
 static void check_heads(const cJSON *obj, const double *v, int window, tappa_qsim_mode mode,
                         double sigma)
@@ -98,7 +86,7 @@ int main(int argc, char **argv)
         snprintf(cmd, sizeof cmd, "%s qsim %s --mode %s --sigma %g --device '%s' --json", tappa, npy,
                  modes[m].name, sigma, device);
         CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
-        cJSON *j = read_json();
+        cJSON *j = cli_read_json(dir);
         CHECK(j != NULL);
         if (j) {
             CHECK(!strcmp(cJSON_GetObjectItem(j, "mode")->valuestring, modes[m].name));
@@ -109,7 +97,7 @@ int main(int argc, char **argv)
     /* The trace, over the window: one entry per layer. */
     snprintf(cmd, sizeof cmd, "%s qsim %s --window %d --device '%s' --json", tappa, trace, W, device);
     CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
-    cJSON *j = read_json();
+    cJSON *j = cli_read_json(dir);
     const cJSON *layers = j ? cJSON_GetObjectItem(j, "layers") : NULL;
     CHECK_INT_EQ(cJSON_GetArraySize(layers), 2);
     if (cJSON_GetArraySize(layers) == 2) {
