@@ -660,6 +660,7 @@ static const conform_case cases[] = {
     ATTN(dt, 28, 4, 1, 1000, 128, true, false),   /* decode, Qwen2.5-7B heads (GQA 7) */ \
     ATTN(dt, 16, 16, 1, 5, 64, true, false),                                         \
     ATTN(dt, 4, 2, 1, 1, 80, true, false),        /* one key */                      \
+    ATTN(dt, 6, 3, 1, 3001, 80, true, false),     /* decode, d / 4 not a power of 2 */ \
     ATTN(dt, 8, 4, 1, 777, 96, true, true)        /* decode on a KV cache */
     ATTENTION(TAPPA_F32),
     ATTENTION(TAPPA_F16),
