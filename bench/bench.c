@@ -211,7 +211,7 @@ int main(int argc, char **argv)
     printf("tappa-bench on %s (%s, Vulkan %s), median of %d runs%s\n", info->name, info->driver,
            info->api_version, reps, quick ? ", quick shapes" : "");
     printf("copy bandwidth (read + write, best copy kernel): %.1f GB/s\n\n", copy_gbps);
-    printf("%-13s %-4s %-36s %10s %10s %9s %8s\n", "op", "type", "case", "median us", "GB/s",
+    printf("%-15s %-4s %-36s %10s %10s %9s %8s\n", "op", "type", "case", "median us", "GB/s",
            "TFLOP/s", "of copy");
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "device", info->name);
@@ -224,7 +224,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         double s = t[i].median_ms * 1e-3;
         double gbps = cases[i].bytes / s / 1e9, tflops = cases[i].flops / s / 1e12;
-        printf("%-13s %-4s %-36s %10.1f %10.1f %9.3f %7.1f%%\n", cases[i].op, cases[i].dtype,
+        printf("%-15s %-4s %-36s %10.1f %10.1f %9.3f %7.1f%%\n", cases[i].op, cases[i].dtype,
                cases[i].shape, t[i].median_ms * 1e3, gbps, tflops, 100 * gbps / copy_gbps);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "op", cases[i].op);

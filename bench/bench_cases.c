@@ -14,7 +14,7 @@
 #define ROTATE_BYTES (512.0 * 1024 * 1024) /* well above any GPU's L2 (H100: 50 MB) */
 
 enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_QSIM_PAIR, K_WINDOW_STATS, K_PREFILL, K_DECODE,
-            K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS };
+            K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS, K_BLOCK_INFLUENCE };
 
 /* Shape and dtype of one input or output. */
 typedef struct tensor_spec {
@@ -53,6 +53,7 @@ static tappa_status record(void *p, int set, tappa_error *err)
     case K_TOPK: return topk_record(in[0], s->out[0]->shape[1], s->out[0], err);
     case K_KV_COMPACT: return kv_compact_record(in[0], s->aux, s->window, s->out[0], err);
     case K_ROW_SUMS: return row_sums_record(in[0], in[0]->shape[1] - s->window, s->out[0], err);
+    case K_BLOCK_INFLUENCE: return block_influence_record(in[0], in[1], s->out[0], err);
     case K_TOKEN_SCORES: return token_scores_record(in[0], in[1], 1.0, 200.0, s->window, 5, s->out[0], err);
     case K_PREFILL: return attention_prefill_record(in[0], in[1], in[2], true, s->out[0], s->out[1], err);
     case K_DECODE:
@@ -198,6 +199,13 @@ static tappa_status add_basic(builder *b, tappa_dtype dt, bool quick, tappa_erro
         st = add_case(b, K_QSIM_PAIR, "qsim", text, dn, 1, &qs, 1, &qo, spec_bytes(&qs) + spec_bytes(&qo),
                       3.0 * heads * t * (t - 1) * d, 0, &s, err);
         if (!st) st = qsim_pairwise_scratch(s->in[0][0], TAPPA_QSIM_EUCLIDEAN, &s->aux2, &s->aux, err);
+    }
+    if (!st && wants(b, "block_influence")) { /* one layer, 4 calibration chunks of 1024 tokens, Llama-3-8B */
+        int64_t n = quick ? 256 : 4096, dm = quick ? 1024 : 4096;
+        tensor_spec h[2] = { { 2, { n, dm }, dt }, { 2, { n, dm }, dt } }, o = { 1, { n }, TAPPA_F32 };
+        snprintf(text, sizeof text, "n=%lld d_model=%lld", (long long)n, (long long)dm);
+        st = add_case(b, K_BLOCK_INFLUENCE, "block_influence", text, dn, 2, h, 1, &o,
+                      2 * spec_bytes(&h[0]) + spec_bytes(&o), 7.0 * n * dm, 0, &s, err);
     }
     return st;
 }

@@ -246,6 +246,21 @@ static void test_row_sums(void)
     CHECK_NEAR(out[1], 100, 0);
 }
 
+/* Block influence on rows with known cosines: same direction 0, orthogonal 1,
+ * opposite 2, 60 degrees 0.5, and a zero row (NaN cosine) 0.5. */
+static void test_block_influence(void)
+{
+    const double a[5 * 2] = { 1, 2, 1, 0, 3, -4, 1, 0, 0, 0 };
+    const double b[5 * 2] = { 2, 4, 0, 5, -6, 8, 0.5, 0.8660254037844386, 1, 1 };
+    double out[5];
+    tappa_ref_block_influence(a, b, 5, 2, out);
+    CHECK_NEAR(out[0], 0, 1e-15);
+    CHECK_NEAR(out[1], 1, 1e-15);
+    CHECK_NEAR(out[2], 2, 1e-15);
+    CHECK_NEAR(out[3], 0.5, 1e-15);
+    CHECK_NEAR(out[4], 0.5, 0);
+}
+
 int main(void)
 {
     uint64_t seed = rng_fresh_seed();
@@ -259,5 +274,6 @@ int main(void)
     test_token_scores();
     test_topk(&r);
     test_row_sums();
+    test_block_influence();
     return check_exit("test_ref");
 }

@@ -104,6 +104,14 @@ tappa_status tappa_kv_compact(const tappa_tensor *src, const tappa_tensor *keep,
 tappa_status tappa_row_sums(const tappa_tensor *x, int64_t cols, tappa_tensor *out,
                             tappa_error *err);
 
+/* ShortGPT block influence of each token (SPEC.md, layer pruning):
+ * out[t] = 1 - cos(h_in[t], h_out[t]), where a cosine that is NaN (a zero or
+ * non-finite row) counts as 0.5. h_in, h_out: [N, d_model], the hidden states
+ * entering and leaving one layer, same shape and dtype (f32 or f16);
+ * out: [N] f32. A layer's block influence is the mean of out. */
+tappa_status tappa_block_influence(const tappa_tensor *h_in, const tappa_tensor *h_out,
+                                   tappa_tensor *out, tappa_error *err);
+
 /* Scaled dot-product attention with grouped-query heads, f32 accumulation and
  * an online softmax (the score matrix is never materialised).
  * q: [Hq, Nq, D] f32; k, v: [Hkv, Nk, D], both f32 or both f16, Nq <= Nk,

@@ -41,6 +41,8 @@ void tappa_ref_topk_positions(const double *scores, size_t rows, size_t m, size_
 
 /* x: (rows, stride); out: (rows), the sums of each row's first cols entries. */
 void tappa_ref_row_sums(const double *x, size_t rows, size_t stride, size_t cols, double *out);
+/* a, b: (n, dm); out: (n), 1 - cos per row (NaN cosine -> 0.5). */
+void tappa_ref_block_influence(const double *a, const double *b, size_t n, size_t dm, double *out);
 
 /* q: (hq, nq, d); k, v: (hkv, nk, d); out: (hq, nq, d); lse: (hq, nq) or NULL. */
 void tappa_ref_attention(const double *q, const double *k, const double *v, double *out,

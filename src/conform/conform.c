@@ -10,7 +10,8 @@
 #include "rng.h"
 
 const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_stats", "attention",
-                                    "token_scores", "topk", "kv_compact", "row_sums", NULL };
+                                    "token_scores", "topk", "kv_compact", "row_sums", "block_influence",
+                                    NULL };
 
 /* Tolerances of SPEC.md. */
 #define TOL_F32 1e-5
@@ -578,6 +579,53 @@ static tappa_status case_row_sums(tappa_context *ctx, rng *r, int64_t rows, int6
     return st;
 }
 
+/* ---- block_influence ------------------------------------------------------ */
+/* Hidden states leaving a layer are the ones entering it plus a smaller update,
+ * as in a residual stream (so 1 - cos is small and cancellation would show);
+ * row 0 of h_in is zero (the NaN cosine rule) and row 1 of h_out is a scaled
+ * copy of h_in (influence 0). */
+static tappa_status case_block_influence(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t n,
+                                         int64_t dm, conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "n=%lld d_model=%lld", (long long)n, (long long)dm);
+    res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_F32;
+    int64_t hs[2] = { n, dm }, os[1] = { n };
+    size_t count = (size_t)(n * dm);
+    double *a = doubles(count), *b = doubles(count), *ref = doubles((size_t)n);
+    tappa_tensor *ta = NULL, *tb = NULL, *to = NULL;
+    tappa_status st = (!a || !b || !ref) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        for (int64_t t = 0; t < n; t++) {
+            double step = rng_uniform(r, 0.02, 0.5); /* update size relative to the state */
+            for (int64_t i = 0; i < dm; i++) {
+                size_t e = (size_t)(t * dm + i);
+                a[e] = t == 0 ? 0.0 : rng_uniform(r, -2, 2);
+                b[e] = t == 1 ? 1.5 * a[e] : a[e] + step * rng_uniform(r, -2, 2);
+            }
+        }
+        st = tensor_from_doubles(ctx, dt, 2, hs, a, &ta, err);
+    }
+    if (!st) st = tensor_from_doubles(ctx, dt, 2, hs, b, &tb, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 1, os, &to, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_block_influence(ta, tb, to, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        tappa_ref_block_influence(a, b, (size_t)n, (size_t)dm, ref);
+        st = compare(to, ref, &res->error, err);
+        res->segments = tappa_tensor_segments(ta);
+    }
+    tappa_tensor_destroy(&ta);
+    tappa_tensor_destroy(&tb);
+    tappa_tensor_destroy(&to);
+    free(a);
+    free(b);
+    free(ref);
+    return st;
+}
+
 /* ---- the case table ------------------------------------------------------ */
 typedef struct conform_case {
     const char *op;
@@ -686,9 +734,18 @@ static const conform_case cases[] = {
     { "row_sums", TAPPA_F32, 32, 32768, 32736, 0, 0, { 0 }, 0, false, { 0 } },
     { "row_sums", TAPPA_F32, 7, 333, 1, 0, 0, { 0 }, 0, false, { 0 } },
     { "row_sums", TAPPA_F32, 3, 100, 0, 0, 0, { 0 }, 0, false, { 0 } },
+#define BLOCK_INFLUENCE(dt)                                                           \
+    { "block_influence", dt, 1024, 4096, 0, 0, 0, { 0 }, 0, false, { 0 } }, /* Llama-3-8B */ \
+    { "block_influence", dt, 300, 3584, 0, 0, 0, { 0 }, 0, false, { 0 } },  /* Qwen2.5-7B */ \
+    { "block_influence", dt, 77, 1001, 0, 0, 0, { 0 }, 0, false, { 0 } },                  \
+    { "block_influence", dt, 2, 3, 0, 0, 0, { 0 }, 0, false, { 0 } }
+    BLOCK_INFLUENCE(TAPPA_F32),
+    BLOCK_INFLUENCE(TAPPA_F16),
     /* K and V of 140 MiB (f32): above the 128 MiB binding minimum, both paths. */
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 2, 2, 16, 140000, 128, true, false } },
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 4, 2, 1, 140000, 128, true, true } },
+    /* Hidden states of 8200 tokens of Llama-3-8B in f32: 131 MiB each. */
+    { "block_influence", TAPPA_F32, 8200, 4096, 0, 0, 0, { 0 }, 0, true, { 0 } },
 };
 
 static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
@@ -704,6 +761,7 @@ static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
     if (!strcmp(c->op, "kv_compact"))
         return case_kv_compact(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->e, res, err);
     if (!strcmp(c->op, "row_sums")) return case_row_sums(ctx, r, c->a, c->b, c->c, res, err);
+    if (!strcmp(c->op, "block_influence")) return case_block_influence(ctx, r, c->dtype, c->a, c->b, res, err);
     if (!strcmp(c->op, "token_scores"))
         return case_token_scores(ctx, r, c->a, c->b, c->c, c->d, c->e, c->variant, res, err);
     return case_window_stats(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->e, c->variant, res, err);
