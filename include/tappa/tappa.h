@@ -11,6 +11,7 @@
 #include "tappa/kv_cache.h"
 #include "tappa/budget.h"
 #include "tappa/compress.h"
+#include "tappa/prune.h"
 #include "tappa/reference.h"
 #include "tappa/tensor_io.h"
 

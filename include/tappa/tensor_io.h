@@ -52,6 +52,10 @@ void tappa_safetensors_free(tappa_safetensors **st);
 tappa_status tappa_safetensors_write(const char *path, size_t n, const char *const *names,
                                      const tappa_array *const *arrays, tappa_error *err);
 
+/* Write len bytes (a JSON score file, say) to path the same way: a temporary
+ * file beside it renamed into place, mode 0644. */
+tappa_status tappa_file_write(const char *path, const void *data, size_t len, tappa_error *err);
+
 #ifdef __cplusplus
 }
 #endif

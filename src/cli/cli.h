@@ -3,6 +3,9 @@
 #define TAPPA_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
 
 #include "tappa/tappa.h"
 
@@ -16,6 +19,8 @@ int cmd_conform(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_qsim(int argc, char **argv);
+int cmd_prune_scores(int argc, char **argv);
+int cmd_prune_order(int argc, char **argv);
 
 /* Print "tappa CMD: MESSAGE (see 'tappa CMD --help')" and return EXIT_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...)
@@ -32,6 +37,16 @@ tappa_status cli_context(const char *device, tappa_context **ctx, tappa_error *e
 size_t cli_report_validation(const char *cmd, const tappa_context *ctx);
 /* Parse a non-negative integer option value; false if not one. */
 bool cli_parse_u64(const char *s, unsigned long long *out);
+/* Write text and a newline to path atomically (temporary file, then rename). */
+tappa_status cli_write_json(const char *path, const char *text, tappa_error *err);
+/* JSON numbers that read back as exactly the same doubles (cJSON's own
+ * printing keeps 15 digits when they are within an epsilon, which moves
+ * values by an ulp), in the shortest such form, as Python's json writes them.
+ * v must be finite. */
+cJSON *cli_json_number(double v);
+cJSON *cli_json_numbers(const double *v, size_t n);
+/* Monotonic clock in milliseconds. */
+double cli_now_ms(void);
 /* True if stderr is a terminal (progress lines go there only then). */
 bool cli_stderr_tty(void);
 

@@ -2,6 +2,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -60,3 +62,40 @@ bool cli_parse_u64(const char *s, unsigned long long *out)
 }
 
 bool cli_stderr_tty(void) { return isatty(STDERR_FILENO); }
+
+tappa_status cli_write_json(const char *path, const char *text, tappa_error *err)
+{
+    size_t len = strlen(text);
+    char *file = malloc(len + 1);
+    if (!file) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "%s: out of host memory", path);
+    memcpy(file, text, len);
+    file[len] = '\n';
+    tappa_status st = tappa_file_write(path, file, len + 1, err);
+    free(file);
+    return st;
+}
+
+double cli_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+cJSON *cli_json_number(double v)
+{
+    char text[32];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, v);
+        if (strtod(text, NULL) == v) break;
+    }
+    if (!strpbrk(text, ".e")) strcat(text, ".0"); /* a float, as Python writes 1.0 */
+    return cJSON_CreateRaw(text);
+}
+
+cJSON *cli_json_numbers(const double *v, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cli_json_number(v[i]));
+    return a;
+}

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 
@@ -163,13 +162,6 @@ static bool parse_double(const char *s, double *out)
     return *s && !*end && !isnan(*out);
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* A JSON number, or null for NaN (methods without a preference). */
 static void add_number(cJSON *o, const char *key, double x)
 {
@@ -260,10 +252,10 @@ int cmd_compress(int argc, char **argv)
         fprintf(stderr, "tappa compress: %d layers on %s...\n", layers, tappa_context_name(ctx));
     double ms = 0;
     if (!st) {
-        double t0 = now_ms();
+        double t0 = cli_now_ms();
         st = tappa_compress(&p, layers, (const tappa_tensor *const *)t.q, (const tappa_tensor *const *)t.k,
                             (const tappa_tensor *const *)t.v, NULL, &cache, report, &err);
-        ms = now_ms() - t0;
+        ms = cli_now_ms() - t0;
     }
     /* Each layer's compressed K/V and kept positions, for the file and the fidelity check. */
     for (int l = 0; l < layers && !st && (out_path || fidelity); l++) {

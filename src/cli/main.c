@@ -16,6 +16,8 @@ static const struct {
     { "conform", cmd_conform, "check every op against the float64 CPU reference on each device" },
     { "qsim", cmd_qsim, "TAPPA q-similarity per head of a .npy or of every layer of a trace" },
     { "compress", cmd_compress, "compress a prompt trace's KV cache (tappa, cake, snapkv, ...)" },
+    { "prune-scores", cmd_prune_scores, "per-layer block influence and q-similarity from calibration traces" },
+    { "prune-order", cmd_prune_order, "which layers to prune first, from score files (TAPPA or ShortGPT)" },
     { "inspect", cmd_inspect, "list the tensors of a .npy or .safetensors file" },
 };
 
@@ -25,7 +27,7 @@ static void usage(FILE *f)
                "LLM attention and TAPPA scoring on any Vulkan GPU, checked against a CPU reference.\n\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nenvironment:\n"
                "  TAPPA_DEVICE=D     device index, name substring, or 'cpu' (default: best GPU)\n"
                "  TAPPA_VALIDATE=1   run under the Khronos validation layer\n");

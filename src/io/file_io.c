@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "file_io.h"
+#include "tappa/tensor_io.h"
 
 /* One read/write call moves at most this much, well below SSIZE_MAX everywhere. */
 #define IO_CHUNK_MAX ((size_t)1 << 30)
@@ -104,3 +105,9 @@ tappa_status io_write_atomically(const char *path, const io_piece *pieces, size_
     return st;
 }
 
+
+tappa_status tappa_file_write(const char *path, const void *data, size_t len, tappa_error *err)
+{
+    io_piece piece = { data, len };
+    return io_write_atomically(path, &piece, 1, err);
+}
