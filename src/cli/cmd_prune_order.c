@@ -139,10 +139,13 @@ int cmd_prune_order(int argc, char **argv)
     } else if (tappa && isnan(beta)) {
         beta = tappa_prune_default_beta(name);
         if (beta < 0) {
-            fprintf(stderr,
-                    "tappa prune-order: no --beta given and no default for model '%s' (the paper's: "
-                    "llama-2-7b, llama-3.1-8b, qwen-2.5-7b)\n",
-                    name ? name : "(unnamed)");
+            if (name)
+                fprintf(stderr,
+                        "tappa prune-order: no --beta given and the paper has none for model '%s' (it has "
+                        "llama-2-7b, llama-3.1-8b, qwen-2.5-7b)\n", name);
+            else
+                fprintf(stderr, "tappa prune-order: no --beta given and the score files name no model; pass "
+                                "--beta B or --model NAME\n");
             rc = EXIT_FAIL;
         }
     }
