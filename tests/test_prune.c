@@ -1,6 +1,7 @@
 /* The prune order of SPEC.md on hand-computed cases: min-max normalisation,
  * BI' = BI_norm + beta (1 - q_norm), ascending order with ties by index,
  * equal scores, a single layer, beta 0 (ShortGPT's order), the paper's betas. */
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "check.h"
@@ -77,6 +78,22 @@ static void test_beta_zero(void)
     check_order(b, (const int32_t[]){ 2, 0, 4, 3, 1 }, 5);
 }
 
+/* A long list with repeats: sorted by (score, index), checked pairwise. */
+static void test_long_order(void)
+{
+    enum { N = 5000 };
+    static double s[N];
+    static int32_t order[N];
+    for (int i = 0; i < N; i++) s[i] = (double)((N - i) % 97);
+    tappa_prune_order(s, N, order);
+    int seen = 0;
+    for (int i = 1; i < N; i++) {
+        bool ok = s[order[i - 1]] < s[order[i]] || (s[order[i - 1]] == s[order[i]] && order[i - 1] < order[i]);
+        seen += !ok;
+    }
+    CHECK_INT_EQ(seen, 0);
+}
+
 static void test_default_beta(void)
 {
     CHECK_NEAR(tappa_prune_default_beta("llama-2-7b"), 0.2, 0);
@@ -93,6 +110,7 @@ int main(void)
     test_ties();
     test_single_layer();
     test_beta_zero();
+    test_long_order();
     test_default_beta();
     return check_exit("test_prune");
 }

@@ -258,17 +258,51 @@ static void test_prune_scores(rng *r)
     /* Bad traces: one line, exit 1, no score file. */
     write_trace(r, "noh.safetensors", TAPPA_F32, 10, false, L, NULL, NULL);
     write_trace(r, "short.safetensors", TAPPA_F32, 10, true, L - 1, NULL, NULL);
+    {
+        /* Traces that disagree with themselves: q_pre of another length than the
+         * hidden states; a NaN in the queries. */
+        tappa_error err;
+        tappa_safetensors *a = NULL;
+        CHECK_INT_EQ(tappa_safetensors_read(path_of("a.safetensors"), &a, &err), TAPPA_OK);
+        const char *names[2 * L + 1];
+        const tappa_array *arrays[2 * L + 1];
+        tappa_array shorter[L];
+        for (int l = 0; l <= L; l++) {
+            names[l] = tappa_safetensors_name(a, (size_t)l);
+            arrays[l] = tappa_safetensors_at(a, (size_t)l);
+        }
+        for (int l = 0; l < L; l++) {
+            const tappa_array *qa = tappa_safetensors_at(a, (size_t)(L + 1 + l));
+            int64_t shape[3] = { HQ, tokens[0] - 1, D };
+            CHECK_INT_EQ(tappa_array_alloc(&shorter[l], TAPPA_F32, 3, shape, &err), TAPPA_OK);
+            for (int hh = 0; hh < HQ; hh++)
+                memcpy((float *)shorter[l].data + (size_t)hh * (size_t)(tokens[0] - 1) * D,
+                       (const float *)qa->data + (size_t)hh * (size_t)tokens[0] * D,
+                       sizeof(float) * (size_t)(tokens[0] - 1) * D);
+            names[L + 1 + l] = tappa_safetensors_name(a, (size_t)(L + 1 + l));
+            arrays[L + 1 + l] = &shorter[l];
+        }
+        CHECK_INT_EQ(tappa_safetensors_write(path_of("mixed.safetensors"), 2 * L + 1, names, arrays, &err), TAPPA_OK);
+        ((float *)shorter[1].data)[5] = NAN;
+        CHECK_INT_EQ(tappa_safetensors_write(path_of("nan.safetensors"), L, names + L + 1, arrays + L + 1, &err),
+                     TAPPA_OK);
+        for (int l = 0; l < L; l++) tappa_array_free(&shorter[l]);
+        tappa_safetensors_free(&a);
+    }
     const char *bad[] = {
         "prune-scores noh.safetensors --bi-out X.json",               /* no hidden states */
         "prune-scores a.safetensors short.safetensors --bi-out X.json", /* fewer layers */
         "prune-scores a.safetensors missing.safetensors --q-out X.json",
         "prune-scores BI.json --q-out X.json",                        /* not a trace */
+        "prune-scores mixed.safetensors --bi-out X.json --q-out Y.json", /* hidden N != q_pre N */
+        "prune-scores nan.safetensors --q-out X.json",                /* NaN queries */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(args, sizeof args, "%s --device '%s'", bad[i], device);
         CHECK_INT_EQ(run(args, &lines), 1);
         CHECK_INT_EQ(lines, 1);
         CHECK(!exists("X.json"));
+        CHECK(!exists("Y.json"));
     }
     CHECK_INT_EQ(run("prune-scores a.safetensors --bi-out X.json --q-out X.json", &lines), 2);
     CHECK_INT_EQ(run("prune-scores --bi-out X.json", &lines), 2);
@@ -322,6 +356,24 @@ static void test_prune_order(void)
     cJSON_Delete(o);
     CHECK_INT_EQ(run("prune-order --bi bi4.json --q q4.json --beta 0.5", &lines), 0); /* the table */
     CHECK_INT_EQ(lines, 0);
+
+    /* Written numbers read back as the same doubles (cJSON's own printing keeps
+     * 15 digits and moves 0.1 + 0.2, 1/3 or 2/3 by an ulp). */
+    write_text("exact.json", "{\"scores\": [0.30000000000000004, 0.3333333333333333, 0.6666666666666666, "
+                             "1e+16, 5e-324, 0.1]}");
+    CHECK_INT_EQ(run("prune-order --bi exact.json --method shortgpt -o exact-order.json", &lines), 0);
+    cJSON *in = read_json_file("exact.json"), *back = read_json_file("exact-order.json");
+    for (int i = 0; i < 6; i++)
+        CHECK(item(cJSON_GetObjectItem(in, "scores"), i) == item(cJSON_GetObjectItem(back, "bi"), i));
+    check_int_array(cJSON_GetObjectItem(back, "prune_order"), (const int[]){ 4, 5, 0, 1, 2, 3 }, 6);
+    cJSON_Delete(in);
+    cJSON_Delete(back);
+
+    /* --model wins over the files' model for the default beta. */
+    CHECK_INT_EQ(run("prune-order --bi bi4.json --q q4.json --model qwen-2.5-7b --json", &lines), 0);
+    o = cli_read_json(dir);
+    CHECK_NEAR(num(o, "beta"), 0.1, 0);
+    cJSON_Delete(o);
 
     /* Bad score files and arguments: one line, exit 1 (files) or 2 (usage), no order file. */
     write_text("bi3.json", "{\"scores\": [0.4, 0.1, 0.3]}");
@@ -389,6 +441,7 @@ int main(int argc, char **argv)
     test_prune_scores(&r);
     test_prune_order();
     const char *files[] = { "a.safetensors", "b.safetensors", "noh.safetensors", "short.safetensors", "BI.json",
+                            "mixed.safetensors", "nan.safetensors", "exact.json", "exact-order.json",
                             "Q.json", "Q1.json", "bi4.json", "q4.json", "order.json", "bi6.json", "q6.json",
                             "eq.json", "one.json", "bi3.json", "empty.json", "str.json", "null.json",
                             "nokey.json", "notarr.json", "list.json", "nan.json", "trunc.json" };

@@ -107,8 +107,10 @@ tappa_status tappa_row_sums(const tappa_tensor *x, int64_t cols, tappa_tensor *o
 /* ShortGPT block influence of each token (SPEC.md, layer pruning):
  * out[t] = 1 - cos(h_in[t], h_out[t]), where a cosine that is NaN (a zero or
  * non-finite row) counts as 0.5. h_in, h_out: [N, d_model], the hidden states
- * entering and leaving one layer, same shape and dtype (f32 or f16);
- * out: [N] f32. A layer's block influence is the mean of out. */
+ * entering and leaving one layer, same shape and dtype (f32 or f16), d_model
+ * >= 1; out: [N] f32. A layer's block influence is the mean of out. The device
+ * sums squares in f32: a row whose squared norm overflows or underflows f32
+ * (entries beyond about 1e19, or all below about 1e-19) also scores 0.5. */
 tappa_status tappa_block_influence(const tappa_tensor *h_in, const tappa_tensor *h_out,
                                    tappa_tensor *out, tappa_error *err);
 

@@ -42,7 +42,7 @@ tappa_status cli_write_json(const char *path, const char *text, tappa_error *err
 /* JSON numbers that read back as exactly the same doubles (cJSON's own
  * printing keeps 15 digits when they are within an epsilon, which moves
  * values by an ulp), in the shortest such form, as Python's json writes them.
- * v must be finite. */
+ * A non-finite v gives null. */
 cJSON *cli_json_number(double v);
 cJSON *cli_json_numbers(const double *v, size_t n);
 /* Monotonic clock in milliseconds. */

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,7 @@ double cli_now_ms(void)
 
 cJSON *cli_json_number(double v)
 {
+    if (!isfinite(v)) return cJSON_CreateNull(); /* JSON has no NaN or Infinity */
     char text[32];
     for (int digits = 15; digits <= 17; digits++) {
         snprintf(text, sizeof text, "%.*g", digits, v);

@@ -3,6 +3,7 @@
  * chunks, written as the reference's score files. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,13 @@ static tappa_status score_trace(tappa_context *ctx, const char *path, const tapp
             snprintf(name, sizeof name, "layer.%d.q_pre", l);
             list[l] = tappa_safetensors_find(t, name);
         }
-        if (!*tokens && list[0]->ndim == 3) *tokens = list[0]->shape[1];
+        int64_t n = list[0]->ndim == 3 ? list[0]->shape[1] : 0;
+        if (*tokens && n != *tokens) {
+            free(list);
+            return tappa_fail(err, TAPPA_ERR_FORMAT, "%s: hidden.0 has %lld tokens but layer.0.q_pre has %lld", path,
+                              (long long)*tokens, (long long)n);
+        }
+        *tokens = n;
         st = tappa_prune_chunk_qsim(ctx, layers, list, q->chunk, err);
     }
     free(list);
@@ -95,6 +102,9 @@ static tappa_status score_trace(tappa_context *ctx, const char *path, const tapp
         return tappa_fail(err, st, "%s: %s", path, inner.message);
     }
     for (int l = 0; l < layers; l++) {
+        if ((bi->wanted && !isfinite(bi->chunk[l])) || (q->wanted && !isfinite(q->chunk[l])))
+            return tappa_fail(err, TAPPA_ERR_FORMAT, "%s: layer %d's %s is not finite (the trace holds NaN or Inf)",
+                              path, l, bi->wanted && !isfinite(bi->chunk[l]) ? "block influence" : "q-similarity");
         if (bi->wanted) bi->sum[l] += bi->chunk[l];
         if (q->wanted) q->sum[l] += q->chunk[l];
     }
@@ -237,6 +247,7 @@ int cmd_prune_scores(int argc, char **argv)
         cJSON *f = score_file_json(false, model, dev_name, traces, chunks, tokens, q.sum, layers);
         st = write_score_file(q_out, f, &err);
         cJSON_Delete(f);
+        if (st && bi_out) remove(bi_out); /* all the files asked for, or none */
     }
     int64_t total = 0;
     for (int i = 0; i < chunks; i++) total += tokens[i];

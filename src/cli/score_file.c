@@ -9,6 +9,7 @@
 #include "score_file.h"
 
 #define MAX_SCORE_FILE (64 << 20) /* far above any model's per-layer scores */
+#define MAX_LAYERS 65536
 
 /* The whole file as a NUL-terminated string. */
 static tappa_status slurp(const char *path, char **text, tappa_error *err)
@@ -82,15 +83,19 @@ tappa_status score_file_read(const char *path, score_file *out, tappa_error *err
         st = tappa_fail(err, TAPPA_ERR_FORMAT, "%s: \"scores\" is not an array", path);
     else if (cJSON_GetArraySize(scores) == 0)
         st = tappa_fail(err, TAPPA_ERR_FORMAT, "%s: \"scores\" is empty", path);
-    size_t n = st ? 0 : (size_t)cJSON_GetArraySize(scores);
+    else if (cJSON_GetArraySize(scores) > MAX_LAYERS)
+        st = tappa_fail(err, TAPPA_ERR_FORMAT, "%s: %d scores; a model has at most %d layers", path,
+                        cJSON_GetArraySize(scores), MAX_LAYERS);
+    size_t n = st ? 0 : (size_t)cJSON_GetArraySize(scores), i = 0;
     if (!st && !(out->scores = malloc(n * sizeof *out->scores)))
         st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "%s: out of host memory", path);
-    for (size_t i = 0; i < n && !st; i++) {
-        const cJSON *v = cJSON_GetArrayItem(scores, (int)i);
-        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+    const cJSON *v, *list = st ? NULL : scores;
+    cJSON_ArrayForEach(v, list) { /* linear: cJSON_GetArrayItem walks the list each time */
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
             st = tappa_fail(err, TAPPA_ERR_FORMAT, "%s: scores[%zu] is not a finite number", path, i);
-        else
-            out->scores[i] = v->valuedouble;
+            break;
+        }
+        out->scores[i++] = v->valuedouble;
     }
     if (!st && cJSON_IsString(model) && !(out->model = strdup(model->valuestring)))
         st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "%s: out of host memory", path);

@@ -582,8 +582,8 @@ static tappa_status case_row_sums(tappa_context *ctx, rng *r, int64_t rows, int6
 /* ---- block_influence ------------------------------------------------------ */
 /* Hidden states leaving a layer are the ones entering it plus a smaller update,
  * as in a residual stream (so 1 - cos is small and cancellation would show);
- * row 0 of h_in is zero (the NaN cosine rule) and row 1 of h_out is a scaled
- * copy of h_in (influence 0). */
+ * row 0 of h_in is zero and row 2 of h_out holds an infinity (both NaN
+ * cosines: 0.5), and row 1 of h_out is a scaled copy of h_in (influence 0). */
 static tappa_status case_block_influence(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t n,
                                          int64_t dm, conform_result *res, tappa_error *err)
 {
@@ -602,6 +602,7 @@ static tappa_status case_block_influence(tappa_context *ctx, rng *r, tappa_dtype
                 a[e] = t == 0 ? 0.0 : rng_uniform(r, -2, 2);
                 b[e] = t == 1 ? 1.5 * a[e] : a[e] + step * rng_uniform(r, -2, 2);
             }
+            if (t == 2) b[(size_t)(t * dm)] = INFINITY;
         }
         st = tensor_from_doubles(ctx, dt, 2, hs, a, &ta, err);
     }
@@ -744,7 +745,7 @@ static const conform_case cases[] = {
     /* K and V of 140 MiB (f32): above the 128 MiB binding minimum, both paths. */
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 2, 2, 16, 140000, 128, true, false } },
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 4, 2, 1, 140000, 128, true, true } },
-    /* Hidden states of 8200 tokens of Llama-3-8B in f32: 131 MiB each. */
+    /* Hidden states of 8200 tokens of Llama-3-8B in f32: 128.1 MiB each, just over 128 MiB. */
     { "block_influence", TAPPA_F32, 8200, 4096, 0, 0, 0, { 0 }, 0, true, { 0 } },
 };
 

@@ -69,7 +69,9 @@ tappa_status tappa_block_influence(const tappa_tensor *h_in, const tappa_tensor 
         h_out->shape[0] != h_in->shape[0] || h_out->shape[1] != h_in->shape[1])
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
                           "block_influence: h_in and h_out must be [N, d_model] of one shape and dtype (f32 or f16)");
-    if (out->dtype != TAPPA_F32 || out->numel != (size_t)h_in->shape[0])
+    if (h_in->shape[1] < 1)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "block_influence: d_model must be at least 1");
+    if (out->dtype != TAPPA_F32 || out->ndim != 1 || out->numel != (size_t)h_in->shape[0])
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "block_influence: out must be [N] f32");
     if (h_in->numel > UINT32_MAX)
         return tappa_fail(err, TAPPA_ERR_LIMIT, "block_influence: more than 2^32 elements");

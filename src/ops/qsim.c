@@ -117,6 +117,7 @@ static tappa_status qsim_run(const tappa_tensor *q, tappa_tensor *out, tappa_qsi
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: tensors belong to different contexts");
     if (q->ndim != 3 || q->dtype == TAPPA_I32)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: q must be [H, T, D] f32 or f16");
+    if (q->shape[2] < 1) return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: head dim must be at least 1");
     if (out->dtype != TAPPA_F32 || out->numel != (size_t)q->shape[0])
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "qsim: out must be [H] f32");
     if ((int)mode < 0 || mode > TAPPA_QSIM_KL)

@@ -60,9 +60,9 @@ tappa_status tappa_prune_chunk_qsim(tappa_context *ctx, int layers, const tappa_
     tappa_status st = TAPPA_OK;
     for (int l = 0; l < layers && !st; l++) {
         const tappa_array *q = q_pre[l];
-        if (q->ndim != 3 || q->dtype == TAPPA_I32 || q->shape[0] < 1)
+        if (q->ndim != 3 || q->dtype == TAPPA_I32 || q->shape[0] < 1 || q->shape[2] < 1)
             return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
-                              "q-similarity: layer %d's queries must be [Hq, N, D] f32 or f16", l);
+                              "q-similarity: layer %d's queries must be [Hq, N, D] f32 or f16 with Hq, D >= 1", l);
         int64_t heads = q->shape[0];
         tappa_tensor *tq = NULL, *per_head = NULL;
         st = tappa_tensor_from_array(ctx, q, &tq, err);

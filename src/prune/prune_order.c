@@ -25,14 +25,34 @@ void tappa_prune_scores(const double *bi, const double *q, size_t n, double beta
     for (size_t i = 0; i < n; i++) score[i] = bi_norm[i] + beta * (1.0 - q_norm[i]);
 }
 
-/* Insertion sort: stable, so equal scores keep index order, and a model has
- * at most a few hundred layers. */
+/* Layer a goes before layer b: lower score, or the same score and a lower index. */
+static int before(const double *score, int32_t a, int32_t b)
+{
+    return score[a] < score[b] || (score[a] == score[b] && a < b);
+}
+
+static void sift_down(const double *score, int32_t *heap, size_t root, size_t n)
+{
+    for (size_t child; (child = 2 * root + 1) < n; root = child) {
+        if (child + 1 < n && before(score, heap[child], heap[child + 1])) child++;
+        if (!before(score, heap[root], heap[child])) return;
+        int32_t t = heap[root];
+        heap[root] = heap[child];
+        heap[child] = t;
+    }
+}
+
+/* Heapsort on (score, index), a total order, so the result does not depend on
+ * the sort's stability; O(n log n) without allocating. */
 void tappa_prune_order(const double *score, size_t n, int32_t *order)
 {
-    for (size_t i = 0; i < n; i++) {
-        size_t j = i;
-        for (; j > 0 && score[order[j - 1]] > score[i]; j--) order[j] = order[j - 1];
-        order[j] = (int32_t)i;
+    for (size_t i = 0; i < n; i++) order[i] = (int32_t)i;
+    for (size_t i = n / 2; i-- > 0;) sift_down(score, order, i, n);
+    for (size_t end = n; end-- > 1;) {
+        int32_t t = order[0];
+        order[0] = order[end];
+        order[end] = t;
+        sift_down(score, order, 0, end);
     }
 }
 
