@@ -12,6 +12,9 @@
 #include "tappa/budget.h"
 #include "tappa/compress.h"
 #include "tappa/prune.h"
+#include "tappa/gguf.h"
+#include "tappa/convert.h"
+#include "tappa/tokenizer.h"
 #include "tappa/reference.h"
 #include "tappa/tensor_io.h"
 
