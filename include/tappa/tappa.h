@@ -15,6 +15,7 @@
 #include "tappa/gguf.h"
 #include "tappa/convert.h"
 #include "tappa/tokenizer.h"
+#include "tappa/model.h"
 #include "tappa/reference.h"
 #include "tappa/tensor_io.h"
 

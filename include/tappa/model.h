@@ -1,0 +1,72 @@
+/* Decoder models (Llama and Qwen2 architectures) from GGUF: hyperparameters,
+ * weights, tokenizer, and sessions that run the forward pass over a KV cache.
+ * On the CPU backend the forward pass is the float64-accumulating reference. */
+#ifndef TAPPA_MODEL_H
+#define TAPPA_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tappa/context.h"
+#include "tappa/gguf.h"
+#include "tappa/status.h"
+#include "tappa/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tappa_model_info {
+    const char *arch;          /* "llama" or "qwen2" */
+    int layers, embd, ffn, heads, kv_heads, head_dim, vocab, context;
+    float rope_base, rope_scale; /* positions are divided by rope_scale (linear scaling) */
+    float eps;
+    bool rope_interleaved;     /* llama (GGUF's permuted Q/K): pairs (2i, 2i+1); qwen2: (i, i + D/2) */
+    bool rope_freqs;           /* per-pair frequency divisors (Llama-3 scaling) */
+    bool qkv_bias;
+    tappa_ggml_type weight_type; /* of the matrices as loaded */
+    size_t weight_bytes;
+} tappa_model_info;
+
+typedef struct tappa_model_params {
+    /* Matrices as stored (TAPPA_GGML_F32 + keep_type) or converted at load to f32 or f16. */
+    bool keep_type;
+    tappa_ggml_type type;
+} tappa_model_params;
+#define TAPPA_MODEL_PARAMS_DEFAULT ((tappa_model_params){ true, TAPPA_GGML_F32 })
+
+typedef struct tappa_model tappa_model;
+
+tappa_status tappa_model_load(tappa_context *ctx, const char *path, const tappa_model_params *params,
+                              tappa_model **out, tappa_error *err);
+void tappa_model_free(tappa_model **m);
+const tappa_model_info *tappa_model_get_info(const tappa_model *m);
+const tappa_tokenizer *tappa_model_tokenizer(const tappa_model *m);
+
+/* What a session records of each evaluated token for a trace (SPEC.md), when
+ * asked: per layer post- and pre-RoPE queries, keys, values, and the hidden
+ * states entering each layer and leaving the last. */
+typedef struct tappa_trace tappa_trace;
+
+/* A conversation with the model: its KV cache (room for max_tokens) and position. */
+typedef struct tappa_session tappa_session;
+tappa_status tappa_session_create(tappa_model *m, int64_t max_tokens, tappa_session **out, tappa_error *err);
+void tappa_session_free(tappa_session **s);
+int64_t tappa_session_length(const tappa_session *s);
+/* KV-cache bytes in use. */
+size_t tappa_session_kv_bytes(const tappa_session *s);
+/* Run n tokens at the session's next positions; logits gets [n, vocab] when
+ * all_logits, else the last token's [vocab]. */
+tappa_status tappa_session_eval(tappa_session *s, const int32_t *ids, size_t n, bool all_logits, float *logits,
+                                tappa_error *err);
+/* Record what a trace needs from now on (before the first eval). */
+tappa_status tappa_session_record_trace(tappa_session *s, tappa_error *err);
+/* Write the recorded trace: layer.{i}.q, q_pre [Hq, N, D], layer.{i}.k, v
+ * [Hkv, N, D], hidden.{i} [N, d_model] for i = 0..L, all f32. */
+tappa_status tappa_session_write_trace(const tappa_session *s, const char *path, tappa_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

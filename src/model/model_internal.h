@@ -1,0 +1,56 @@
+/* What the model files share: the loaded weights and the session state. */
+#ifndef TAPPA_MODEL_INTERNAL_H
+#define TAPPA_MODEL_INTERNAL_H
+
+#include "tappa/model.h"
+
+/* A matrix [rows, cols] (row-major, ggml's dims { cols, rows }) or a vector (rows 1). */
+typedef struct weight {
+    tappa_ggml_type type;
+    int64_t rows, cols;
+    const void *data; /* into the mapping, or owned */
+    void *owned;
+} weight;
+
+typedef struct layer_weights {
+    weight attn_norm, q, k, v, o, ffn_norm, gate, up, down;
+    weight bq, bk, bv; /* qwen2 */
+} layer_weights;
+
+struct tappa_model {
+    tappa_context *ctx;
+    tappa_gguf *gguf;
+    tappa_tokenizer *tok;
+    tappa_model_info info;
+    weight embd, out_norm, output;
+    bool tied;             /* output is embd (no output.weight) */
+    layer_weights *layers; /* (layers) */
+    float *rope_freqs;     /* (head_dim / 2) divisors, or NULL */
+};
+
+/* Growable float storage of trace rows. */
+typedef struct trace_rows {
+    float *v;
+    size_t n, cap; /* floats */
+} trace_rows;
+
+struct tappa_session {
+    tappa_model *m;
+    int64_t cap, len;
+    float *k, *v;          /* (layers, kv_heads, cap, head_dim) */
+    bool tracing;
+    int64_t traced;        /* tokens recorded */
+    trace_rows *q, *q_pre, *tk, *tv; /* (layers): token-major rows of Hq*D or Hkv*D */
+    trace_rows *hidden;    /* (layers + 1): token-major rows of d_model */
+};
+
+/* Row r of w as f32 into out (cols floats). */
+void weight_row(const weight *w, int64_t r, float *out);
+
+/* The CPU reference forward pass of n tokens (model_cpu.c). */
+tappa_status forward_cpu(tappa_session *s, const int32_t *ids, size_t n, bool all_logits, float *logits,
+                         tappa_error *err);
+/* Append n floats to a trace buffer. */
+tappa_status trace_append(trace_rows *t, const float *x, size_t n, tappa_error *err);
+
+#endif
