@@ -21,6 +21,8 @@ int cmd_inspect(int argc, char **argv);
 int cmd_qsim(int argc, char **argv);
 int cmd_prune_scores(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 int cmd_prune_order(int argc, char **argv);
 
 /* Print "tappa CMD: MESSAGE (see 'tappa CMD --help')" and return EXIT_USAGE. */

@@ -9,6 +9,8 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    { "run", cmd_run, "generate text with a GGUF model (default: the bundled tiny Llama)" },
+    { "trace", cmd_trace, "a prompt's queries, keys, values and hidden states as a trace" },
     { "demo", cmd_demo, "TAPPA q-similarity and window-attention scores on a generated prompt" },
     { "attn", cmd_attn, "one attention call from .npy files (prefill or decode)" },
     { "budget", cmd_budget, "per-layer KV budgets from layer preferences (TAPPA step 4)" },

@@ -1,0 +1,252 @@
+/* tappa run: generate text with a GGUF model, streaming it, then a summary. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "rng.h"
+
+static const char help[] =
+    "usage: tappa run [-m MODEL.gguf] [-p TEXT | -f FILE] [-n N] [--temp T] [--top-p P] [--seed S]\n"
+    "                 [--weights keep|f32|f16|q8_0] [--device D] [--json]\n"
+    "Generate text with a Llama or Qwen2 model, streamed as it comes, then a summary:\n"
+    "prompt tokens, prefill and decode tokens/s, KV-cache bytes.\n"
+    "  -m FILE        the model (default: the bundled tiny Llama, models/tiny-llama/tiny-llama.gguf)\n"
+    "  -p TEXT        the prompt (default: a line of Python)\n"
+    "  -f FILE        the prompt from a file\n"
+    "  -n N           tokens to generate (default 128); stops early at the end-of-text token\n"
+    "  --temp T       sampling temperature (default 0: greedy)\n"
+    "  --top-p P      nucleus sampling: the smallest set of tokens with probability >= P (default 1)\n"
+    "  --seed S       sampling seed (default: fresh, printed in the summary)\n"
+    "  --weights W    the matrices as stored (keep, default) or converted at load\n"
+    "  --device D     index, name substring, or 'cpu'\n"
+    "  --json         no streaming: print {\"text\", \"tokens\", ...} at the end\n";
+
+#define DEFAULT_PROMPT "def fibonacci(n):\n"
+
+static char *read_text(const char *path, size_t *len, tappa_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return tappa_fail(err, TAPPA_ERR_IO, "%s: cannot open: %s", path, strerror(errno)), NULL;
+    char *buf = NULL;
+    size_t cap = 0;
+    *len = 0;
+    for (;;) {
+        if (*len + 65536 + 1 > cap) {
+            cap = cap ? 2 * cap : 131072;
+            char *grown = cap > (64u << 20) ? NULL : realloc(buf, cap);
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return tappa_fail(err, TAPPA_ERR_LIMIT, "%s: a prompt above 64 MiB", path), NULL;
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + *len, 1, cap - *len - 1, f);
+        *len += got;
+        if (!got) break;
+    }
+    fclose(f);
+    buf[*len] = '\0';
+    return buf;
+}
+
+/* Greedy (temp 0) or temperature + top-p sampling from logits. */
+static int32_t sample(float *logits, int V, double temp, double top_p, rng *r, int32_t *idx)
+{
+    int best = 0;
+    for (int i = 1; i < V; i++)
+        if (logits[i] > logits[best]) best = i;
+    if (temp <= 0) return best;
+    double sum = 0;
+    for (int i = 0; i < V; i++) sum += (logits[i] = (float)exp((logits[i] - logits[best]) / temp));
+    for (int i = 0; i < V; i++) idx[i] = i;
+    /* Sort ids by probability (descending) until top_p of the mass is covered. */
+    double mass = 0;
+    int kept = 0;
+    while (kept < V && mass < top_p * sum) {
+        int m = kept;
+        for (int i = kept + 1; i < V; i++)
+            if (logits[idx[i]] > logits[idx[m]]) m = i;
+        int32_t t = idx[kept];
+        idx[kept] = idx[m];
+        idx[m] = t;
+        mass += logits[idx[kept++]];
+    }
+    double u = rng_uniform(r, 0, mass), acc = 0;
+    for (int i = 0; i < kept; i++)
+        if ((acc += logits[idx[i]]) >= u) return idx[i];
+    return idx[kept - 1];
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "model", required_argument, NULL, 'm' }, { "prompt", required_argument, NULL, 'p' },
+        { "file", required_argument, NULL, 'f' },  { "tokens", required_argument, NULL, 'n' },
+        { "temp", required_argument, NULL, 't' },  { "top-p", required_argument, NULL, 'P' },
+        { "seed", required_argument, NULL, 's' },  { "weights", required_argument, NULL, 'w' },
+        { "device", required_argument, NULL, 'd' }, { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },        { 0 },
+    };
+    const char *model_path = TAPPA_BUNDLED_MODEL, *prompt = NULL, *file = NULL, *device = NULL;
+    unsigned long long n_gen = 128, seed = 0;
+    bool have_seed = false, json = false;
+    double temp = 0, top_p = 1;
+    tappa_model_params mp = TAPPA_MODEL_PARAMS_DEFAULT;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "m:p:f:n:", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 'p': prompt = optarg; break;
+        case 'f': file = optarg; break;
+        case 'n':
+            if (!cli_parse_u64(optarg, &n_gen) || n_gen > (1u << 20))
+                return cli_usage("run", "-n needs a token count, got '%s'", optarg);
+            break;
+        case 't':
+            temp = strtod(optarg, &end);
+            if (*end || !(temp >= 0) || temp > 100) return cli_usage("run", "--temp needs a number >= 0, got '%s'", optarg);
+            break;
+        case 'P':
+            top_p = strtod(optarg, &end);
+            if (*end || !(top_p > 0 && top_p <= 1)) return cli_usage("run", "--top-p needs a number in (0, 1], got '%s'", optarg);
+            break;
+        case 's':
+            if (!cli_parse_u64(optarg, &seed)) return cli_usage("run", "--seed needs a number, got '%s'", optarg);
+            have_seed = true;
+            break;
+        case 'w':
+            mp.keep_type = !strcmp(optarg, "keep");
+            if (!strcmp(optarg, "f32")) mp.type = TAPPA_GGML_F32;
+            else if (!strcmp(optarg, "f16")) mp.type = TAPPA_GGML_F16;
+            else if (!strcmp(optarg, "q8_0")) mp.type = TAPPA_GGML_Q8_0;
+            else if (!mp.keep_type) return cli_usage("run", "--weights must be keep, f32, f16 or q8_0, not '%s'", optarg);
+            break;
+        case 'd': device = optarg; break;
+        case 'j': json = true; break;
+        case 'h': fputs(help, stdout); return EXIT_OK;
+        default: return cli_usage("run", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage("run", "unexpected argument '%s'", argv[optind]);
+    if (prompt && file) return cli_usage("run", "give -p TEXT or -f FILE, not both");
+    if (!have_seed) seed = rng_fresh_seed();
+
+    tappa_error err = { 0 };
+    tappa_context *ctx = NULL;
+    tappa_model *m = NULL;
+    tappa_session *s = NULL;
+    int32_t *ids = NULL, *idx = NULL;
+    float *logits = NULL;
+    char *text = NULL;
+    size_t len = 0, n_prompt = 0;
+    tappa_status st = TAPPA_OK;
+    if (file) {
+        text = read_text(file, &len, &err);
+        if (!text) st = err.status;
+    } else {
+        const char *src = prompt ? prompt : DEFAULT_PROMPT;
+        len = strlen(src);
+        text = strdup(src);
+        if (!text) st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    }
+    if (!st) st = cli_context(device, &ctx, &err);
+    if (!st) st = tappa_model_load(ctx, model_path, &mp, &m, &err);
+    const tappa_model_info *info = m ? tappa_model_get_info(m) : NULL;
+    const tappa_tokenizer *tok = m ? tappa_model_tokenizer(m) : NULL;
+    if (!st) st = tappa_tokenize(tok, text, len, true, &ids, &n_prompt, &err);
+    if (!st && n_prompt == 0) st = tappa_fail(&err, TAPPA_ERR_INVALID_ARG, "the prompt has no tokens");
+    if (!st && (int64_t)(n_prompt + n_gen) > info->context)
+        fprintf(stderr, "tappa run: %zu prompt + %llu new tokens pass the model's trained context of %d\n", n_prompt,
+                n_gen, info->context);
+    if (!st) st = tappa_session_create(m, (int64_t)(n_prompt + n_gen), &s, &err);
+    if (!st) {
+        logits = malloc(sizeof(float) * info->vocab);
+        idx = malloc(sizeof(int32_t) * info->vocab);
+        if (!logits || !idx) st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    }
+    /* Prefill in chunks, so a long prompt shows progress. */
+    double t0 = cli_now_ms();
+    bool progress = !json && cli_stderr_tty() && n_prompt > 256;
+    for (size_t done = 0; !st && done < n_prompt;) {
+        size_t chunk = n_prompt - done < 256 ? n_prompt - done : 256;
+        st = tappa_session_eval(s, ids + done, chunk, false, logits, &err);
+        done += chunk;
+        if (progress) fprintf(stderr, "\rtappa run: prompt %zu / %zu tokens", done, n_prompt);
+    }
+    if (progress) fputc('\n', stderr);
+    double prefill_ms = cli_now_ms() - t0;
+    rng r;
+    rng_seed(&r, seed);
+    char *out = NULL;
+    size_t out_len = 0, out_cap = 0;
+    unsigned long long generated = 0;
+    double t1 = cli_now_ms();
+    if (!st && !json) fwrite(text, 1, len, stdout);
+    for (; !st && generated < n_gen; generated++) {
+        int32_t next = sample(logits, info->vocab, temp, top_p, &r, idx);
+        if (next == tappa_tokenizer_eos(tok)) break;
+        char piece[256];
+        size_t n = tappa_token_piece(tok, next, piece, sizeof piece);
+        if (out_len + n + 1 > out_cap) {
+            out_cap = (out_len + n + 1) * 2;
+            char *grown = realloc(out, out_cap);
+            if (!grown) {
+                st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+                break;
+            }
+            out = grown;
+        }
+        memcpy(out + out_len, piece, n);
+        out_len += n;
+        if (!json) {
+            fwrite(piece, 1, n, stdout);
+            fflush(stdout);
+        }
+        if (generated + 1 < n_gen) st = tappa_session_eval(s, &next, 1, false, logits, &err);
+    }
+    double decode_ms = cli_now_ms() - t1;
+    if (!st) {
+        double pre_tps = prefill_ms > 0 ? n_prompt / (prefill_ms / 1e3) : 0;
+        double dec_tps = decode_ms > 0 && generated ? generated / (decode_ms / 1e3) : 0;
+        if (json) {
+            cJSON *root = cJSON_CreateObject();
+            if (out) out[out_len] = '\0';
+            cJSON_AddStringToObject(root, "prompt", text);
+            cJSON_AddStringToObject(root, "text", out ? out : "");
+            cJSON_AddNumberToObject(root, "prompt_tokens", (double)n_prompt);
+            cJSON_AddNumberToObject(root, "generated_tokens", (double)generated);
+            cJSON_AddNumberToObject(root, "prefill_tokens_per_s", pre_tps);
+            cJSON_AddNumberToObject(root, "decode_tokens_per_s", dec_tps);
+            cJSON_AddNumberToObject(root, "kv_cache_bytes", (double)tappa_session_kv_bytes(s));
+            cJSON_AddNumberToObject(root, "seed", (double)seed);
+            cJSON_AddStringToObject(root, "device", "cpu reference");
+            char *j = cJSON_Print(root);
+            if (j) puts(j);
+            free(j);
+            cJSON_Delete(root);
+        } else {
+            printf("\n\n");
+            fprintf(stderr,
+                    "tappa run: %zu prompt tokens, prefill %.1f tokens/s; %llu generated, decode %.1f tokens/s; "
+                    "KV cache %.2f MiB; seed %llu; forward pass on the CPU reference\n",
+                    n_prompt, pre_tps, generated, dec_tps, tappa_session_kv_bytes(s) / 1048576.0, seed);
+        }
+    }
+    free(out);
+    free(ids);
+    free(idx);
+    free(logits);
+    free(text);
+    tappa_session_free(&s);
+    tappa_model_free(&m);
+    tappa_context_destroy(&ctx);
+    if (st) return cli_error("run", &err);
+    return EXIT_OK;
+}

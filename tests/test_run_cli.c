@@ -1,0 +1,100 @@
+/* `tappa run` and `tappa trace` with the bundled model on a device (argv[3]):
+ * greedy text equal to transformers' greedy continuation of each golden
+ * prompt; a trace with every tensor of SPEC.md at its shape, its queries
+ * before and after RoPE equal at position 0 (no rotation there) and different
+ * later; bad arguments and a missing model as one-line errors.
+ * usage: test_run_cli TAPPA GOLDEN.json DEVICE */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "cli_run.h"
+#include "tappa/tappa.h"
+
+static char dir[] = "/tmp/tappa-run-XXXXXX";
+
+static cJSON *read_json(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return cJSON_Parse(buf);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_run_cli TAPPA GOLDEN.json DEVICE\n");
+        return 2;
+    }
+    const char *tappa = argv[1], *device = argv[3];
+    rng r;
+    cli_test_start("test_run_cli", tappa, device, dir, &r);
+    cJSON *golden = read_json(argv[2]);
+    CHECK(golden != NULL);
+    char cmd[4096], path[256];
+    int lines;
+    const cJSON *p;
+    int i = 0;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(golden, "prompts"))
+    {
+        /* The prompt goes through a file: it holds newlines and quotes. */
+        snprintf(path, sizeof path, "%s/prompt%d.txt", dir, i++);
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fputs(cJSON_GetObjectItem(p, "text")->valuestring, f);
+            fclose(f);
+        }
+        snprintf(cmd, sizeof cmd, "%s run -f %s -n 32 --json --device '%s'", tappa, path, device);
+        CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
+        cJSON *out = cli_read_json(dir);
+        const cJSON *text = cJSON_GetObjectItem(out, "text"), *want = cJSON_GetObjectItem(p, "greedy_text");
+        CHECK(cJSON_IsString(text) && cJSON_IsString(want) && !strcmp(text->valuestring, want->valuestring));
+        CHECK_NEAR(cJSON_GetObjectItem(out, "prompt_tokens")->valuedouble,
+                   cJSON_GetArraySize(cJSON_GetObjectItem(p, "ids")), 0);
+        cJSON_Delete(out);
+        remove(path);
+    }
+
+    snprintf(cmd, sizeof cmd, "%s trace -p 'import os\nimport sys' -o %s/t.safetensors --device '%s'", tappa, dir,
+             device);
+    CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
+    snprintf(path, sizeof path, "%s/t.safetensors", dir);
+    tappa_safetensors *t = NULL;
+    tappa_error err = { 0 };
+    CHECK_INT_EQ(tappa_safetensors_read(path, &t, &err), TAPPA_OK);
+    const tappa_array *q = t ? tappa_safetensors_find(t, "layer.3.q") : NULL;
+    const tappa_array *qp = t ? tappa_safetensors_find(t, "layer.3.q_pre") : NULL;
+    const tappa_array *k = t ? tappa_safetensors_find(t, "layer.3.k") : NULL;
+    const tappa_array *h = t ? tappa_safetensors_find(t, "hidden.4") : NULL;
+    CHECK(q && qp && k && h && t && tappa_safetensors_find(t, "layer.0.v") && !tappa_safetensors_find(t, "hidden.5"));
+    if (q && qp && k && h) {
+        int64_t n = q->shape[1];
+        CHECK(n > 2 && q->shape[0] == 4 && q->shape[2] == 64 && k->shape[0] == 2 && h->shape[0] == n && h->shape[1] == 256);
+        const float *a = q->data, *b = qp->data;
+        CHECK(!memcmp(a, b, 64 * sizeof(float)));                         /* head 0, position 0 */
+        CHECK(memcmp(a + 2 * 64, b + 2 * 64, 64 * sizeof(float)) != 0);   /* head 0, position 2 */
+    }
+    tappa_safetensors_free(&t);
+    remove(path);
+
+    const char *bad[][2] = {
+        { "run -m /nonexistent.gguf -n 2", "1" },
+        { "run -n lots", "2" },
+        { "run -p a -f b", "2" },
+        { "trace -p hello", "2" },
+        { "run --temp -1", "2" },
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        snprintf(cmd, sizeof cmd, "%s %s --device '%s'", tappa, bad[b][0], device);
+        CHECK_INT_EQ(cli_run(dir, cmd, &lines), atoi(bad[b][1]));
+        CHECK_INT_EQ(lines, 1);
+    }
+    cJSON_Delete(golden);
+    cli_test_cleanup(dir, NULL, 0);
+    return check_exit("test_run_cli");
+}
