@@ -53,6 +53,10 @@ typedef struct tappa_gguf_tensor {
 } tappa_gguf_tensor;
 
 tappa_status tappa_gguf_open(const char *path, tappa_gguf **out, tappa_error *err);
+/* The same from size bytes in memory (not copied: they must outlive *out);
+ * name labels error messages. */
+tappa_status tappa_gguf_open_memory(const void *data, size_t size, const char *name, tappa_gguf **out,
+                                    tappa_error *err);
 /* Unmap and free; accepts NULL. */
 void tappa_gguf_close(tappa_gguf **g);
 

@@ -33,7 +33,8 @@ typedef struct gguf_kv {
 
 struct tappa_gguf {
     char *path;
-    void *map;
+    void *map;     /* the file's mapping, MAP_FAILED when in memory */
+    const void *bytes;
     size_t size;
     gguf_kv *kv;
     size_t n_kv;
@@ -232,7 +233,7 @@ static const gguf_kv *find_kv(const tappa_gguf *g, const char *key)
 
 static tappa_status parse(tappa_gguf *g, tappa_error *err)
 {
-    cursor c = { g->map, g->size, 0, g->path, err };
+    cursor c = { g->bytes, g->size, 0, g->path, err };
     uint32_t magic, version;
     uint64_t n_tensors, n_kv;
     tappa_status st = read_u32(&c, "the magic", &magic);
@@ -286,7 +287,7 @@ static tappa_status parse(tappa_gguf *g, tappa_error *err)
             st = tappa_fail(err, TAPPA_ERR_FORMAT, "%s: tensor '%s' (%zu bytes at offset %llu) runs past the end of the file",
                             g->path, t->name, t->bytes, (unsigned long long)offsets[i]);
         else
-            t->data = (const uint8_t *)g->map + data + offsets[i];
+            t->data = (const uint8_t *)g->bytes + data + offsets[i];
     }
     free(offsets);
     return st;
@@ -313,9 +314,32 @@ tappa_status tappa_gguf_open(const char *path, tappa_gguf **out, tappa_error *er
         g->size = (size_t)sb.st_size;
         g->map = mmap(NULL, g->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (g->map == MAP_FAILED) st = tappa_fail(err, TAPPA_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+        g->bytes = g->map;
     }
     if (fd >= 0) close(fd);
     if (!st) st = parse(g, err);
+    if (st) {
+        tappa_gguf_close(&g);
+        return st;
+    }
+    *out = g;
+    return TAPPA_OK;
+}
+
+tappa_status tappa_gguf_open_memory(const void *data, size_t size, const char *name, tappa_gguf **out,
+                                    tappa_error *err)
+{
+    *out = NULL;
+    tappa_gguf *g = calloc(1, sizeof *g);
+    if (!g || !(g->path = strdup(name))) {
+        free(g);
+        return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "%s: out of host memory", name);
+    }
+    g->map = MAP_FAILED;
+    g->bytes = data;
+    g->size = size;
+    tappa_status st = size < 24 ? tappa_fail(err, TAPPA_ERR_FORMAT, "%s: %zu bytes: too short for a GGUF header", name, size)
+                                : parse(g, err);
     if (st) {
         tappa_gguf_close(&g);
         return st;
@@ -340,7 +364,7 @@ void tappa_gguf_close(tappa_gguf **gp)
     for (size_t i = 0; i < g->n_tensors; i++) free((char *)g->tensors[i].name);
     free(g->kv);
     free(g->tensors);
-    if (g->map != MAP_FAILED && g->map) munmap(g->map, g->size);
+    if (g->map != MAP_FAILED) munmap(g->map, g->size);
     free(g->path);
     free(g);
     *gp = NULL;
