@@ -43,7 +43,7 @@ static tappa_status record(void *p, int set, tappa_error *err)
     switch (s->kind) {
     case K_COPY: return copy_record(in[0], s->out[0], s->unroll, err);
     case K_SOFTMAX: return softmax_record(in[0], s->out[0], err);
-    case K_ROPE: return rope_record(in[0], s->out[0], s->aux, &s->rope, err);
+    case K_ROPE: return rope_record(in[0], s->out[0], s->aux, &s->rope, 0, err);
     case K_QSIM: return qsim_record(in[0], s->out[0], TAPPA_QSIM_COSINE, err);
     case K_QSIM_PAIR:
         return qsim_pairwise_record(in[0], s->out[0], s->aux2, s->aux, TAPPA_QSIM_EUCLIDEAN, 1.0, err);
@@ -179,7 +179,7 @@ static tappa_status add_basic(builder *b, tappa_dtype dt, bool quick, tappa_erro
         st = add_case(b, K_ROPE, "rope", text, dn, 1, &rq, 1, &rq, 2 * spec_bytes(&rq),
                       3.0 * h * n * d, 0, &s, err);
         if (!st) {
-            s->rope = (tappa_rope_params){ TAPPA_ROPE_HALF, 500000, 0 };
+            s->rope = (tappa_rope_params){ TAPPA_ROPE_HALF, 500000, 0, NULL, 1 };
             st = rope_table_create(b->ctx, n, d, &s->rope, &s->aux, err);
         }
     }

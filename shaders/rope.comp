@@ -18,6 +18,7 @@ layout(push_constant) uniform Push {
     uint n;           // tokens per slice
     uint d;           // head dim (even)
     uint interleaved; // 0: pairs (i, i + d/2); 1: pairs (2i, 2i + 1)
+    uint t0;          // table position of each slice's token 0
 } pc;
 
 void main()
@@ -27,7 +28,7 @@ void main()
     uint half_d = pc.d / 2;
     uint row = p / half_d;
     uint i = p - row * half_d;
-    uint t = (pc.row0 + row) % pc.n;
+    uint t = pc.t0 + (pc.row0 + row) % pc.n;
     vec2 lo = table[(t & 255u) * half_d + i];
     vec2 hi = table[(256u + (t >> 8)) * half_d + i];
     float c = hi.x * lo.x - hi.y * lo.y;

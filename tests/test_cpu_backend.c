@@ -48,7 +48,7 @@ static void test_tensors_and_errors(void)
 
     CHECK_INT_EQ(tappa_softmax(a, b, &err), TAPPA_ERR_INVALID_ARG);
     CHECK_CONTAINS(err.message, "shapes differ");
-    tappa_rope_params rp = { TAPPA_ROPE_HALF, 10000, 0 };
+    tappa_rope_params rp = { TAPPA_ROPE_HALF, 10000, 0, NULL, 1 };
     CHECK_INT_EQ(tappa_rope(o, o, &rp, &err), TAPPA_ERR_INVALID_ARG);
     CHECK_CONTAINS(err.message, "D even");
     rp.base = 0.5;

@@ -47,7 +47,7 @@ static void test_rope(rng *r)
     enum { N = 9, D = 16 };
     double x[N * D], y[N * D], z[N * D];
     for (int i = 0; i < N * D; i++) x[i] = rng_normal(r);
-    tappa_rope_params zero = { TAPPA_ROPE_HALF, 10000, 0 };
+    tappa_rope_params zero = { TAPPA_ROPE_HALF, 10000, 0, NULL, 1 };
     /* Position 0 is the identity; every row keeps its norm. */
     tappa_ref_rope(x, y, 1, N, D, &zero);
     for (int c = 0; c < D; c++) CHECK_NEAR(y[c], x[c], 1e-15);
@@ -57,19 +57,19 @@ static void test_rope(rng *r)
         /* Relative position: <R_m q, R_n k> depends on m - n only. */
         double q[D], k[D], qm[D], kn[D], qm2[D], kn2[D];
         for (int c = 0; c < D; c++) { q[c] = rng_normal(r); k[c] = rng_normal(r); }
-        tappa_rope_params pm = { (tappa_rope_layout)layout, 500000, 1234 };
-        tappa_rope_params pn = { (tappa_rope_layout)layout, 500000, 1000 };
-        tappa_rope_params pm2 = { (tappa_rope_layout)layout, 500000, 100234 };
-        tappa_rope_params pn2 = { (tappa_rope_layout)layout, 500000, 100000 };
+        tappa_rope_params pm = { (tappa_rope_layout)layout, 500000, 1234, NULL, 1 };
+        tappa_rope_params pn = { (tappa_rope_layout)layout, 500000, 1000, NULL, 1 };
+        tappa_rope_params pm2 = { (tappa_rope_layout)layout, 500000, 100234, NULL, 1 };
+        tappa_rope_params pn2 = { (tappa_rope_layout)layout, 500000, 100000, NULL, 1 };
         tappa_ref_rope(q, qm, 1, 1, D, &pm);
         tappa_ref_rope(k, kn, 1, 1, D, &pn);
         tappa_ref_rope(q, qm2, 1, 1, D, &pm2);
         tappa_ref_rope(k, kn2, 1, 1, D, &pn2);
         CHECK_NEAR(dot(qm, kn, D), dot(qm2, kn2, D), 1e-9);
         /* Rotations compose: offset a then offset b is offset a + b. */
-        tappa_rope_params pa = { (tappa_rope_layout)layout, 10000, 5 };
-        tappa_rope_params pb = { (tappa_rope_layout)layout, 10000, 7 };
-        tappa_rope_params pab = { (tappa_rope_layout)layout, 10000, 12 };
+        tappa_rope_params pa = { (tappa_rope_layout)layout, 10000, 5, NULL, 1 };
+        tappa_rope_params pb = { (tappa_rope_layout)layout, 10000, 7, NULL, 1 };
+        tappa_rope_params pab = { (tappa_rope_layout)layout, 10000, 12, NULL, 1 };
         tappa_ref_rope(x, y, 1, 1, D, &pa);
         tappa_ref_rope(y, z, 1, 1, D, &pb);
         tappa_ref_rope(x, y, 1, 1, D, &pab);
@@ -78,8 +78,8 @@ static void test_rope(rng *r)
     /* The two layouts are the same rotation on permuted channels. */
     double xi[D], yh[D], yi[D];
     for (int i = 0; i < D / 2; i++) { xi[2 * i] = x[i]; xi[2 * i + 1] = x[i + D / 2]; }
-    tappa_rope_params ph = { TAPPA_ROPE_HALF, 10000, 3 };
-    tappa_rope_params pi = { TAPPA_ROPE_INTERLEAVED, 10000, 3 };
+    tappa_rope_params ph = { TAPPA_ROPE_HALF, 10000, 3, NULL, 1 };
+    tappa_rope_params pi = { TAPPA_ROPE_INTERLEAVED, 10000, 3, NULL, 1 };
     tappa_ref_rope(x, yh, 1, 1, D, &ph);
     tappa_ref_rope(xi, yi, 1, 1, D, &pi);
     for (int i = 0; i < D / 2; i++) {

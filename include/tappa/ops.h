@@ -29,11 +29,14 @@ typedef struct tappa_rope_params {
     tappa_rope_layout layout;
     double base;        /* frequency base theta, e.g. 10000 or 500000; > 1 */
     int64_t pos_offset; /* position of token 0 (e.g. the cache length at decode); >= 0 */
+    const float *freq_divisors; /* (D/2) per-pair divisors of the frequency (Llama-3 scaling), or NULL */
+    double scale;       /* linear scaling: positions are divided by it; 0 or 1: none */
 } tappa_rope_params;
 
 /* Rotary position embedding. x, y: [..., N, D] (D even), same shape and dtype
  * (f32 or f16). Token n of every leading slice has position pos_offset + n and
- * pair i is rotated by angle position * base^(-2i/D). y may equal x. */
+ * pair i is rotated by angle position / scale * base^(-2i/D) / divisor_i.
+ * y may equal x. */
 tappa_status tappa_rope(const tappa_tensor *x, tappa_tensor *y, const tappa_rope_params *params,
                         tappa_error *err);
 

@@ -87,7 +87,7 @@ static tappa_status run_layer(tappa_context *ctx, rng *r, int layer, layer_resul
     tappa_status st = TAPPA_OK;
     if (!q || !k || !qr || !kr || !qw || !mean || !var || !rmean || !rvar)
         st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "demo: out of host memory");
-    const tappa_rope_params rope = { TAPPA_ROPE_HALF, 10000.0, 0 };
+    const tappa_rope_params rope = { TAPPA_ROPE_HALF, 10000.0, 0, NULL, 1 };
     int64_t qs[3] = { HQ, N, D }, ks[3] = { HKV, N, D }, ws[3] = { HQ, W, D }, hs = HQ, os[2] = { HQ, N };
     if (!st) {
         generate(r, layer, q, k);

@@ -639,8 +639,10 @@ typedef struct conform_case {
     attention_case attn;
 } conform_case;
 
-#define HALF(base, pos) { TAPPA_ROPE_HALF, base, pos }
-#define INTER(base, pos) { TAPPA_ROPE_INTERLEAVED, base, pos }
+/* Llama-3-style divisors for D = 16: short wavelengths kept, long ones divided by 4. */
+static const float llama3_divisors[8] = { 1, 1, 1, 1.3f, 2.2f, 3.6f, 4, 4 };
+#define HALF(base, pos) { TAPPA_ROPE_HALF, base, pos, NULL, 1 }
+#define INTER(base, pos) { TAPPA_ROPE_INTERLEAVED, base, pos, NULL, 1 }
 
 /* Reference and odd shapes of SPEC.md, scaled so lavapipe runs them all in
  * seconds; both dtypes where the op takes them. */
@@ -660,6 +662,7 @@ static const conform_case cases[] = {
 #define ROPE(dt)                                                                 \
     { "rope", dt, 1, 1, 64, 0, 0, HALF(10000, 0), 0, false, { 0 } },                    \
     { "rope", dt, 4, 37, 64, 0, 0, INTER(10000, 0), 0, false, { 0 } },                  \
+    { "rope", dt, 3, 50, 16, 0, 0, { TAPPA_ROPE_INTERLEAVED, 10000, 700, llama3_divisors, 2 }, 0, false, { 0 } }, \
     { "rope", dt, 8, 100, 128, 0, 0, HALF(500000, 4000), 0, false, { 0 } },             \
     { "rope", dt, 8, 100, 128, 0, 0, INTER(500000, 4000), 0, false, { 0 } },            \
     { "rope", dt, 3, 513, 80, 0, 0, HALF(10000, 131000), 0, false, { 0 } },             \

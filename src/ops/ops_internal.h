@@ -50,8 +50,10 @@ tappa_status softmax_record(const tappa_tensor *x, tappa_tensor *y, tappa_error 
 tappa_status rope_table_create(tappa_context *ctx, int64_t n, int64_t d,
                                const tappa_rope_params *params, tappa_tensor **table,
                                tappa_error *err);
+/* Token n of x takes the table's position table_pos + n (a table made once
+ * for a whole context serves every decode step). */
 tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_tensor *table,
-                         const tappa_rope_params *params, tappa_error *err);
+                         const tappa_rope_params *params, uint32_t table_pos, tappa_error *err);
 tappa_status qsim_record(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
                          tappa_error *err);
 tappa_status token_scores_record(const tappa_tensor *a, const tappa_tensor *b, double a_scale,

@@ -4,10 +4,13 @@
 
 #include "ops_internal.h"
 
-/* Frequency of pair i: base^(-2i/d). */
+/* Angle per position of pair i: base^(-2i/d), divided by the pair's divisor
+ * and the linear scale when given. */
 static double inv_freq(const tappa_rope_params *p, size_t i, size_t d)
 {
-    return pow(p->base, -2.0 * (double)i / (double)d);
+    double f = pow(p->base, -2.0 * (double)i / (double)d);
+    if (p->freq_divisors) f /= p->freq_divisors[i];
+    return p->scale > 0 ? f / p->scale : f;
 }
 
 void tappa_ref_rope(const double *x, double *y, size_t slices, size_t n, size_t d,
@@ -61,7 +64,7 @@ tappa_status rope_table_create(tappa_context *ctx, int64_t n, int64_t d,
 }
 
 tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_tensor *table,
-                         const tappa_rope_params *params, tappa_error *err)
+                         const tappa_rope_params *params, uint32_t table_pos, tappa_error *err)
 {
     tvk_device *dev = x->ctx->vk;
     if (table->n_segments != 1)
@@ -75,12 +78,13 @@ tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_ten
     uint32_t n = (uint32_t)x->shape[x->ndim - 2];
     for (size_t i = 0; i < x->n_segments && !st; i++) {
         tvk_binding b[3] = { tensor_binding(x, i), tensor_binding(y, i), tensor_binding(table, 0) };
-        uint32_t push[5] = {
+        uint32_t push[6] = {
             (uint32_t)(x->segments[i].count / 2),
             (uint32_t)(x->segments[i].first / d),
             n,
             d,
             params->layout == TAPPA_ROPE_INTERLEAVED,
+            table_pos,
         };
         uint32_t gx, gy;
         tvk_grid(dev, (push[0] + (uint64_t)wg - 1) / wg, &gx, &gy);
@@ -99,7 +103,7 @@ typedef struct rope_args {
 static tappa_status record_args(void *args, tappa_error *err)
 {
     rope_args *a = args;
-    return rope_record(a->x, a->y, a->table, a->params, err);
+    return rope_record(a->x, a->y, a->table, a->params, 0, err);
 }
 
 tappa_status tappa_rope(const tappa_tensor *x, tappa_tensor *y, const tappa_rope_params *params,
