@@ -8,13 +8,14 @@
 
 #include "bench.h"
 #include "rng.h"
+#include "../src/model/quant.h"
 
 #define MAX_SETS 8
 #define MAX_TENSORS 3
 #define ROTATE_BYTES (512.0 * 1024 * 1024) /* well above any GPU's L2 (H100: 50 MB) */
 
 enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_QSIM_PAIR, K_WINDOW_STATS, K_PREFILL, K_DECODE,
-            K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS, K_BLOCK_INFLUENCE };
+            K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS, K_BLOCK_INFLUENCE, K_MATVEC };
 
 /* Shape and dtype of one input or output. */
 typedef struct tensor_spec {
@@ -34,6 +35,7 @@ typedef struct state {
     int64_t window;
     bool h2o;
     uint32_t unroll;               /* copy: 16-byte elements per invocation */
+    tappa_matrix *matrix;          /* matvec: the weights */
 } state;
 
 static tappa_status record(void *p, int set, tappa_error *err)
@@ -54,6 +56,7 @@ static tappa_status record(void *p, int set, tappa_error *err)
     case K_KV_COMPACT: return kv_compact_record(in[0], s->aux, s->window, s->out[0], err);
     case K_ROW_SUMS: return row_sums_record(in[0], in[0]->shape[1] - s->window, s->out[0], err);
     case K_BLOCK_INFLUENCE: return block_influence_record(in[0], in[1], s->out[0], err);
+    case K_MATVEC: return matvec_record(s->matrix, in[0], NULL, false, s->out[0], err);
     case K_TOKEN_SCORES: return token_scores_record(in[0], in[1], 1.0, 200.0, s->window, 5, s->out[0], err);
     case K_PREFILL: return attention_prefill_record(in[0], in[1], in[2], true, s->out[0], s->out[1], err);
     case K_DECODE:
@@ -70,6 +73,7 @@ static void destroy(void *p)
     for (int j = 0; j < MAX_TENSORS; j++) tappa_tensor_destroy(&s->out[j]);
     tappa_tensor_destroy(&s->aux);
     tappa_tensor_destroy(&s->aux2);
+    tappa_matrix_destroy(&s->matrix);
     free(s);
 }
 
@@ -249,6 +253,36 @@ static tappa_status add_attention(builder *b, tappa_dtype kv, bool quick, tappa_
 
 /* Selection and compaction of a 32K prompt's keys (Hkv 8, D 128, W 32) to
  * C = 1024, and the row sums of cake's totals (Hq 32). */
+/* Decode's weight reads: one token through Llama-3-8B's largest projection
+ * (ffn_up, 14336 x 4096) in each weight type. */
+static tappa_status add_matvec(builder *b, bool quick, tappa_error *err)
+{
+    const int64_t rows = quick ? 512 : 14336, cols = quick ? 1024 : 4096;
+    const tappa_ggml_type types[4] = { TAPPA_GGML_F32, TAPPA_GGML_F16, TAPPA_GGML_Q8_0, TAPPA_GGML_Q4_0 };
+    size_t n = (size_t)(rows * cols);
+    float *w = malloc(n * sizeof *w);
+    void *packed = malloc(n * 4);
+    tappa_status st = w && packed ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    for (size_t i = 0; i < n && !st; i++) w[i] = (float)rng_uniform(&b->r, -0.05, 0.05);
+    for (int i = 0; i < 4 && !st; i++) {
+        state *s = NULL;
+        char text[96];
+        tensor_spec x = { 1, { cols }, TAPPA_F32 }, y = { 1, { rows }, TAPPA_F32 };
+        snprintf(text, sizeof text, "%s %lldx%lld t=1", tappa_ggml_type_name(types[i]), (long long)rows, (long long)cols);
+        quant_from_f32(types[i], w, n, packed);
+        tappa_matrix *m = NULL;
+        st = tappa_matrix_create(b->ctx, types[i], rows, cols, packed, &m, err);
+        if (!st)
+            st = add_case(b, K_MATVEC, "matvec", text, tappa_ggml_type_name(types[i]), 1, &x, 1, &y,
+                          (double)tappa_matrix_bytes(m) + spec_bytes(&x) + spec_bytes(&y), 2.0 * rows * cols, 0, &s, err);
+        if (!st) s->matrix = m;
+        else tappa_matrix_destroy(&m);
+    }
+    free(w);
+    free(packed);
+    return st;
+}
+
 static tappa_status add_selection(builder *b, bool f16, bool quick, tappa_error *err)
 {
     const int64_t hq = quick ? 8 : 32, hkv = quick ? 2 : 8, d = 128, n = quick ? 4096 : 32768, w = 32;
@@ -446,6 +480,7 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
         }
     }
     if (!st) st = add_selection(&b, f16, quick, err);
+    if (!st && wants(&b, "matvec")) st = add_matvec(&b, quick, err);
     if (!st && (b.only && !strcmp(b.only, "compress"))) st = add_compress(&b, f16, quick, err);
     if (st) {
         bench_cases_destroy(b.cases, b.count);

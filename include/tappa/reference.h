@@ -41,6 +41,10 @@ void tappa_ref_topk_positions(const double *scores, size_t rows, size_t m, size_
 
 /* x: (rows, stride); out: (rows), the sums of each row's first cols entries. */
 void tappa_ref_row_sums(const double *x, size_t rows, size_t stride, size_t cols, double *out);
+/* w: (rows, cols); x: (tokens, cols); bias: (rows) or NULL; y: (tokens, rows),
+ * added to when accumulate. */
+void tappa_ref_matvec(const double *w, size_t rows, size_t cols, const double *x, size_t tokens,
+                      const double *bias, bool accumulate, double *y);
 /* a, b: (n, dm); out: (n), 1 - cos per row (NaN cosine -> 0.5). */
 void tappa_ref_block_influence(const double *a, const double *b, size_t n, size_t dm, double *out);
 

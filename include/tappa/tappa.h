@@ -16,6 +16,7 @@
 #include "tappa/convert.h"
 #include "tappa/tokenizer.h"
 #include "tappa/model.h"
+#include "tappa/matrix.h"
 #include "tappa/reference.h"
 #include "tappa/tensor_io.h"
 

@@ -6,12 +6,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "../model/quant.h"
 #include "conform.h"
 #include "rng.h"
 
 const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_stats", "attention",
                                     "token_scores", "topk", "kv_compact", "row_sums", "block_influence",
-                                    NULL };
+                                    "matvec", NULL };
 
 /* Tolerances of SPEC.md. */
 #define TOL_F32 1e-5
@@ -627,6 +628,59 @@ static tappa_status case_block_influence(tappa_context *ctx, rng *r, tappa_dtype
     return st;
 }
 
+/* ---- matvec ---------------------------------------------------------------- */
+/* Weights drawn, stored in the ggml type, and the reference run on the values
+ * the type holds (dequantised), so only the arithmetic differs. variant bit 0:
+ * a bias; bit 1: accumulate into y (filled with values, not poison). */
+static tappa_status case_matvec(tappa_context *ctx, rng *r, int64_t type, int64_t rows, int64_t cols,
+                                int64_t tokens, int variant, conform_result *res, tappa_error *err)
+{
+    tappa_ggml_type t = (tappa_ggml_type)type;
+    bool with_bias = variant & 1, acc = variant & 2;
+    snprintf(res->shape, sizeof res->shape, "%s %lldx%lld t=%lld%s%s", tappa_ggml_type_name(t), (long long)rows,
+             (long long)cols, (long long)tokens, with_bias ? " bias" : "", acc ? " +=" : "");
+    res->tolerance = TOL_F32;
+    size_t n = (size_t)(rows * cols);
+    float *wf = malloc(n * sizeof *wf);
+    void *packed = malloc(tappa_ggml_bytes(t, n) + 1);
+    double *w = doubles(n), *x = doubles((size_t)(tokens * cols)), *b = doubles((size_t)rows),
+           *y = doubles((size_t)(tokens * rows));
+    tappa_matrix *m = NULL;
+    tappa_tensor *tx = NULL, *tb = NULL, *ty = NULL;
+    tappa_status st = (!wf || !packed || !w || !x || !b || !y) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory")
+                                                             : TAPPA_OK;
+    if (!st) {
+        for (size_t i = 0; i < n; i++) wf[i] = (float)rng_normal(r) * 0.05f;
+        quant_from_f32(t, wf, n, packed);
+        quant_to_f32(t, packed, n, wf);
+        for (size_t i = 0; i < n; i++) w[i] = wf[i];
+        for (int64_t i = 0; i < tokens * cols; i++) x[i] = rng_normal(r);
+        for (int64_t i = 0; i < rows; i++) b[i] = rng_normal(r);
+        for (int64_t i = 0; i < tokens * rows; i++) y[i] = rng_normal(r);
+        st = tappa_matrix_create(ctx, t, rows, cols, packed, &m, err);
+    }
+    int64_t xs[2] = { tokens, cols }, ys[2] = { tokens, rows };
+    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 2, xs, x, &tx, err);
+    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 1, &rows, b, &tb, err);
+    if (!st) st = acc ? tensor_from_doubles(ctx, TAPPA_F32, 2, ys, y, &ty, err) : poisoned(ctx, TAPPA_F32, 2, ys, &ty, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_matvec(m, tx, with_bias ? tb : NULL, acc, ty, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        tappa_ref_matvec(w, (size_t)rows, (size_t)cols, x, (size_t)tokens, with_bias ? b : NULL, acc, y);
+        st = compare(ty, y, &res->error, err);
+        res->segments = 1;
+    }
+    tappa_matrix_destroy(&m);
+    tappa_tensor_destroy(&tx);
+    tappa_tensor_destroy(&tb);
+    tappa_tensor_destroy(&ty);
+    free(wf); free(packed); free(w); free(x); free(b); free(y);
+    return st;
+}
+
 /* ---- the case table ------------------------------------------------------ */
 typedef struct conform_case {
     const char *op;
@@ -745,6 +799,15 @@ static const conform_case cases[] = {
     { "block_influence", dt, 2, 3, 0, 0, 0, { 0 }, 0, false, { 0 } }
     BLOCK_INFLUENCE(TAPPA_F32),
     BLOCK_INFLUENCE(TAPPA_F16),
+#define MATVEC(type)                                                                   \
+    { "matvec", TAPPA_F32, type, 256, 256, 1, 0, { 0 }, 0, false, { 0 } },  /* the bundled model */ \
+    { "matvec", TAPPA_F32, type, 640, 256, 3, 0, { 0 }, 3, false, { 0 } },  /* bias, += */       \
+    { "matvec", TAPPA_F32, type, 77, 4096, 8, 0, { 0 }, 1, false, { 0 } },                      \
+    { "matvec", TAPPA_F32, type, 2048, 1024, 1, 0, { 0 }, 2, false, { 0 } }
+    MATVEC(TAPPA_GGML_F32),
+    MATVEC(TAPPA_GGML_F16),
+    MATVEC(TAPPA_GGML_Q8_0),
+    MATVEC(TAPPA_GGML_Q4_0),
     /* K and V of 140 MiB (f32): above the 128 MiB binding minimum, both paths. */
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 2, 2, 16, 140000, 128, true, false } },
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 4, 2, 1, 140000, 128, true, true } },
@@ -766,6 +829,7 @@ static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
         return case_kv_compact(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->e, res, err);
     if (!strcmp(c->op, "row_sums")) return case_row_sums(ctx, r, c->a, c->b, c->c, res, err);
     if (!strcmp(c->op, "block_influence")) return case_block_influence(ctx, r, c->dtype, c->a, c->b, res, err);
+    if (!strcmp(c->op, "matvec")) return case_matvec(ctx, r, c->a, c->b, c->c, c->d, c->variant, res, err);
     if (!strcmp(c->op, "token_scores"))
         return case_token_scores(ctx, r, c->a, c->b, c->c, c->d, c->e, c->variant, res, err);
     return case_window_stats(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->e, c->variant, res, err);

@@ -1,0 +1,217 @@
+/* matvec: the projections of a decoder, y = W x (+ bias) (+ y), for the few
+ * tokens of a decode step, with W in f32, f16, q8_0 or q4_0. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../model/quant.h"
+#include "ops_internal.h"
+#include "tappa/matrix.h"
+
+#define MATVEC_MAX_T 8
+
+struct tappa_matrix {
+    tappa_context *ctx;
+    tappa_ggml_type type;
+    int64_t rows, cols;
+    tappa_tensor *w;      /* Vulkan: i32 [rows, words] (repacked) */
+    tappa_tensor *scales; /* Vulkan q8_0 / q4_0: f32 [rows, cols / 32] */
+    void *host;           /* CPU backend: the ggml bytes */
+};
+
+void tappa_ref_matvec(const double *w, size_t rows, size_t cols, const double *x, size_t tokens,
+                      const double *bias, bool accumulate, double *y)
+{
+    for (size_t t = 0; t < tokens; t++)
+        for (size_t r = 0; r < rows; r++) {
+            double acc = bias ? bias[r] : 0;
+            for (size_t c = 0; c < cols; c++) acc += w[r * cols + c] * x[t * cols + c];
+            y[t * rows + r] = accumulate ? y[t * rows + r] + acc : acc;
+        }
+}
+
+/* 32-bit words per row on the device. */
+static int64_t row_words(tappa_ggml_type t, int64_t cols)
+{
+    return t == TAPPA_GGML_F32 ? cols : t == TAPPA_GGML_F16 ? cols / 2 : t == TAPPA_GGML_Q8_0 ? cols / 4 : cols / 8;
+}
+
+/* One row of ggml blocks to the device layout: values in element order, scales apart. */
+static void repack_row(tappa_ggml_type t, const uint8_t *src, int64_t cols, uint32_t *words, float *scales)
+{
+    if (t == TAPPA_GGML_F32 || t == TAPPA_GGML_F16) {
+        memcpy(words, src, tappa_ggml_bytes(t, (uint64_t)cols));
+        return;
+    }
+    size_t block = t == TAPPA_GGML_Q8_0 ? 34 : 18;
+    for (int64_t b = 0; b < cols / 32; b++) {
+        const uint8_t *blk = src + (size_t)b * block;
+        uint16_t h;
+        memcpy(&h, blk, 2);
+        scales[b] = tappa_f16_to_f32(h);
+        if (t == TAPPA_GGML_Q8_0) {
+            memcpy(words + 8 * b, blk + 2, 32);
+        } else {
+            /* ggml: byte j holds element j (low nibble) and j + 16 (high). */
+            uint8_t q[32];
+            for (int j = 0; j < 16; j++) {
+                q[j] = blk[2 + j] & 15;
+                q[j + 16] = blk[2 + j] >> 4;
+            }
+            for (int k = 0; k < 4; k++) {
+                uint32_t w = 0;
+                for (int e = 0; e < 8; e++) w |= (uint32_t)q[8 * k + e] << (4 * e);
+                words[4 * b + k] = w;
+            }
+        }
+    }
+}
+
+tappa_status tappa_matrix_create(tappa_context *ctx, tappa_ggml_type type, int64_t rows, int64_t cols,
+                                 const void *data, tappa_matrix **out, tappa_error *err)
+{
+    *out = NULL;
+    int64_t multiple = type == TAPPA_GGML_F32 ? 4 : type == TAPPA_GGML_F16 ? 8 : 32;
+    if (!tappa_ggml_type_name(type) || rows < 1 || cols < 1 || cols % multiple || rows > (1 << 26) || cols > (1 << 26))
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "matrix: [%lld, %lld] %s needs rows >= 1 and columns a multiple of %lld", (long long)rows,
+                          (long long)cols, tappa_ggml_type_name(type) ? tappa_ggml_type_name(type) : "?",
+                          (long long)multiple);
+    tappa_matrix *m = calloc(1, sizeof *m);
+    if (!m) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    m->ctx = ctx;
+    m->type = type;
+    m->rows = rows;
+    m->cols = cols;
+    size_t bytes = tappa_ggml_bytes(type, (uint64_t)(rows * cols));
+    tappa_status st = TAPPA_OK;
+    if (ctx->backend == TAPPA_BACKEND_CPU) {
+        if (!(m->host = malloc(bytes))) st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+        else memcpy(m->host, data, bytes);
+    } else {
+        int64_t words = row_words(type, cols), ws[2] = { rows, words }, ss[2] = { rows, cols / 32 };
+        bool quant = type == TAPPA_GGML_Q8_0 || type == TAPPA_GGML_Q4_0;
+        uint32_t *w = malloc((size_t)(rows * words) * 4);
+        float *s = quant ? malloc((size_t)(rows * (cols / 32)) * 4) : NULL;
+        if (!w || (quant && !s)) st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+        size_t row_bytes = tappa_ggml_bytes(type, (uint64_t)cols);
+        for (int64_t r = 0; r < rows && !st; r++)
+            repack_row(type, (const uint8_t *)data + (size_t)r * row_bytes, cols, w + r * words, s ? s + r * (cols / 32) : NULL);
+        if (!st) st = tappa_tensor_create(ctx, TAPPA_I32, 2, ws, &m->w, err);
+        if (!st) st = tappa_tensor_upload(m->w, w, (size_t)(rows * words) * 4, err);
+        if (!st && quant) st = tappa_tensor_create(ctx, TAPPA_F32, 2, ss, &m->scales, err);
+        if (!st && quant) st = tappa_tensor_upload(m->scales, s, (size_t)(rows * (cols / 32)) * 4, err);
+        free(w);
+        free(s);
+    }
+    if (st) {
+        tappa_matrix_destroy(&m);
+        return st;
+    }
+    *out = m;
+    return TAPPA_OK;
+}
+
+void tappa_matrix_destroy(tappa_matrix **mp)
+{
+    if (!mp || !*mp) return;
+    tappa_tensor_destroy(&(*mp)->w);
+    tappa_tensor_destroy(&(*mp)->scales);
+    free((*mp)->host);
+    free(*mp);
+    *mp = NULL;
+}
+
+int64_t tappa_matrix_rows(const tappa_matrix *m) { return m->rows; }
+int64_t tappa_matrix_cols(const tappa_matrix *m) { return m->cols; }
+
+size_t tappa_matrix_bytes(const tappa_matrix *m)
+{
+    size_t scales = m->type == TAPPA_GGML_Q8_0 || m->type == TAPPA_GGML_Q4_0 ? (size_t)(m->rows * (m->cols / 32)) * 4 : 0;
+    return (size_t)(m->rows * row_words(m->type, m->cols)) * 4 + scales;
+}
+
+tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, const tappa_tensor *bias, bool accumulate,
+                           tappa_tensor *y, tappa_error *err)
+{
+    tvk_device *dev = m->ctx->vk;
+    uint32_t wg = op_workgroup_size(dev), format = m->type == TAPPA_GGML_F32 ? 0 : m->type == TAPPA_GGML_F16 ? 1
+                                                                           : m->type == TAPPA_GGML_Q8_0 ? 2 : 3;
+    uint32_t tokens = (uint32_t)(x->numel / (size_t)m->cols), words = (uint32_t)row_words(m->type, m->cols);
+    uint32_t per = format == 0 ? 4 : format == 1 ? 8 : format == 2 ? 16 : 32;
+    tappa_status st = op_check_loops(dev, (uint64_t)(m->cols / per) / wg * (tokens + 1) + 64, "matvec", err);
+    uint32_t spec[2] = { wg, format };
+    tvk_pipeline *p;
+    if (!st) st = tvk_pipeline_get(dev, SHADER(matvec), 5, spec, 2, &p, err);
+    size_t xs, xo, ys, yo, bs = 0, bo = 0;
+    if (!st) st = op_locate(x, 0, x->numel, &xs, &xo, err);
+    if (!st) st = op_locate(y, 0, (size_t)tokens * (size_t)m->rows, &ys, &yo, err);
+    if (!st && bias) st = op_locate(bias, 0, (size_t)m->rows, &bs, &bo, err);
+    if (!st && (xo % 4 || bo))
+        st = tappa_fail(err, TAPPA_ERR_INVALID_ARG, "matvec: x must start on a 16-byte boundary of its buffer");
+    /* Segments of the weights hold whole rows; their scales are looked up per segment. */
+    for (size_t i = 0; i < m->w->n_segments && !st; i++) {
+        const tensor_segment *s = &m->w->segments[i];
+        uint32_t row0 = (uint32_t)(s->first / words), rows = (uint32_t)(s->count / words);
+        size_t ss = 0, so = 0;
+        if (m->scales) st = op_locate(m->scales, (size_t)row0 * (size_t)(m->cols / 32), (size_t)rows * (size_t)(m->cols / 32), &ss, &so, err);
+        if (st) break;
+        tvk_binding b[5] = { tensor_binding(m->w, i), tensor_binding(m->scales ? m->scales : m->w, ss),
+                             tensor_binding(x, xs), tensor_binding(bias ? bias : x, bs), tensor_binding(y, ys) };
+        uint32_t push[10] = { rows, row0, (uint32_t)m->cols, 0, (uint32_t)so, tokens, (uint32_t)m->rows, (uint32_t)yo,
+                              accumulate, bias != NULL };
+        uint32_t gx, gy;
+        tvk_grid(dev, rows, &gx, &gy);
+        st = tvk_dispatch(dev, p, b, push, sizeof push, gx, gy, 1, err);
+    }
+    (void)xo;
+    return st;
+}
+
+typedef struct mv_args {
+    const tappa_matrix *m;
+    const tappa_tensor *x, *bias;
+    bool accumulate;
+    tappa_tensor *y;
+} mv_args;
+
+static tappa_status record(void *p, tappa_error *err)
+{
+    mv_args *a = p;
+    return matvec_record(a->m, a->x, a->bias, a->accumulate, a->y, err);
+}
+
+tappa_status tappa_matvec(const tappa_matrix *m, const tappa_tensor *x, const tappa_tensor *bias, bool accumulate,
+                          tappa_tensor *y, tappa_error *err)
+{
+    tappa_context *ctx = m->ctx;
+    if (x->ctx != ctx || y->ctx != ctx || (bias && bias->ctx != ctx))
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "matvec: tensors belong to different contexts");
+    size_t tokens = x->numel / (size_t)m->cols;
+    if (x->dtype != TAPPA_F32 || y->dtype != TAPPA_F32 || x->numel % (size_t)m->cols || tokens < 1 ||
+        tokens > MATVEC_MAX_T || y->numel != tokens * (size_t)m->rows ||
+        (bias && (bias->dtype != TAPPA_F32 || bias->numel != (size_t)m->rows)))
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "matvec: x [T, %lld] f32 with 1 <= T <= %d, y [T, %lld] f32, bias [%lld] f32 or none",
+                          (long long)m->cols, MATVEC_MAX_T, (long long)m->rows, (long long)m->rows);
+    if (ctx->backend == TAPPA_BACKEND_CPU) {
+        size_t R = (size_t)m->rows, C = (size_t)m->cols;
+        double *w = malloc(R * C * sizeof *w), *xv = NULL, *yv = NULL, *bv = NULL;
+        float *row = malloc(C * sizeof *row);
+        tappa_status st = w && row ? op_to_double(x, &xv, err) : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+        if (!st) st = op_to_double(y, &yv, err);
+        if (!st && bias) st = op_to_double(bias, &bv, err);
+        size_t row_bytes = tappa_ggml_bytes(m->type, (uint64_t)C);
+        for (size_t r = 0; r < R && !st; r++) {
+            quant_to_f32(m->type, (const uint8_t *)m->host + r * row_bytes, C, row);
+            for (size_t c = 0; c < C; c++) w[r * C + c] = row[c];
+        }
+        if (!st) {
+            tappa_ref_matvec(w, R, C, xv, tokens, bv, accumulate, yv);
+            st = op_from_double(y, yv, err);
+        }
+        free(w); free(row); free(xv); free(yv); free(bv);
+        return st;
+    }
+    mv_args args = { m, x, bias, accumulate, y };
+    return op_submit(ctx->vk, record, &args, err);
+}
