@@ -15,7 +15,7 @@
 #define ROTATE_BYTES (512.0 * 1024 * 1024) /* well above any GPU's L2 (H100: 50 MB) */
 
 enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_QSIM_PAIR, K_WINDOW_STATS, K_PREFILL, K_DECODE,
-            K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS, K_BLOCK_INFLUENCE, K_MATVEC };
+            K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS, K_BLOCK_INFLUENCE, K_MATVEC, K_RMSNORM, K_SWIGLU };
 
 /* Shape and dtype of one input or output. */
 typedef struct tensor_spec {
@@ -57,6 +57,8 @@ static tappa_status record(void *p, int set, tappa_error *err)
     case K_ROW_SUMS: return row_sums_record(in[0], in[0]->shape[1] - s->window, s->out[0], err);
     case K_BLOCK_INFLUENCE: return block_influence_record(in[0], in[1], s->out[0], err);
     case K_MATVEC: return matvec_record(s->matrix, in[0], NULL, false, s->out[0], err);
+    case K_RMSNORM: return rmsnorm_record(in[0], in[1], 1e-5, s->out[0], err);
+    case K_SWIGLU: return swiglu_record(in[0], in[1], s->out[0], err);
     case K_TOKEN_SCORES: return token_scores_record(in[0], in[1], 1.0, 200.0, s->window, 5, s->out[0], err);
     case K_PREFILL: return attention_prefill_record(in[0], in[1], in[2], true, s->out[0], s->out[1], err);
     case K_DECODE:
@@ -264,7 +266,7 @@ static tappa_status add_matvec(builder *b, bool quick, tappa_error *err)
     void *packed = malloc(n * 4);
     tappa_status st = w && packed ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     for (size_t i = 0; i < n && !st; i++) w[i] = (float)rng_uniform(&b->r, -0.05, 0.05);
-    for (int i = 0; i < 4 && !st; i++) {
+    for (int i = 0; i < 4 && !st && wants(b, "matvec"); i++) {
         state *s = NULL;
         char text[96];
         tensor_spec x = { 1, { cols }, TAPPA_F32 }, y = { 1, { rows }, TAPPA_F32 };
@@ -280,6 +282,24 @@ static tappa_status add_matvec(builder *b, bool quick, tappa_error *err)
     }
     free(w);
     free(packed);
+    /* The layer's other steps, over a 4096-token prompt's activations. */
+    int64_t tokens = quick ? 64 : 4096;
+    if (!st && wants(b, "rmsnorm")) {
+        state *s = NULL;
+        char text[96];
+        tensor_spec in[2] = { { 2, { tokens, cols }, TAPPA_F32 }, { 1, { cols }, TAPPA_F32 } };
+        snprintf(text, sizeof text, "rows=%lld n=%lld", (long long)tokens, (long long)cols);
+        st = add_case(b, K_RMSNORM, "rmsnorm", text, "f32", 2, in, 1, in, 2 * spec_bytes(&in[0]), 3.0 * tokens * cols,
+                      0, &s, err);
+    }
+    if (!st && wants(b, "swiglu")) {
+        state *s = NULL;
+        char text[96];
+        tensor_spec in[2] = { { 2, { tokens, rows }, TAPPA_F32 }, { 2, { tokens, rows }, TAPPA_F32 } };
+        snprintf(text, sizeof text, "n=%lld x %lld", (long long)tokens, (long long)rows);
+        st = add_case(b, K_SWIGLU, "swiglu", text, "f32", 2, in, 1, in, 3 * spec_bytes(&in[0]), 5.0 * tokens * rows,
+                      0, &s, err);
+    }
     return st;
 }
 
@@ -480,7 +500,7 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
         }
     }
     if (!st) st = add_selection(&b, f16, quick, err);
-    if (!st && wants(&b, "matvec")) st = add_matvec(&b, quick, err);
+    if (!st && (wants(&b, "matvec") || wants(&b, "rmsnorm") || wants(&b, "swiglu"))) st = add_matvec(&b, quick, err);
     if (!st && (b.only && !strcmp(b.only, "compress"))) st = add_compress(&b, f16, quick, err);
     if (st) {
         bench_cases_destroy(b.cases, b.count);

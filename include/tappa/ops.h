@@ -107,6 +107,14 @@ tappa_status tappa_kv_compact(const tappa_tensor *src, const tappa_tensor *keep,
 tappa_status tappa_row_sums(const tappa_tensor *x, int64_t cols, tappa_tensor *out,
                             tappa_error *err);
 
+/* RMSNorm of each row (Llama, Qwen2): y = x / sqrt(mean(x^2) + eps) * weight.
+ * x, y: [rows, n] f32 (any shape with a multiple of n elements); weight: [n] f32. */
+tappa_status tappa_rmsnorm(const tappa_tensor *x, const tappa_tensor *weight, double eps, tappa_tensor *y,
+                           tappa_error *err);
+
+/* SwiGLU: out = silu(gate) * up element by element; gate, up, out f32 of one size. */
+tappa_status tappa_swiglu(const tappa_tensor *gate, const tappa_tensor *up, tappa_tensor *out, tappa_error *err);
+
 /* ShortGPT block influence of each token (SPEC.md, layer pruning):
  * out[t] = 1 - cos(h_in[t], h_out[t]), where a cosine that is NaN (a zero or
  * non-finite row) counts as 0.5. h_in, h_out: [N, d_model], the hidden states

@@ -41,6 +41,10 @@ void tappa_ref_topk_positions(const double *scores, size_t rows, size_t m, size_
 
 /* x: (rows, stride); out: (rows), the sums of each row's first cols entries. */
 void tappa_ref_row_sums(const double *x, size_t rows, size_t stride, size_t cols, double *out);
+/* x, y: (rows, n); weight: (n). */
+void tappa_ref_rmsnorm(const double *x, const double *weight, size_t rows, size_t n, double eps, double *y);
+/* out = gate / (1 + exp(-gate)) * up; (n) each. */
+void tappa_ref_swiglu(const double *gate, const double *up, size_t n, double *out);
 /* w: (rows, cols); x: (tokens, cols); bias: (rows) or NULL; y: (tokens, rows),
  * added to when accumulate. */
 void tappa_ref_matvec(const double *w, size_t rows, size_t cols, const double *x, size_t tokens,

@@ -12,7 +12,7 @@
 
 const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_stats", "attention",
                                     "token_scores", "topk", "kv_compact", "row_sums", "block_influence",
-                                    "matvec", NULL };
+                                    "matvec", "rmsnorm", "swiglu", NULL };
 
 /* Tolerances of SPEC.md. */
 #define TOL_F32 1e-5
@@ -681,6 +681,73 @@ static tappa_status case_matvec(tappa_context *ctx, rng *r, int64_t type, int64_
     return st;
 }
 
+/* ---- rmsnorm, swiglu ----------------------------------------------------- */
+static tappa_status case_rmsnorm(tappa_context *ctx, rng *r, int64_t rows, int64_t n, conform_result *res,
+                                 tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "rows=%lld n=%lld", (long long)rows, (long long)n);
+    res->tolerance = TOL_F32;
+    int64_t xs[2] = { rows, n };
+    double *x = doubles((size_t)(rows * n)), *w = doubles((size_t)n), *y = doubles((size_t)(rows * n));
+    tappa_tensor *tx = NULL, *tw = NULL, *ty = NULL;
+    tappa_status st = (!x || !w || !y) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        for (int64_t i = 0; i < rows * n; i++) x[i] = rng_normal(r) * (1 + i % 7); /* rows of varied scale */
+        for (int64_t i = 0; i < n; i++) w[i] = rng_uniform(r, 0.5, 1.5);
+        st = tensor_from_doubles(ctx, TAPPA_F32, 2, xs, x, &tx, err);
+    }
+    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 1, &n, w, &tw, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, xs, &ty, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_rmsnorm(tx, tw, 1e-5, ty, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        tappa_ref_rmsnorm(x, w, (size_t)rows, (size_t)n, 1e-5, y);
+        st = compare(ty, y, &res->error, err);
+        res->segments = 1;
+    }
+    tappa_tensor_destroy(&tx);
+    tappa_tensor_destroy(&tw);
+    tappa_tensor_destroy(&ty);
+    free(x); free(w); free(y);
+    return st;
+}
+
+static tappa_status case_swiglu(tappa_context *ctx, rng *r, int64_t n, conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "n=%lld", (long long)n);
+    res->tolerance = TOL_F32;
+    double *g = doubles((size_t)n), *u = doubles((size_t)n), *o = doubles((size_t)n);
+    tappa_tensor *tg = NULL, *tu = NULL, *to = NULL;
+    tappa_status st = (!g || !u || !o) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        for (int64_t i = 0; i < n; i++) {
+            g[i] = rng_normal(r) * 4; /* both tails of the sigmoid */
+            u[i] = rng_normal(r);
+        }
+        st = tensor_from_doubles(ctx, TAPPA_F32, 1, &n, g, &tg, err);
+    }
+    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 1, &n, u, &tu, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 1, &n, &to, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_swiglu(tg, tu, to, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        tappa_ref_swiglu(g, u, (size_t)n, o);
+        st = compare(to, o, &res->error, err);
+        res->segments = 1;
+    }
+    tappa_tensor_destroy(&tg);
+    tappa_tensor_destroy(&tu);
+    tappa_tensor_destroy(&to);
+    free(g); free(u); free(o);
+    return st;
+}
+
 /* ---- the case table ------------------------------------------------------ */
 typedef struct conform_case {
     const char *op;
@@ -808,6 +875,11 @@ static const conform_case cases[] = {
     MATVEC(TAPPA_GGML_F16),
     MATVEC(TAPPA_GGML_Q8_0),
     MATVEC(TAPPA_GGML_Q4_0),
+    { "rmsnorm", TAPPA_F32, 1, 4096, 0, 0, 0, { 0 }, 0, false, { 0 } },
+    { "rmsnorm", TAPPA_F32, 8, 256, 0, 0, 0, { 0 }, 0, false, { 0 } },
+    { "rmsnorm", TAPPA_F32, 3, 3584, 0, 0, 0, { 0 }, 0, false, { 0 } },
+    { "swiglu", TAPPA_F32, 14336, 0, 0, 0, 0, { 0 }, 0, false, { 0 } },
+    { "swiglu", TAPPA_F32, 1001, 0, 0, 0, 0, { 0 }, 0, false, { 0 } },
     /* K and V of 140 MiB (f32): above the 128 MiB binding minimum, both paths. */
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 2, 2, 16, 140000, 128, true, false } },
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 4, 2, 1, 140000, 128, true, true } },
@@ -829,6 +901,8 @@ static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
         return case_kv_compact(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->e, res, err);
     if (!strcmp(c->op, "row_sums")) return case_row_sums(ctx, r, c->a, c->b, c->c, res, err);
     if (!strcmp(c->op, "block_influence")) return case_block_influence(ctx, r, c->dtype, c->a, c->b, res, err);
+    if (!strcmp(c->op, "rmsnorm")) return case_rmsnorm(ctx, r, c->a, c->b, res, err);
+    if (!strcmp(c->op, "swiglu")) return case_swiglu(ctx, r, c->a, res, err);
     if (!strcmp(c->op, "matvec")) return case_matvec(ctx, r, c->a, c->b, c->c, c->d, c->variant, res, err);
     if (!strcmp(c->op, "token_scores"))
         return case_token_scores(ctx, r, c->a, c->b, c->c, c->d, c->e, c->variant, res, err);

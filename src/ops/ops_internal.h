@@ -64,6 +64,9 @@ tappa_status topk_record(const tappa_tensor *scores, int64_t k, tappa_tensor *ke
 tappa_status kv_compact_record(const tappa_tensor *src, const tappa_tensor *keep, int64_t window,
                                tappa_tensor *dst, tappa_error *err);
 tappa_status row_sums_record(const tappa_tensor *x, int64_t cols, tappa_tensor *out, tappa_error *err);
+tappa_status rmsnorm_record(const tappa_tensor *x, const tappa_tensor *weight, double eps, tappa_tensor *y,
+                            tappa_error *err);
+tappa_status swiglu_record(const tappa_tensor *gate, const tappa_tensor *up, tappa_tensor *out, tappa_error *err);
 typedef struct tappa_matrix tappa_matrix;
 tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, const tappa_tensor *bias, bool accumulate,
                            tappa_tensor *y, tappa_error *err);
