@@ -135,6 +135,7 @@ int main(int argc, char **argv)
         if (c == 0) check_greedy(m, golden);
         tappa_model_free(&m);
     }
+    CHECK_INT_EQ((int)tappa_context_validation_count(ctx), 0);
     cJSON_Delete(golden);
     tappa_safetensors_free(&ref);
     tappa_context_destroy(&ctx);

@@ -226,7 +226,7 @@ int cmd_run(int argc, char **argv)
             cJSON_AddNumberToObject(root, "decode_tokens_per_s", dec_tps);
             cJSON_AddNumberToObject(root, "kv_cache_bytes", (double)tappa_session_kv_bytes(s));
             cJSON_AddNumberToObject(root, "seed", (double)seed);
-            cJSON_AddStringToObject(root, "device", "cpu reference");
+            cJSON_AddStringToObject(root, "device", tappa_context_name(ctx));
             char *j = cJSON_Print(root);
             if (j) puts(j);
             free(j);
@@ -235,8 +235,9 @@ int cmd_run(int argc, char **argv)
             printf("\n\n");
             fprintf(stderr,
                     "tappa run: %zu prompt tokens, prefill %.1f tokens/s; %llu generated, decode %.1f tokens/s; "
-                    "KV cache %.2f MiB; seed %llu; forward pass on the CPU reference\n",
-                    n_prompt, pre_tps, generated, dec_tps, tappa_session_kv_bytes(s) / 1048576.0, seed);
+                    "KV cache %.2f MiB; seed %llu; on %s\n",
+                    n_prompt, pre_tps, generated, dec_tps, tappa_session_kv_bytes(s) / 1048576.0, seed,
+                    tappa_context_name(ctx));
         }
     }
     free(out);

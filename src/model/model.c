@@ -208,6 +208,9 @@ tappa_status tappa_model_load(tappa_context *ctx, const char *path, const tappa_
     }
     if (!st) {
         if (m->tied) m->output = m->embd; /* shares embd's data; freed through embd */
+        if (tappa_context_backend(ctx) == TAPPA_BACKEND_VULKAN) st = model_vk_upload(m, err);
+    }
+    if (!st) {
         in->weight_type = m->layers[0].q.type;
         for_each_weight(m, count_weight, &in->weight_bytes);
     }
@@ -223,6 +226,7 @@ void tappa_model_free(tappa_model **mp)
 {
     if (!mp || !*mp) return;
     tappa_model *m = *mp;
+    model_vk_free(m);
     for_each_weight(m, free_weight, NULL);
     free(m->layers);
     free(m->rope_freqs);

@@ -3,6 +3,7 @@
 #define TAPPA_MODEL_INTERNAL_H
 
 #include "tappa/model.h"
+#include "tappa/tensor.h"
 
 /* A matrix [rows, cols] (row-major, ggml's dims { cols, rows }) or a vector (rows 1). */
 typedef struct weight {
@@ -17,6 +18,25 @@ typedef struct layer_weights {
     weight bq, bk, bv; /* qwen2 */
 } layer_weights;
 
+/* The weights on a Vulkan device (model_vk.c). */
+typedef struct tappa_matrix tappa_matrix;
+typedef struct vk_layer {
+    tappa_matrix *q, *k, *v, *o, *gate, *up, *down;
+    tappa_tensor *attn_norm, *ffn_norm, *bq, *bk, *bv; /* f32; biases may be NULL */
+} vk_layer;
+typedef struct vk_weights {
+    vk_layer *layers;
+    tappa_matrix *output;
+    tappa_tensor *out_norm;
+} vk_weights;
+
+/* A session's device state: the KV cache and the activations of one token. */
+typedef struct tappa_kv_cache tappa_kv_cache;
+typedef struct vk_session {
+    tappa_kv_cache *cache;
+    tappa_tensor *x, *h, *q, *k, *v, *att, *lse, *gate, *up, *logits, *rope_table;
+} vk_session;
+
 struct tappa_model {
     tappa_context *ctx;
     tappa_gguf *gguf;
@@ -26,6 +46,7 @@ struct tappa_model {
     bool tied;             /* output is embd (no output.weight) */
     layer_weights *layers; /* (layers) */
     float *rope_freqs;     /* (head_dim / 2) divisors, or NULL */
+    vk_weights *dev;       /* on a Vulkan context */
 };
 
 /* Growable float storage of trace rows. */
@@ -42,6 +63,7 @@ struct tappa_session {
     int64_t traced;        /* tokens recorded */
     trace_rows *q, *q_pre, *tk, *tv; /* (layers): token-major rows of Hq*D or Hkv*D */
     trace_rows *hidden;    /* (layers + 1): token-major rows of d_model */
+    vk_session *dev;       /* on a Vulkan context */
 };
 
 /* Row r of w as f32 into out (cols floats). */
@@ -50,6 +72,14 @@ void weight_row(const weight *w, int64_t r, float *out);
 /* The CPU reference forward pass of n tokens (model_cpu.c). */
 tappa_status forward_cpu(tappa_session *s, const int32_t *ids, size_t n, bool all_logits, float *logits,
                          tappa_error *err);
+/* The Vulkan forward pass (model_vk.c): weights to the device at load, a
+ * session's cache and activations, n tokens one decode step each. */
+tappa_status model_vk_upload(tappa_model *m, tappa_error *err);
+void model_vk_free(tappa_model *m);
+tappa_status session_vk_create(tappa_session *s, tappa_error *err);
+void session_vk_free(tappa_session *s);
+tappa_status forward_vk(tappa_session *s, const int32_t *ids, size_t n, bool all_logits, float *logits,
+                        tappa_error *err);
 /* Append n floats to a trace buffer. */
 tappa_status trace_append(trace_rows *t, const float *x, size_t n, tappa_error *err);
 

@@ -17,9 +17,18 @@ tappa_status tappa_session_create(tappa_model *m, int64_t max_tokens, tappa_sess
     s->m = m;
     s->cap = max_tokens;
     size_t cache = (size_t)in->layers * in->kv_heads * (size_t)max_tokens * in->head_dim;
-    s->k = malloc(cache * sizeof *s->k);
-    s->v = malloc(cache * sizeof *s->v);
-    if (!s->k || !s->v) {
+    tappa_status st = TAPPA_OK;
+    if (m->dev) {
+        st = session_vk_create(s, err);
+    } else {
+        s->k = malloc(cache * sizeof *s->k);
+        s->v = malloc(cache * sizeof *s->v);
+    }
+    if (st) {
+        tappa_session_free(&s);
+        return st;
+    }
+    if (!m->dev && (!s->k || !s->v)) {
         tappa_session_free(&s);
         return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "session: no host memory for a %lld-token KV cache",
                           (long long)max_tokens);
@@ -41,6 +50,7 @@ void tappa_session_free(tappa_session **sp)
     int L = s->m->info.layers;
     free(s->k);
     free(s->v);
+    session_vk_free(s);
     free_rows(s->q, L);
     free_rows(s->q_pre, L);
     free_rows(s->tk, L);
@@ -69,7 +79,7 @@ tappa_status tappa_session_eval(tappa_session *s, const int32_t *ids, size_t n, 
         if (ids[i] < 0 || ids[i] >= s->m->info.vocab)
             return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "session: token id %d outside the vocabulary of %d", ids[i],
                               s->m->info.vocab);
-    return forward_cpu(s, ids, n, all_logits, logits, err);
+    return s->dev ? forward_vk(s, ids, n, all_logits, logits, err) : forward_cpu(s, ids, n, all_logits, logits, err);
 }
 
 tappa_status trace_append(trace_rows *t, const float *x, size_t n, tappa_error *err)
@@ -90,6 +100,8 @@ tappa_status trace_append(trace_rows *t, const float *x, size_t n, tappa_error *
 tappa_status tappa_session_record_trace(tappa_session *s, tappa_error *err)
 {
     if (s->len) return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "trace: start recording before the first token");
+    if (s->dev)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "trace: traces come from the CPU reference (--device cpu)");
     int L = s->m->info.layers;
     s->q = calloc((size_t)L, sizeof *s->q);
     s->q_pre = calloc((size_t)L, sizeof *s->q_pre);

@@ -116,6 +116,17 @@ static tappa_status record_append(void *p, tappa_error *err)
     return st;
 }
 
+tappa_status kv_cache_append_record(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
+                                    tappa_error *err)
+{
+    if (c->length[layer] + k->shape[1] > c->capacity)
+        return tappa_fail(err, TAPPA_ERR_LIMIT, "kv cache: layer %d is full", layer);
+    append_args args = { c, layer, k, v };
+    tappa_status st = record_append(&args, err);
+    if (!st) c->length[layer] += k->shape[1];
+    return st;
+}
+
 tappa_status tappa_kv_cache_append(tappa_kv_cache *c, int layer, const tappa_tensor *k,
                                    const tappa_tensor *v, tappa_error *err)
 {

@@ -67,6 +67,11 @@ tappa_status row_sums_record(const tappa_tensor *x, int64_t cols, tappa_tensor *
 tappa_status rmsnorm_record(const tappa_tensor *x, const tappa_tensor *weight, double eps, tappa_tensor *y,
                             tappa_error *err);
 tappa_status swiglu_record(const tappa_tensor *gate, const tappa_tensor *up, tappa_tensor *out, tappa_error *err);
+/* Record the copy of k, v [Hkv, T, D] to a layer's next positions (the cache's
+ * dtype and shape, checked by the caller) and count them as held. */
+typedef struct tappa_kv_cache tappa_kv_cache;
+tappa_status kv_cache_append_record(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
+                                    tappa_error *err);
 typedef struct tappa_matrix tappa_matrix;
 tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, const tappa_tensor *bias, bool accumulate,
                            tappa_tensor *y, tappa_error *err);

@@ -1,0 +1,201 @@
+/* The forward pass on a Vulkan device: every matrix and norm weight uploaded
+ * once; each token one command buffer that runs all layers (RMSNorm, Q/K/V,
+ * RoPE from a table made once for the session, the KV-cache append, split-K
+ * decode attention, the output projection added to the residual, the SwiGLU
+ * MLP) and the LM head, with barriers between dependent steps. The embedding
+ * row is looked up on the host (4 KiB to upload per token). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ops/ops_internal.h"
+#include "model_internal.h"
+#include "tappa/kv_cache.h"
+#include "tappa/matrix.h"
+
+static tappa_status upload_matrix(tappa_context *ctx, const weight *w, tappa_matrix **out, tappa_error *err)
+{
+    return tappa_matrix_create(ctx, w->type, w->rows, w->cols, w->data, out, err);
+}
+
+/* A vector weight (norms, biases; stored f32) as a tensor, or NULL when absent. */
+static tappa_status upload_vector(tappa_context *ctx, const weight *w, tappa_tensor **out, tappa_error *err)
+{
+    *out = NULL;
+    if (!w->data) return TAPPA_OK;
+    int64_t n = w->cols;
+    float *v = malloc((size_t)n * sizeof *v);
+    if (!v) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    weight_row(w, 0, v);
+    tappa_status st = tappa_tensor_create(ctx, TAPPA_F32, 1, &n, out, err);
+    if (!st) st = tappa_tensor_upload(*out, v, (size_t)n * sizeof *v, err);
+    free(v);
+    return st;
+}
+
+tappa_status model_vk_upload(tappa_model *m, tappa_error *err)
+{
+    tappa_context *ctx = m->ctx;
+    int L = m->info.layers;
+    m->dev = calloc(1, sizeof *m->dev);
+    if (!m->dev || !(m->dev->layers = calloc((size_t)L, sizeof *m->dev->layers)))
+        return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    tappa_status st = upload_matrix(ctx, &m->output, &m->dev->output, err);
+    if (!st) st = upload_vector(ctx, &m->out_norm, &m->dev->out_norm, err);
+    for (int l = 0; l < L && !st; l++) {
+        const layer_weights *w = &m->layers[l];
+        vk_layer *d = &m->dev->layers[l];
+        st = upload_matrix(ctx, &w->q, &d->q, err);
+        if (!st) st = upload_matrix(ctx, &w->k, &d->k, err);
+        if (!st) st = upload_matrix(ctx, &w->v, &d->v, err);
+        if (!st) st = upload_matrix(ctx, &w->o, &d->o, err);
+        if (!st) st = upload_matrix(ctx, &w->gate, &d->gate, err);
+        if (!st) st = upload_matrix(ctx, &w->up, &d->up, err);
+        if (!st) st = upload_matrix(ctx, &w->down, &d->down, err);
+        if (!st) st = upload_vector(ctx, &w->attn_norm, &d->attn_norm, err);
+        if (!st) st = upload_vector(ctx, &w->ffn_norm, &d->ffn_norm, err);
+        if (!st) st = upload_vector(ctx, &w->bq, &d->bq, err);
+        if (!st) st = upload_vector(ctx, &w->bk, &d->bk, err);
+        if (!st) st = upload_vector(ctx, &w->bv, &d->bv, err);
+    }
+    return st;
+}
+
+void model_vk_free(tappa_model *m)
+{
+    if (!m->dev) return;
+    for (int l = 0; m->dev->layers && l < m->info.layers; l++) {
+        vk_layer *d = &m->dev->layers[l];
+        tappa_matrix *ms[] = { d->q, d->k, d->v, d->o, d->gate, d->up, d->down };
+        for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) tappa_matrix_destroy(&ms[i]);
+        tappa_tensor_destroy(&d->attn_norm);
+        tappa_tensor_destroy(&d->ffn_norm);
+        tappa_tensor_destroy(&d->bq);
+        tappa_tensor_destroy(&d->bk);
+        tappa_tensor_destroy(&d->bv);
+    }
+    free(m->dev->layers);
+    tappa_matrix_destroy(&m->dev->output);
+    tappa_tensor_destroy(&m->dev->out_norm);
+    free(m->dev);
+    m->dev = NULL;
+}
+
+static tappa_rope_params rope_params(const tappa_model *m)
+{
+    const tappa_model_info *in = &m->info;
+    return (tappa_rope_params){ in->rope_interleaved ? TAPPA_ROPE_INTERLEAVED : TAPPA_ROPE_HALF, in->rope_base, 0,
+                                m->rope_freqs, in->rope_scale };
+}
+
+tappa_status session_vk_create(tappa_session *s, tappa_error *err)
+{
+    const tappa_model *m = s->m;
+    const tappa_model_info *in = &m->info;
+    tappa_context *ctx = m->ctx;
+    vk_session *d = s->dev = calloc(1, sizeof *s->dev);
+    if (!d) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    int64_t E = in->embd, F = in->ffn, V = in->vocab, H = in->heads, HK = in->kv_heads, D = in->head_dim;
+    int64_t qs[3] = { H, 1, D }, ks[3] = { HK, 1, D }, ls[2] = { H, 1 };
+    tappa_status st = tappa_kv_cache_create(ctx, in->layers, HK, s->cap, D, TAPPA_F32, &d->cache, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 1, &E, &d->x, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 1, &E, &d->h, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, qs, &d->q, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, ks, &d->k, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, ks, &d->v, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, qs, &d->att, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, ls, &d->lse, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 1, &F, &d->gate, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 1, &F, &d->up, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 1, &V, &d->logits, err);
+    tappa_rope_params rp = rope_params(m);
+    if (!st) st = rope_table_create(ctx, s->cap, D, &rp, &d->rope_table, err);
+    /* Decode's partial buffers, sized for the longest context this session reaches. */
+    if (!st) st = attention_decode_prepare(ctx, d->q, tappa_kv_cache_keys(d->cache, 0), s->cap, err);
+    return st;
+}
+
+void session_vk_free(tappa_session *s)
+{
+    vk_session *d = s->dev;
+    if (!d) return;
+    tappa_kv_cache_destroy(&d->cache);
+    tappa_tensor *ts[] = { d->x, d->h, d->q, d->k, d->v, d->att, d->lse, d->gate, d->up, d->logits, d->rope_table };
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) tappa_tensor_destroy(&ts[i]);
+    free(d);
+    s->dev = NULL;
+}
+
+typedef struct token_args {
+    tappa_session *s;
+    int64_t pos;
+    bool logits;
+} token_args;
+
+/* One token through every layer and (when asked) the LM head, recorded. */
+static tappa_status record_token(void *p, tappa_error *err)
+{
+    token_args *a = p;
+    tappa_session *s = a->s;
+    const tappa_model *m = s->m;
+    const tappa_model_info *in = &m->info;
+    vk_session *d = s->dev;
+    tvk_device *dev = m->ctx->vk;
+    tappa_rope_params rp = rope_params(m);
+    tappa_status st = TAPPA_OK;
+    for (int l = 0; l < in->layers && !st; l++) {
+        const vk_layer *w = &m->dev->layers[l];
+        st = rmsnorm_record(d->x, w->attn_norm, in->eps, d->h, err);
+        tvk_barrier(dev);
+        if (!st) st = matvec_record(w->q, d->h, w->bq, false, d->q, err);
+        if (!st) st = matvec_record(w->k, d->h, w->bk, false, d->k, err);
+        if (!st) st = matvec_record(w->v, d->h, w->bv, false, d->v, err);
+        tvk_barrier(dev);
+        if (!st) st = rope_record(d->q, d->q, d->rope_table, &rp, (uint32_t)a->pos, err);
+        if (!st) st = rope_record(d->k, d->k, d->rope_table, &rp, (uint32_t)a->pos, err);
+        tvk_barrier(dev);
+        if (!st) st = kv_cache_append_record(d->cache, l, d->k, d->v, err);
+        tvk_barrier(dev);
+        if (!st)
+            st = attention_decode_record(d->q, tappa_kv_cache_keys(d->cache, l), tappa_kv_cache_values(d->cache, l),
+                                         a->pos + 1, d->att, d->lse, err);
+        tvk_barrier(dev);
+        if (!st) st = matvec_record(w->o, d->att, NULL, true, d->x, err);
+        tvk_barrier(dev);
+        if (!st) st = rmsnorm_record(d->x, w->ffn_norm, in->eps, d->h, err);
+        tvk_barrier(dev);
+        if (!st) st = matvec_record(w->gate, d->h, NULL, false, d->gate, err);
+        if (!st) st = matvec_record(w->up, d->h, NULL, false, d->up, err);
+        tvk_barrier(dev);
+        if (!st) st = swiglu_record(d->gate, d->up, d->gate, err);
+        tvk_barrier(dev);
+        if (!st) st = matvec_record(w->down, d->gate, NULL, true, d->x, err);
+        tvk_barrier(dev);
+    }
+    if (!st && a->logits) {
+        st = rmsnorm_record(d->x, m->dev->out_norm, in->eps, d->h, err);
+        tvk_barrier(dev);
+        if (!st) st = matvec_record(m->dev->output, d->h, NULL, false, d->logits, err);
+    }
+    return st;
+}
+
+tappa_status forward_vk(tappa_session *s, const int32_t *ids, size_t n, bool all_logits, float *logits,
+                        tappa_error *err)
+{
+    const tappa_model *m = s->m;
+    int E = m->info.embd, V = m->info.vocab;
+    float *row = malloc(sizeof(float) * E);
+    tappa_status st = row ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    for (size_t t = 0; t < n && !st; t++) {
+        bool want = all_logits || t == n - 1;
+        weight_row(&m->embd, ids[t], row);
+        st = tappa_tensor_upload(s->dev->x, row, sizeof(float) * E, err);
+        token_args a = { s, s->len, want };
+        if (!st) st = op_submit(m->ctx->vk, record_token, &a, err);
+        if (!st && want)
+            st = tappa_tensor_download(s->dev->logits, logits + (all_logits ? t * (size_t)V : 0), sizeof(float) * V, err);
+        if (!st) s->len++;
+    }
+    free(row);
+    return st;
+}
