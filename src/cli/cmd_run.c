@@ -233,6 +233,7 @@ int cmd_run(int argc, char **argv)
             cJSON_Delete(root);
         } else {
             printf("\n\n");
+            fflush(stdout); /* the text before the summary on a terminal */
             fprintf(stderr,
                     "tappa run: %zu prompt tokens, prefill %.1f tokens/s; %llu generated, decode %.1f tokens/s; "
                     "KV cache %.2f MiB; seed %llu; on %s\n",

@@ -83,6 +83,9 @@ static tappa_status find_weight(tappa_model *m, const char *path, const char *na
         return tappa_fail(err, TAPPA_ERR_FORMAT, "%s: tensor %s is {%llu, %llu}, expected {%lld, %lld}", path, name,
                           (unsigned long long)t->dims[0], (unsigned long long)t->dims[1], (long long)cols,
                           (long long)rows);
+    if (rows == 1 && t->type != TAPPA_GGML_F32)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "%s: tensor %s is %s; norms and biases must be f32", path, name,
+                          tappa_ggml_type_name(t->type));
     w->type = t->type;
     w->rows = rows;
     w->cols = cols;
