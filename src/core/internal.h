@@ -51,6 +51,9 @@ static inline tvk_binding tensor_binding(const tappa_tensor *t, size_t seg)
 /* Copy count elements from src[src_first..] to dst[dst_first..] (same dtype).
  * CPU: at once. Vulkan: recorded into the open recording, split wherever
  * either tensor changes segment. */
+/* Elements [first, first + count) of t from or to host memory. */
+tappa_status tensor_upload_range(tappa_tensor *t, size_t first, size_t count, const void *host, tappa_error *err);
+tappa_status tensor_download_range(const tappa_tensor *t, size_t first, size_t count, void *host, tappa_error *err);
 tappa_status tensor_copy_range(const tappa_tensor *src, size_t src_first, tappa_tensor *dst,
                                size_t dst_first, size_t count, tappa_error *err);
 

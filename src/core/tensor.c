@@ -149,6 +149,42 @@ tappa_status tappa_tensor_download(const tappa_tensor *t, void *host, size_t byt
     return st;
 }
 
+/* Elements [first, first + count) of t to or from host, segment by segment. */
+static tappa_status transfer_range(const tappa_tensor *t, size_t first, size_t count, void *host, bool up,
+                                   tappa_error *err)
+{
+    if (first > t->numel || count > t->numel - first)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "elements [%zu, %zu) of a tensor of %zu", first, first + count,
+                          t->numel);
+    size_t esize = tappa_dtype_bytes(t->dtype);
+    if (t->host) {
+        if (up) memcpy((char *)t->host + first * esize, host, count * esize);
+        else memcpy(host, (const char *)t->host + first * esize, count * esize);
+        return TAPPA_OK;
+    }
+    tappa_status st = TAPPA_OK;
+    for (size_t i = 0; i < t->n_segments && !st; i++) {
+        const tensor_segment *s = &t->segments[i];
+        size_t a = first > s->first ? first : s->first;
+        size_t b = first + count < s->first + s->count ? first + count : s->first + s->count;
+        if (a >= b) continue;
+        char *h = (char *)host + (a - first) * esize;
+        st = up ? tvk_buffer_write(t->ctx->vk, (tvk_buffer *)&s->buf, (a - s->first) * esize, h, (b - a) * esize, err)
+                : tvk_buffer_read(t->ctx->vk, &s->buf, (a - s->first) * esize, h, (b - a) * esize, err);
+    }
+    return st;
+}
+
+tappa_status tensor_upload_range(tappa_tensor *t, size_t first, size_t count, const void *host, tappa_error *err)
+{
+    return transfer_range(t, first, count, (void *)host, true, err);
+}
+
+tappa_status tensor_download_range(const tappa_tensor *t, size_t first, size_t count, void *host, tappa_error *err)
+{
+    return transfer_range(t, first, count, host, false, err);
+}
+
 tappa_status tappa_tensor_fill_bits(tappa_tensor *t, uint32_t bits, tappa_error *err)
 {
     if (t->dtype == TAPPA_F16) bits = (bits & 0xffffu) | (bits << 16);

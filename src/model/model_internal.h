@@ -32,9 +32,16 @@ typedef struct vk_weights {
 
 /* A session's device state: the KV cache and the activations of one token. */
 typedef struct tappa_kv_cache tappa_kv_cache;
+#define VK_CHUNK 8 /* tokens per command buffer: each weight is read once for all of them */
 typedef struct vk_session {
     tappa_kv_cache *cache;
-    tappa_tensor *x, *h, *q, *k, *v, *att, *lse, *gate, *up, *logits, *rope_table;
+    tappa_tensor *x, *h;          /* [VK_CHUNK, E] token-major */
+    tappa_tensor *q, *k, *v;      /* [H or Hkv, VK_CHUNK, D] head-major, as RoPE and the cache take them */
+    tappa_tensor *q1, *att1, *lse1; /* one token's query, attention output, lse: [H, 1, D], [H, 1] */
+    tappa_tensor *att;            /* [VK_CHUNK, H * D] token-major, for the output projection */
+    tappa_tensor *gate, *up;      /* [VK_CHUNK, F] */
+    tappa_tensor *logits;         /* [VK_CHUNK, V] */
+    tappa_tensor *rope_table;     /* positions 0 .. capacity + VK_CHUNK */
 } vk_session;
 
 struct tappa_model {

@@ -1,9 +1,11 @@
 /* The forward pass on a Vulkan device: every matrix and norm weight uploaded
- * once; each token one command buffer that runs all layers (RMSNorm, Q/K/V,
- * RoPE from a table made once for the session, the KV-cache append, split-K
- * decode attention, the output projection added to the residual, the SwiGLU
- * MLP) and the LM head, with barriers between dependent steps. The embedding
- * row is looked up on the host (4 KiB to upload per token). */
+ * once; up to VK_CHUNK tokens (a prompt in chunks, or one decode step) go
+ * through one command buffer that runs all layers (RMSNorm, Q/K/V for all the
+ * chunk's tokens from one read of each weight, RoPE from a table made once for
+ * the session, the KV-cache append, split-K decode attention per token,
+ * the output projection added to the residual, the SwiGLU MLP) and the LM
+ * head, with barriers between dependent steps. Embedding rows are looked up
+ * on the host. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,23 +96,27 @@ tappa_status session_vk_create(tappa_session *s, tappa_error *err)
     tappa_context *ctx = m->ctx;
     vk_session *d = s->dev = calloc(1, sizeof *s->dev);
     if (!d) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
-    int64_t E = in->embd, F = in->ffn, V = in->vocab, H = in->heads, HK = in->kv_heads, D = in->head_dim;
-    int64_t qs[3] = { H, 1, D }, ks[3] = { HK, 1, D }, ls[2] = { H, 1 };
+    int64_t E = in->embd, F = in->ffn, V = in->vocab, H = in->heads, HK = in->kv_heads, D = in->head_dim, C = VK_CHUNK;
+    int64_t xs[2] = { C, E }, qs[3] = { H, C, D }, ks[3] = { HK, C, D }, q1s[3] = { H, 1, D }, l1s[2] = { H, 1 };
+    int64_t as[2] = { C, H * D }, fs[2] = { C, F }, vs[2] = { C, V };
     tappa_status st = tappa_kv_cache_create(ctx, in->layers, HK, s->cap, D, TAPPA_F32, &d->cache, err);
-    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 1, &E, &d->x, err);
-    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 1, &E, &d->h, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, xs, &d->x, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, xs, &d->h, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, qs, &d->q, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, ks, &d->k, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, ks, &d->v, err);
-    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, qs, &d->att, err);
-    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, ls, &d->lse, err);
-    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 1, &F, &d->gate, err);
-    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 1, &F, &d->up, err);
-    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 1, &V, &d->logits, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, q1s, &d->q1, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, q1s, &d->att1, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, l1s, &d->lse1, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, as, &d->att, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, fs, &d->gate, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, fs, &d->up, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, vs, &d->logits, err);
+    /* Unused rows of a short chunk are rotated too: the table reaches past the cache. */
     tappa_rope_params rp = rope_params(m);
-    if (!st) st = rope_table_create(ctx, s->cap, D, &rp, &d->rope_table, err);
+    if (!st) st = rope_table_create(ctx, s->cap + C, D, &rp, &d->rope_table, err);
     /* Decode's partial buffers, sized for the longest context this session reaches. */
-    if (!st) st = attention_decode_prepare(ctx, d->q, tappa_kv_cache_keys(d->cache, 0), s->cap, err);
+    if (!st) st = attention_decode_prepare(ctx, d->q1, tappa_kv_cache_keys(d->cache, 0), s->cap, err);
     return st;
 }
 
@@ -119,62 +125,83 @@ void session_vk_free(tappa_session *s)
     vk_session *d = s->dev;
     if (!d) return;
     tappa_kv_cache_destroy(&d->cache);
-    tappa_tensor *ts[] = { d->x, d->h, d->q, d->k, d->v, d->att, d->lse, d->gate, d->up, d->logits, d->rope_table };
+    tappa_tensor *ts[] = { d->x, d->h, d->q, d->k, d->v, d->q1, d->att1, d->lse1, d->att, d->gate, d->up, d->logits,
+                           d->rope_table };
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) tappa_tensor_destroy(&ts[i]);
     free(d);
     s->dev = NULL;
 }
 
-typedef struct token_args {
+typedef struct chunk_args {
     tappa_session *s;
-    int64_t pos;
+    int64_t pos; /* position of the chunk's first token */
+    uint32_t t;  /* tokens in the chunk, 1..VK_CHUNK */
     bool logits;
-} token_args;
+} chunk_args;
 
-/* One token through every layer and (when asked) the LM head, recorded. */
-static tappa_status record_token(void *p, tappa_error *err)
+/* Causal attention of the chunk's tokens, one decode at a time: token i
+ * sees the cache up to its own position. q is head-major [H, VK_CHUNK, D];
+ * each token's rows are gathered into q1 and its output lands in row i of att. */
+static tappa_status record_attention(vk_session *d, tvk_device *dev, int layer, int64_t pos, uint32_t t, int H, int D,
+                                     tappa_error *err)
 {
-    token_args *a = p;
+    tappa_status st = TAPPA_OK;
+    for (uint32_t i = 0; i < t && !st; i++) {
+        for (int h = 0; h < H && !st; h++)
+            st = tensor_copy_range(d->q, ((size_t)h * VK_CHUNK + i) * D, d->q1, (size_t)h * D, (size_t)D, err);
+        tvk_barrier(dev);
+        if (!st)
+            st = attention_decode_record(d->q1, tappa_kv_cache_keys(d->cache, layer),
+                                         tappa_kv_cache_values(d->cache, layer), pos + i + 1, d->att1, d->lse1, err);
+        tvk_barrier(dev);
+        if (!st) st = tensor_copy_range(d->att1, 0, d->att, (size_t)i * H * D, (size_t)H * D, err);
+        tvk_barrier(dev);
+    }
+    return st;
+}
+
+/* A chunk of tokens through every layer and (when asked) the LM head, recorded. */
+static tappa_status record_chunk(void *p, tappa_error *err)
+{
+    chunk_args *a = p;
     tappa_session *s = a->s;
     const tappa_model *m = s->m;
     const tappa_model_info *in = &m->info;
     vk_session *d = s->dev;
     tvk_device *dev = m->ctx->vk;
     tappa_rope_params rp = rope_params(m);
+    uint32_t t = a->t, D = (uint32_t)in->head_dim, C = VK_CHUNK;
     tappa_status st = TAPPA_OK;
     for (int l = 0; l < in->layers && !st; l++) {
         const vk_layer *w = &m->dev->layers[l];
         st = rmsnorm_record(d->x, w->attn_norm, in->eps, d->h, err);
         tvk_barrier(dev);
-        if (!st) st = matvec_record(w->q, d->h, w->bq, false, d->q, err);
-        if (!st) st = matvec_record(w->k, d->h, w->bk, false, d->k, err);
-        if (!st) st = matvec_record(w->v, d->h, w->bv, false, d->v, err);
+        if (!st) st = matvec_record(w->q, d->h, t, w->bq, false, d->q, D, C, err);
+        if (!st) st = matvec_record(w->k, d->h, t, w->bk, false, d->k, D, C, err);
+        if (!st) st = matvec_record(w->v, d->h, t, w->bv, false, d->v, D, C, err);
         tvk_barrier(dev);
         if (!st) st = rope_record(d->q, d->q, d->rope_table, &rp, (uint32_t)a->pos, err);
         if (!st) st = rope_record(d->k, d->k, d->rope_table, &rp, (uint32_t)a->pos, err);
         tvk_barrier(dev);
-        if (!st) st = kv_cache_append_record(d->cache, l, d->k, d->v, err);
+        if (!st) st = kv_cache_append_record(d->cache, l, d->k, d->v, t, err);
         tvk_barrier(dev);
-        if (!st)
-            st = attention_decode_record(d->q, tappa_kv_cache_keys(d->cache, l), tappa_kv_cache_values(d->cache, l),
-                                         a->pos + 1, d->att, d->lse, err);
-        tvk_barrier(dev);
-        if (!st) st = matvec_record(w->o, d->att, NULL, true, d->x, err);
+        if (!st) st = record_attention(d, dev, l, a->pos, t, in->heads, in->head_dim, err);
+        if (!st) st = matvec_record(w->o, d->att, t, NULL, true, d->x, 0, 0, err);
         tvk_barrier(dev);
         if (!st) st = rmsnorm_record(d->x, w->ffn_norm, in->eps, d->h, err);
         tvk_barrier(dev);
-        if (!st) st = matvec_record(w->gate, d->h, NULL, false, d->gate, err);
-        if (!st) st = matvec_record(w->up, d->h, NULL, false, d->up, err);
+        if (!st) st = matvec_record(w->gate, d->h, t, NULL, false, d->gate, 0, 0, err);
+        if (!st) st = matvec_record(w->up, d->h, t, NULL, false, d->up, 0, 0, err);
         tvk_barrier(dev);
         if (!st) st = swiglu_record(d->gate, d->up, d->gate, err);
         tvk_barrier(dev);
-        if (!st) st = matvec_record(w->down, d->gate, NULL, true, d->x, err);
+        if (!st) st = matvec_record(w->down, d->gate, t, NULL, true, d->x, 0, 0, err);
         tvk_barrier(dev);
     }
     if (!st && a->logits) {
         st = rmsnorm_record(d->x, m->dev->out_norm, in->eps, d->h, err);
         tvk_barrier(dev);
-        if (!st) st = matvec_record(m->dev->output, d->h, NULL, false, d->logits, err);
+        if (!st) st = matvec_record(m->dev->output, d->h, t, NULL, false, d->logits, 0, 0, err);
     }
     return st;
 }
@@ -183,19 +210,23 @@ tappa_status forward_vk(tappa_session *s, const int32_t *ids, size_t n, bool all
                         tappa_error *err)
 {
     const tappa_model *m = s->m;
-    int E = m->info.embd, V = m->info.vocab;
-    float *row = malloc(sizeof(float) * E);
-    tappa_status st = row ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
-    for (size_t t = 0; t < n && !st; t++) {
-        bool want = all_logits || t == n - 1;
-        weight_row(&m->embd, ids[t], row);
-        st = tappa_tensor_upload(s->dev->x, row, sizeof(float) * E, err);
-        token_args a = { s, s->len, want };
-        if (!st) st = op_submit(m->ctx->vk, record_token, &a, err);
-        if (!st && want)
-            st = tappa_tensor_download(s->dev->logits, logits + (all_logits ? t * (size_t)V : 0), sizeof(float) * V, err);
-        if (!st) s->len++;
+    size_t E = (size_t)m->info.embd, V = (size_t)m->info.vocab;
+    float *rows = malloc(sizeof(float) * E * VK_CHUNK);
+    tappa_status st = rows ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    for (size_t done = 0; done < n && !st;) {
+        uint32_t t = (uint32_t)(n - done < VK_CHUNK ? n - done : VK_CHUNK);
+        bool last = done + t == n, want = all_logits || last;
+        for (uint32_t i = 0; i < t; i++) weight_row(&m->embd, ids[done + i], rows + i * E);
+        st = tensor_upload_range(s->dev->x, 0, E * t, rows, err);
+        chunk_args a = { s, s->len, t, want };
+        if (!st) st = op_submit(m->ctx->vk, record_chunk, &a, err);
+        if (!st && all_logits) st = tensor_download_range(s->dev->logits, 0, V * t, logits + done * V, err);
+        else if (!st && last) st = tensor_download_range(s->dev->logits, V * (t - 1), V, logits, err);
+        if (!st) {
+            s->len += t;
+            done += t;
+        }
     }
-    free(row);
+    free(rows);
     return st;
 }

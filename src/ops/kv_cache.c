@@ -100,30 +100,31 @@ typedef struct append_args {
     tappa_kv_cache *c;
     int layer;
     const tappa_tensor *k, *v;
+    size_t t;      /* positions to append */
+    size_t stride; /* positions between heads in k and v */
 } append_args;
 
 static tappa_status record_append(void *p, tappa_error *err)
 {
     append_args *a = p;
     tappa_kv_cache *c = a->c;
-    size_t t = (size_t)a->k->shape[1], d = (size_t)c->d, cap = (size_t)c->capacity;
+    size_t t = a->t, d = (size_t)c->d, cap = (size_t)c->capacity;
     size_t at = (size_t)c->length[a->layer];
     tappa_status st = TAPPA_OK;
     for (size_t h = 0; h < (size_t)c->hkv && !st; h++) {
-        st = tensor_copy_range(a->k, h * t * d, c->k[a->layer], (h * cap + at) * d, t * d, err);
-        if (!st) st = tensor_copy_range(a->v, h * t * d, c->v[a->layer], (h * cap + at) * d, t * d, err);
+        st = tensor_copy_range(a->k, h * a->stride * d, c->k[a->layer], (h * cap + at) * d, t * d, err);
+        if (!st) st = tensor_copy_range(a->v, h * a->stride * d, c->v[a->layer], (h * cap + at) * d, t * d, err);
     }
     return st;
 }
 
 tappa_status kv_cache_append_record(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
-                                    tappa_error *err)
+                                    int64_t t, tappa_error *err)
 {
-    if (c->length[layer] + k->shape[1] > c->capacity)
-        return tappa_fail(err, TAPPA_ERR_LIMIT, "kv cache: layer %d is full", layer);
-    append_args args = { c, layer, k, v };
+    if (c->length[layer] + t > c->capacity) return tappa_fail(err, TAPPA_ERR_LIMIT, "kv cache: layer %d is full", layer);
+    append_args args = { c, layer, k, v, (size_t)t, (size_t)k->shape[1] };
     tappa_status st = record_append(&args, err);
-    if (!st) c->length[layer] += k->shape[1];
+    if (!st) c->length[layer] += t;
     return st;
 }
 
@@ -144,7 +145,7 @@ tappa_status tappa_kv_cache_append(tappa_kv_cache *c, int layer, const tappa_ten
         return tappa_fail(err, TAPPA_ERR_LIMIT, "kv cache: layer %d is full (%lld + %lld > %lld)",
                           layer, (long long)c->length[layer], (long long)k->shape[1],
                           (long long)c->capacity);
-    append_args args = { c, layer, k, v };
+    append_args args = { c, layer, k, v, (size_t)k->shape[1], (size_t)k->shape[1] };
     st = c->ctx->backend == TAPPA_BACKEND_CPU ? record_append(&args, err)
                                               : op_submit(c->ctx->vk, record_append, &args, err);
     if (!st) c->length[layer] += k->shape[1];

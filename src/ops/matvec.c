@@ -130,21 +130,21 @@ size_t tappa_matrix_bytes(const tappa_matrix *m)
     return (size_t)(m->rows * row_words(m->type, m->cols)) * 4 + scales;
 }
 
-tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, const tappa_tensor *bias, bool accumulate,
-                           tappa_tensor *y, tappa_error *err)
+tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_t tokens, const tappa_tensor *bias,
+                           bool accumulate, tappa_tensor *y, uint32_t head_dim, uint32_t y_stride, tappa_error *err)
 {
     tvk_device *dev = m->ctx->vk;
     uint32_t wg = op_workgroup_size(dev), format = m->type == TAPPA_GGML_F32 ? 0 : m->type == TAPPA_GGML_F16 ? 1
                                                                            : m->type == TAPPA_GGML_Q8_0 ? 2 : 3;
-    uint32_t tokens = (uint32_t)(x->numel / (size_t)m->cols), words = (uint32_t)row_words(m->type, m->cols);
+    uint32_t words = (uint32_t)row_words(m->type, m->cols);
     uint32_t per = format == 0 ? 4 : format == 1 ? 8 : format == 2 ? 16 : 32;
     tappa_status st = op_check_loops(dev, (uint64_t)(m->cols / per) / wg * (tokens + 1) + 64, "matvec", err);
     uint32_t spec[2] = { wg, format };
     tvk_pipeline *p;
     if (!st) st = tvk_pipeline_get(dev, SHADER(matvec), 5, spec, 2, &p, err);
     size_t xs, xo, ys, yo, bs = 0, bo = 0;
-    if (!st) st = op_locate(x, 0, x->numel, &xs, &xo, err);
-    if (!st) st = op_locate(y, 0, (size_t)tokens * (size_t)m->rows, &ys, &yo, err);
+    if (!st) st = op_locate(x, 0, (size_t)tokens * (size_t)m->cols, &xs, &xo, err);
+    if (!st) st = op_locate(y, 0, y->numel, &ys, &yo, err);
     if (!st && bias) st = op_locate(bias, 0, (size_t)m->rows, &bs, &bo, err);
     if (!st && (xo % 4 || bo))
         st = tappa_fail(err, TAPPA_ERR_INVALID_ARG, "matvec: x must start on a 16-byte boundary of its buffer");
@@ -157,8 +157,8 @@ tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, const t
         if (st) break;
         tvk_binding b[5] = { tensor_binding(m->w, i), tensor_binding(m->scales ? m->scales : m->w, ss),
                              tensor_binding(x, xs), tensor_binding(bias ? bias : x, bs), tensor_binding(y, ys) };
-        uint32_t push[10] = { rows, row0, (uint32_t)m->cols, 0, (uint32_t)so, tokens, (uint32_t)m->rows, (uint32_t)yo,
-                              accumulate, bias != NULL };
+        uint32_t push[11] = { rows, row0, (uint32_t)m->cols, 0, (uint32_t)so, tokens, y_stride ? y_stride : (uint32_t)m->rows,
+                              (uint32_t)yo, accumulate, bias != NULL, head_dim };
         uint32_t gx, gy;
         tvk_grid(dev, rows, &gx, &gy);
         st = tvk_dispatch(dev, p, b, push, sizeof push, gx, gy, 1, err);
@@ -177,7 +177,8 @@ typedef struct mv_args {
 static tappa_status record(void *p, tappa_error *err)
 {
     mv_args *a = p;
-    return matvec_record(a->m, a->x, a->bias, a->accumulate, a->y, err);
+    return matvec_record(a->m, a->x, (uint32_t)(a->x->numel / (size_t)a->m->cols), a->bias, a->accumulate, a->y, 0, 0,
+                         err);
 }
 
 tappa_status tappa_matvec(const tappa_matrix *m, const tappa_tensor *x, const tappa_tensor *bias, bool accumulate,

@@ -67,14 +67,17 @@ tappa_status row_sums_record(const tappa_tensor *x, int64_t cols, tappa_tensor *
 tappa_status rmsnorm_record(const tappa_tensor *x, const tappa_tensor *weight, double eps, tappa_tensor *y,
                             tappa_error *err);
 tappa_status swiglu_record(const tappa_tensor *gate, const tappa_tensor *up, tappa_tensor *out, tappa_error *err);
-/* Record the copy of k, v [Hkv, T, D] to a layer's next positions (the cache's
- * dtype and shape, checked by the caller) and count them as held. */
+/* Record the copy of the first t positions of k, v [Hkv, S >= t, D] to a
+ * layer's next positions (the cache's dtype, checked by the caller) and count
+ * them as held. */
 typedef struct tappa_kv_cache tappa_kv_cache;
 tappa_status kv_cache_append_record(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
-                                    tappa_error *err);
+                                    int64_t t, tappa_error *err);
 typedef struct tappa_matrix tappa_matrix;
-tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, const tappa_tensor *bias, bool accumulate,
-                           tappa_tensor *y, tappa_error *err);
+/* The first `tokens` rows of x; y token-major with y_stride floats a token (0:
+ * rows), or with head_dim > 0 head-major [rows / head_dim, y_stride, head_dim]. */
+tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_t tokens, const tappa_tensor *bias,
+                           bool accumulate, tappa_tensor *y, uint32_t head_dim, uint32_t y_stride, tappa_error *err);
 tappa_status block_influence_record(const tappa_tensor *h_in, const tappa_tensor *h_out,
                                     tappa_tensor *out, tappa_error *err);
 /* Pairwise q-similarity modes (qsim_pairwise.c): the float64 reference and
