@@ -56,7 +56,7 @@ static tappa_status record(void *p, int set, tappa_error *err)
     case K_KV_COMPACT: return kv_compact_record(in[0], s->aux, s->window, s->out[0], err);
     case K_ROW_SUMS: return row_sums_record(in[0], in[0]->shape[1] - s->window, s->out[0], err);
     case K_BLOCK_INFLUENCE: return block_influence_record(in[0], in[1], s->out[0], err);
-    case K_MATVEC: return matvec_record(s->matrix, in[0], NULL, false, s->out[0], err);
+    case K_MATVEC: return matvec_record(s->matrix, in[0], 1, NULL, false, s->out[0], 0, 0, err);
     case K_RMSNORM: return rmsnorm_record(in[0], in[1], 1e-5, s->out[0], err);
     case K_SWIGLU: return swiglu_record(in[0], in[1], s->out[0], err);
     case K_TOKEN_SCORES: return token_scores_record(in[0], in[1], 1.0, 200.0, s->window, 5, s->out[0], err);
