@@ -5,7 +5,10 @@
 // per group), 1: f16 (8), 2: q8_0 repacked (16 int8 values, scale per 32),
 // 3: q4_0 repacked (32 nibbles holding value + 8, one scale).
 // w: (rows, groups) uvec4 from w_base; scales: (rows, cols / 32) from s_base;
-// x: (T, cols); y: (T, y_stride) from y_base + row0.
+// x: (T, cols); y: (T, y_stride) from y_base + row0, or with head_dim set
+// head-major (rows / head_dim, y_stride, head_dim): row r of token t at
+// ((r / head_dim) * y_stride + t) * head_dim + r % head_dim, the layout RoPE
+// and the KV cache take for a chunk of tokens.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -29,6 +32,7 @@ layout(push_constant) uniform Push {
     uint y_base;
     uint accumulate; // 1: add to y
     uint has_bias;
+    uint head_dim;   // 0: token-major y
 } pc;
 
 #define WG gl_WorkGroupSize.x
@@ -84,7 +88,9 @@ void main()
         barrier();
     }
     if (l < pc.tokens) {
-        uint at = pc.y_base + l * pc.y_stride + pc.row0 + r;
+        uint row = pc.row0 + r;
+        uint at = pc.head_dim == 0 ? pc.y_base + l * pc.y_stride + row
+                                   : pc.y_base + ((row / pc.head_dim) * pc.y_stride + l) * pc.head_dim + row % pc.head_dim;
         float v = red[l * WG] + (pc.has_bias != 0 ? bias[pc.row0 + r] : 0.0);
         y[at] = pc.accumulate != 0 ? y[at] + v : v;
     }
