@@ -1,10 +1,12 @@
 /* `tappa run` and `tappa trace` with the bundled model on a device (argv[3]):
  * greedy text equal to transformers' greedy continuation of each golden
- * prompt; a trace with every tensor of SPEC.md at its shape, its queries
- * before and after RoPE equal at position 0 (no rotation there) and different
- * later; bad arguments and a missing model as one-line errors.
+ * prompt; a trace with every tensor of SPEC.md at its shape, equal to the CPU
+ * reference's trace, its queries before and after RoPE equal at position 0 (no
+ * rotation there) and different later; bad arguments and a missing model as
+ * one-line errors.
  * usage: test_run_cli TAPPA GOLDEN.json DEVICE */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,13 +62,33 @@ int main(int argc, char **argv)
         remove(path);
     }
 
-    /* Traces are recorded by the CPU reference pass, whatever the device. */
-    snprintf(cmd, sizeof cmd, "%s trace -p 'import os\nimport sys' -o %s/t.safetensors", tappa, dir);
+    /* A trace of more than one chunk on the device, and the CPU reference's to compare. */
+    static const char prompt[] = "import os\nimport sys\n\n\ndef main(argv):\n    return 0";
+    snprintf(cmd, sizeof cmd, "%s trace -p '%s' -o %s/t.safetensors --device '%s'", tappa, prompt, dir, device);
+    CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
+    snprintf(cmd, sizeof cmd, "%s trace -p '%s' -o %s/ref.safetensors --device cpu", tappa, prompt, dir);
     CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
     snprintf(path, sizeof path, "%s/t.safetensors", dir);
-    tappa_safetensors *t = NULL;
+    tappa_safetensors *t = NULL, *ref = NULL;
     tappa_error err = { 0 };
     CHECK_INT_EQ(tappa_safetensors_read(path, &t, &err), TAPPA_OK);
+    snprintf(path, sizeof path, "%s/ref.safetensors", dir);
+    CHECK_INT_EQ(tappa_safetensors_read(path, &ref, &err), TAPPA_OK);
+    remove(path);
+    for (size_t i = 0; t && ref && i < tappa_safetensors_count(ref); i++) {
+        const tappa_array *a = tappa_safetensors_at(ref, i);
+        const tappa_array *b = tappa_safetensors_find(t, tappa_safetensors_name(ref, i));
+        CHECK(b && b->bytes == a->bytes);
+        double diff = 0, norm = 0;
+        for (size_t e = 0; b && b->bytes == a->bytes && e < a->bytes / 4; e++) {
+            double x = ((const float *)a->data)[e], y = ((const float *)b->data)[e];
+            diff += (x - y) * (x - y);
+            norm += x * x;
+        }
+        CHECK(sqrt(diff / norm) <= 1e-4);
+    }
+    tappa_safetensors_free(&ref);
+    snprintf(path, sizeof path, "%s/t.safetensors", dir);
     const tappa_array *q = t ? tappa_safetensors_find(t, "layer.3.q") : NULL;
     const tappa_array *qp = t ? tappa_safetensors_find(t, "layer.3.q_pre") : NULL;
     const tappa_array *k = t ? tappa_safetensors_find(t, "layer.3.k") : NULL;

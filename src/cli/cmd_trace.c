@@ -15,7 +15,7 @@ static const char help[] =
     "embeddings, then each layer's output before the final norm), all f32. The trace feeds\n"
     "'tappa qsim', 'tappa compress' and 'tappa prune-scores'.\n"
     "  -m FILE    the model (default: the bundled models/tiny-llama/tiny-llama.gguf)\n"
-    "  --device D the device (default: cpu; traces are recorded by the CPU reference pass)\n";
+    "  --device D index, name substring, or 'cpu'\n";
 
 int cmd_trace(int argc, char **argv)
 {
@@ -26,7 +26,7 @@ int cmd_trace(int argc, char **argv)
         { 0 },
     };
     const char *model_path = TAPPA_BUNDLED_MODEL, *prompt = NULL, *file = NULL, *out = NULL;
-    const char *device = "cpu";
+    const char *device = NULL;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "m:p:f:o:", opts, NULL)) != -1) {

@@ -42,6 +42,10 @@ typedef struct vk_session {
     tappa_tensor *gate, *up;      /* [VK_CHUNK, F] */
     tappa_tensor *logits;         /* [VK_CHUNK, V] */
     tappa_tensor *rope_table;     /* positions 0 .. capacity + VK_CHUNK */
+    /* Tracing: one chunk's states, copied out during the chunk and read back after it. */
+    tappa_tensor *t_hidden;       /* [layers + 1, VK_CHUNK, E] */
+    tappa_tensor *t_qpre, *t_q;   /* [layers, H, VK_CHUNK, D] */
+    tappa_tensor *t_k, *t_v;      /* [layers, Hkv, VK_CHUNK, D] */
 } vk_session;
 
 struct tappa_model {
@@ -84,6 +88,7 @@ tappa_status forward_cpu(tappa_session *s, const int32_t *ids, size_t n, bool al
 tappa_status model_vk_upload(tappa_model *m, tappa_error *err);
 void model_vk_free(tappa_model *m);
 tappa_status session_vk_create(tappa_session *s, tappa_error *err);
+tappa_status session_vk_trace(tappa_session *s, tappa_error *err);
 void session_vk_free(tappa_session *s);
 tappa_status forward_vk(tappa_session *s, const int32_t *ids, size_t n, bool all_logits, float *logits,
                         tappa_error *err);

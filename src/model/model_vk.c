@@ -126,10 +126,60 @@ void session_vk_free(tappa_session *s)
     if (!d) return;
     tappa_kv_cache_destroy(&d->cache);
     tappa_tensor *ts[] = { d->x, d->h, d->q, d->k, d->v, d->q1, d->att1, d->lse1, d->att, d->gate, d->up, d->logits,
-                           d->rope_table };
+                           d->rope_table, d->t_hidden, d->t_qpre, d->t_q, d->t_k, d->t_v };
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) tappa_tensor_destroy(&ts[i]);
     free(d);
     s->dev = NULL;
+}
+
+tappa_status session_vk_trace(tappa_session *s, tappa_error *err)
+{
+    const tappa_model_info *in = &s->m->info;
+    vk_session *d = s->dev;
+    tappa_context *ctx = s->m->ctx;
+    int64_t L = in->layers, C = VK_CHUNK;
+    int64_t hs[3] = { L + 1, C, in->embd }, qs[4] = { L, in->heads, C, in->head_dim }, ks[4] = { L, in->kv_heads, C, in->head_dim };
+    tappa_status st = tappa_tensor_create(ctx, TAPPA_F32, 3, hs, &d->t_hidden, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 4, qs, &d->t_qpre, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 4, qs, &d->t_q, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 4, ks, &d->t_k, err);
+    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 4, ks, &d->t_v, err);
+    return st;
+}
+
+/* Append a chunk's t tokens of a head-major [heads, VK_CHUNK, D] block as
+ * token-major rows of heads * D. */
+static tappa_status append_head_major(trace_rows *rows, const float *block, uint32_t t, int heads, int D,
+                                      tappa_error *err)
+{
+    tappa_status st = TAPPA_OK;
+    for (uint32_t i = 0; i < t && !st; i++)
+        for (int h = 0; h < heads && !st; h++)
+            st = trace_append(rows, block + ((size_t)h * VK_CHUNK + i) * D, (size_t)D, err);
+    return st;
+}
+
+/* Read a traced chunk back into the session's trace rows. */
+static tappa_status read_trace(tappa_session *s, uint32_t t, tappa_error *err)
+{
+    const tappa_model_info *in = &s->m->info;
+    vk_session *d = s->dev;
+    int L = in->layers, H = in->heads, HK = in->kv_heads, D = in->head_dim, E = in->embd;
+    size_t biggest = d->t_hidden->numel > d->t_q->numel ? d->t_hidden->numel : d->t_q->numel;
+    float *buf = malloc(biggest * sizeof *buf);
+    if (!buf) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "trace: out of host memory");
+    tappa_status st = tappa_tensor_download(d->t_hidden, buf, d->t_hidden->bytes, err);
+    for (int l = 0; l <= L && !st; l++) st = trace_append(&s->hidden[l], buf + (size_t)l * VK_CHUNK * E, (size_t)t * E, err);
+    tappa_tensor *blocks[4] = { d->t_qpre, d->t_q, d->t_k, d->t_v };
+    trace_rows *dest[4] = { s->q_pre, s->q, s->tk, s->tv };
+    for (int b = 0; b < 4 && !st; b++) {
+        int heads = b < 2 ? H : HK;
+        st = tappa_tensor_download(blocks[b], buf, blocks[b]->bytes, err);
+        for (int l = 0; l < L && !st; l++)
+            st = append_head_major(&dest[b][l], buf + (size_t)l * heads * VK_CHUNK * D, t, heads, D, err);
+    }
+    free(buf);
+    return st;
 }
 
 typedef struct chunk_args {
@@ -172,17 +222,29 @@ static tappa_status record_chunk(void *p, tappa_error *err)
     tappa_rope_params rp = rope_params(m);
     uint32_t t = a->t, D = (uint32_t)in->head_dim, C = VK_CHUNK;
     tappa_status st = TAPPA_OK;
+    bool trace = s->tracing;
+    size_t E = (size_t)in->embd, qn = d->q->numel, kn = d->k->numel;
     for (int l = 0; l < in->layers && !st; l++) {
         const vk_layer *w = &m->dev->layers[l];
-        st = rmsnorm_record(d->x, w->attn_norm, in->eps, d->h, err);
+        if (trace) st = tensor_copy_range(d->x, 0, d->t_hidden, (size_t)l * C * E, C * E, err);
+        if (!st) st = rmsnorm_record(d->x, w->attn_norm, in->eps, d->h, err);
         tvk_barrier(dev);
         if (!st) st = matvec_record(w->q, d->h, t, w->bq, false, d->q, D, C, err);
         if (!st) st = matvec_record(w->k, d->h, t, w->bk, false, d->k, D, C, err);
         if (!st) st = matvec_record(w->v, d->h, t, w->bv, false, d->v, D, C, err);
         tvk_barrier(dev);
+        if (trace && !st) { /* the queries before RoPE rotates them in place */
+            st = tensor_copy_range(d->q, 0, d->t_qpre, (size_t)l * qn, qn, err);
+            if (!st) st = tensor_copy_range(d->v, 0, d->t_v, (size_t)l * kn, kn, err);
+            tvk_barrier(dev);
+        }
         if (!st) st = rope_record(d->q, d->q, d->rope_table, &rp, (uint32_t)a->pos, err);
         if (!st) st = rope_record(d->k, d->k, d->rope_table, &rp, (uint32_t)a->pos, err);
         tvk_barrier(dev);
+        if (trace && !st) {
+            st = tensor_copy_range(d->q, 0, d->t_q, (size_t)l * qn, qn, err);
+            if (!st) st = tensor_copy_range(d->k, 0, d->t_k, (size_t)l * kn, kn, err);
+        }
         if (!st) st = kv_cache_append_record(d->cache, l, d->k, d->v, t, err);
         tvk_barrier(dev);
         if (!st) st = record_attention(d, dev, l, a->pos, t, in->heads, in->head_dim, err);
@@ -198,6 +260,7 @@ static tappa_status record_chunk(void *p, tappa_error *err)
         if (!st) st = matvec_record(w->down, d->gate, t, NULL, true, d->x, 0, 0, err);
         tvk_barrier(dev);
     }
+    if (!st && trace) st = tensor_copy_range(d->x, 0, d->t_hidden, (size_t)in->layers * C * E, C * E, err);
     if (!st && a->logits) {
         st = rmsnorm_record(d->x, m->dev->out_norm, in->eps, d->h, err);
         tvk_barrier(dev);
@@ -222,8 +285,10 @@ tappa_status forward_vk(tappa_session *s, const int32_t *ids, size_t n, bool all
         if (!st) st = op_submit(m->ctx->vk, record_chunk, &a, err);
         if (!st && all_logits) st = tensor_download_range(s->dev->logits, 0, V * t, logits + done * V, err);
         else if (!st && last) st = tensor_download_range(s->dev->logits, V * (t - 1), V, logits, err);
+        if (!st && s->tracing) st = read_trace(s, t, err);
         if (!st) {
             s->len += t;
+            if (s->tracing) s->traced += t;
             done += t;
         }
     }

@@ -100,8 +100,6 @@ tappa_status trace_append(trace_rows *t, const float *x, size_t n, tappa_error *
 tappa_status tappa_session_record_trace(tappa_session *s, tappa_error *err)
 {
     if (s->len) return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "trace: start recording before the first token");
-    if (s->dev)
-        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "trace: traces come from the CPU reference (--device cpu)");
     int L = s->m->info.layers;
     s->q = calloc((size_t)L, sizeof *s->q);
     s->q_pre = calloc((size_t)L, sizeof *s->q_pre);
@@ -109,6 +107,10 @@ tappa_status tappa_session_record_trace(tappa_session *s, tappa_error *err)
     s->tv = calloc((size_t)L, sizeof *s->tv);
     s->hidden = calloc((size_t)L + 1, sizeof *s->hidden);
     if (!s->q || !s->q_pre || !s->tk || !s->tv || !s->hidden) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    if (s->dev) {
+        tappa_status st = session_vk_trace(s, err);
+        if (st) return st;
+    }
     s->tracing = true;
     return TAPPA_OK;
 }
