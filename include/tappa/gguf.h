@@ -100,6 +100,8 @@ tappa_status tappa_gguf_set_f32s(tappa_gguf_writer *w, const char *key, const fl
 tappa_status tappa_gguf_add_tensor(tappa_gguf_writer *w, const char *name, tappa_ggml_type type, int n_dims,
                                    const uint64_t *dims, const void *data, tappa_error *err);
 tappa_status tappa_gguf_write(const tappa_gguf_writer *w, const char *path, tappa_error *err);
+/* Copy metadata entry i of g into w unchanged (any type). */
+tappa_status tappa_gguf_copy_kv(tappa_gguf_writer *w, const tappa_gguf *g, size_t i, tappa_error *err);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,7 @@ extern "C" {
 
 typedef struct tappa_model_info {
     const char *arch;          /* "llama" or "qwen2" */
+    const char *name;          /* general.name, or NULL */
     int layers, embd, ffn, heads, kv_heads, head_dim, vocab, context;
     float rope_base, rope_scale; /* positions are divided by rope_scale (linear scaling) */
     float eps;
@@ -65,6 +66,35 @@ tappa_status tappa_session_record_trace(tappa_session *s, tappa_error *err);
 /* Write the recorded trace: layer.{i}.q, q_pre [Hq, N, D], layer.{i}.k, v
  * [Hkv, N, D], hidden.{i} [N, d_model] for i = 0..L, all f32. */
 tappa_status tappa_session_write_trace(const tappa_session *s, const char *path, tappa_error *err);
+
+/* The layer-pruning scores of the tokens recorded so far (one calibration
+ * chunk): per layer the block influence between the hidden states entering
+ * and leaving it and the cosine q-similarity of its pre-RoPE queries, computed
+ * on ctx (tappa_prune_chunk_bi / _qsim). bi, qsim: (layers) out. */
+tappa_status tappa_session_prune_scores(const tappa_session *s, tappa_context *ctx, double *bi, double *qsim,
+                                        tappa_error *err);
+
+/* Perplexity of ids (a tokenised text) in windows of `window` tokens, as
+ * llama.cpp measures it: each window starts with BOS (when the model has
+ * one), its first half is context, and the second half's tokens are scored,
+ * each by the log-softmax of the logits before it. nll: mean negative
+ * log-likelihood (ppl = exp(nll)); scored: tokens scored. progress, if given,
+ * is called after each window. */
+typedef struct tappa_perplexity {
+    double nll, ppl;
+    int64_t scored;
+    int windows;
+} tappa_perplexity;
+tappa_status tappa_eval_perplexity(tappa_model *m, const int32_t *ids, size_t n, int64_t window,
+                                   void (*progress)(int done, int total, void *user), void *user,
+                                   tappa_perplexity *out, tappa_error *err);
+
+/* Copy the GGUF at in_path to out_path without the layers listed in remove
+ * (n distinct indices below the block count): their blk.{i}.* tensors are
+ * dropped, the others renumbered in order, <arch>.block_count updated, every
+ * other entry and tensor copied unchanged. */
+tappa_status tappa_gguf_remove_layers(const char *in_path, const int32_t *remove, size_t n, const char *out_path,
+                                      tappa_error *err);
 
 #ifdef __cplusplus
 }

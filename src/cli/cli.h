@@ -21,6 +21,8 @@ int cmd_inspect(int argc, char **argv);
 int cmd_qsim(int argc, char **argv);
 int cmd_prune_scores(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_prune_order(int argc, char **argv);
@@ -48,6 +50,12 @@ tappa_status cli_write_json(const char *path, const char *text, tappa_error *err
  * A non-finite v gives null. */
 cJSON *cli_json_number(double v);
 cJSON *cli_json_numbers(const double *v, size_t n);
+/* A text file of at most 256 MiB, NUL-terminated (caller frees); NULL with err set on failure. */
+char *cli_read_text(const char *path, size_t *len, tappa_error *err);
+/* Layer-pruning scores of a model from a calibration text in chunks of
+ * `chunk` tokens (each after BOS): bi, q (layers) are means over the chunks. */
+tappa_status cli_calibrate(tappa_context *ctx, tappa_model *m, const char *calib, size_t chunk, bool progress,
+                           double *bi, double *q, size_t *n_chunks, tappa_error *err);
 /* Monotonic clock in milliseconds. */
 double cli_now_ms(void);
 /* True if stderr is a terminal (progress lines go there only then). */

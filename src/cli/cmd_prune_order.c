@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "prune_json.h"
 #include "score_file.h"
 
 static const char help[] =
@@ -71,13 +72,6 @@ static void print_table(const score_file *bi, const score_file *q, const double 
     for (size_t i = 0; i < n; i++) printf(" %d", order[i]);
     printf("\n");
     free(rank);
-}
-
-static cJSON *int_array(const int32_t *v, size_t n)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
-    return a;
 }
 
 int cmd_prune_order(int argc, char **argv)
@@ -165,26 +159,8 @@ int cmd_prune_order(int argc, char **argv)
             memcpy(score, bi.scores, n * sizeof *score);
         }
         tappa_prune_order(score, n, order);
-        /* The reference's order-file layout, key for key. */
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "method", tappa ? "TAPPA" : "ShortGPT");
-        if (tappa) cJSON_AddStringToObject(root, "formula", "BI_prime = BI_norm + beta * (1 - q_similarity_norm)");
-        else cJSON_AddStringToObject(root, "score_type", "BI");
-        if (name) cJSON_AddStringToObject(root, "model", name);
-        else cJSON_AddNullToObject(root, "model");
-        cJSON_AddStringToObject(root, "bi_file", bi_path);
-        if (tappa) {
-            cJSON_AddStringToObject(root, "q_file", q_path);
-            cJSON_AddItemToObject(root, "beta", cli_json_number(beta));
-        }
-        cJSON_AddItemToObject(root, "bi", cli_json_numbers(bi.scores, n));
-        if (tappa) cJSON_AddItemToObject(root, "q_similarity", cli_json_numbers(q.scores, n));
-        cJSON_AddItemToObject(root, "bi_norm", cli_json_numbers(bi_norm, n));
-        if (tappa) {
-            cJSON_AddItemToObject(root, "q_similarity_norm", cli_json_numbers(q_norm, n));
-            cJSON_AddItemToObject(root, "tappa_score", cli_json_numbers(score, n));
-        }
-        cJSON_AddItemToObject(root, "prune_order", int_array(order, n));
+        prune_order_doc doc = { tappa, name, bi_path, q_path, beta, bi.scores, q.scores, bi_norm, q_norm, score, order, n };
+        cJSON *root = prune_order_json(&doc);
         char *text = cJSON_Print(root);
         if (!text) {
             fprintf(stderr, "tappa prune-order: out of host memory\n");

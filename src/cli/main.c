@@ -20,6 +20,8 @@ static const struct {
     { "compress", cmd_compress, "compress a prompt trace's KV cache (tappa, cake, snapkv, ...)" },
     { "prune-scores", cmd_prune_scores, "per-layer block influence and q-similarity from calibration traces" },
     { "prune-order", cmd_prune_order, "which layers to prune first, from score files (TAPPA or ShortGPT)" },
+    { "prune", cmd_prune, "calibrate layer-pruning scores and write a GGUF without the first K layers" },
+    { "eval", cmd_eval, "perplexity of a model, and of TAPPA- vs ShortGPT-pruned versions of it" },
     { "convert", cmd_convert, "a Hugging Face Llama or Qwen2 checkpoint to GGUF (f32, f16, q8_0, q4_0)" },
     { "inspect", cmd_inspect, "list the tensors of a .npy or .safetensors file" },
 };

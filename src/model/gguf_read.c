@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gguf_internal.h"
 #include "tappa/gguf.h"
 
 #define GGUF_MAGIC 0x46554747u /* "GGUF" read as a little-endian u32 */
@@ -27,6 +28,8 @@ typedef struct gguf_kv {
     tappa_gguf_type elem;  /* ARRAY: element type */
     uint64_t count;        /* ARRAY: element count */
     const uint8_t *raw;    /* ARRAY of numbers: the elements, in the mapping */
+    const uint8_t *value;  /* the serialised value, as in the file (for copying) */
+    size_t value_bytes;
     char **strs;           /* ARRAY of strings: copies */
     size_t *lens;
 } gguf_kv;
@@ -129,12 +132,24 @@ static void decode_scalar(uint32_t t, const uint8_t *p, gguf_kv *kv)
     }
 }
 
+static tappa_status read_value(cursor *c, gguf_kv *kv, uint32_t t);
+
 static tappa_status read_kv(cursor *c, gguf_kv *kv)
 {
     tappa_status st = read_string(c, "a metadata key", &kv->key, NULL);
     uint32_t t;
     if (!st) st = read_u32(c, "a metadata type", &t);
     if (st) return st;
+    size_t start = c->pos;
+    st = read_value(c, kv, t);
+    kv->value = c->p + start;
+    kv->value_bytes = c->pos - start;
+    return st;
+}
+
+static tappa_status read_value(cursor *c, gguf_kv *kv, uint32_t t)
+{
+    tappa_status st;
     kv->type = (tappa_gguf_type)t;
     const uint8_t *at = NULL;
     if (t == TAPPA_GGUF_STRING) return read_string(c, kv->key, &kv->str, NULL);
@@ -434,6 +449,12 @@ bool tappa_gguf_array_num(const tappa_gguf *g, const char *key, uint64_t i, doub
     if (kv->elem == TAPPA_GGUF_F32 || kv->elem == TAPPA_GGUF_F64) *v = one.num.f;
     else *v = one.is_signed ? (double)one.num.i : (double)one.num.u;
     return true;
+}
+
+tappa_status tappa_gguf_copy_kv(tappa_gguf_writer *w, const tappa_gguf *g, size_t i, tappa_error *err)
+{
+    if (i >= g->n_kv) return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "gguf: no metadata entry %zu", i);
+    return gguf_writer_put_raw(w, g->kv[i].key, g->kv[i].type, g->kv[i].value, g->kv[i].value_bytes, err);
 }
 
 size_t tappa_gguf_kv_count(const tappa_gguf *g) { return g->n_kv; }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../io/file_io.h"
+#include "gguf_internal.h"
 #include "tappa/gguf.h"
 
 #define ALIGNMENT 32
@@ -79,6 +80,13 @@ void tappa_gguf_writer_free(tappa_gguf_writer **wp)
     free(w->kv.data);
     free(w);
     *wp = NULL;
+}
+
+tappa_status gguf_writer_put_raw(tappa_gguf_writer *w, const char *key, uint32_t type, const void *value, size_t bytes,
+                                 tappa_error *err)
+{
+    tappa_status st = put_key(w, key, (tappa_gguf_type)type, err);
+    return st ? st : put(&w->kv, value, bytes, err);
 }
 
 tappa_status tappa_gguf_set_u32(tappa_gguf_writer *w, const char *key, uint32_t v, tappa_error *err)

@@ -36,6 +36,7 @@ static tappa_status hparams(const char *path, const tappa_gguf *g, tappa_model_i
     if (strcmp(arch, "llama") && strcmp(arch, "qwen2"))
         return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "%s: architecture '%s' (tappa runs llama and qwen2)", path, arch);
     info->arch = !strcmp(arch, "llama") ? "llama" : "qwen2";
+    info->name = tappa_gguf_str(g, "general.name");
     uint32_t layers, embd, ffn, heads, kv_heads, head_dim, context = 4096;
     if (!arch_u32(g, arch, "block_count", &layers) || !arch_u32(g, arch, "embedding_length", &embd) ||
         !arch_u32(g, arch, "feed_forward_length", &ffn) || !arch_u32(g, arch, "attention.head_count", &heads))

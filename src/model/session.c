@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model_internal.h"
+#include "tappa/prune.h"
 #include "tappa/tensor_io.h"
 
 tappa_status tappa_session_create(tappa_model *m, int64_t max_tokens, tappa_session **out, tappa_error *err)
@@ -165,5 +166,35 @@ tappa_status tappa_session_write_trace(const tappa_session *s, const char *path,
     free(arrays);
     free(names);
     free(ptrs);
+    return st;
+}
+
+tappa_status tappa_session_prune_scores(const tappa_session *s, tappa_context *ctx, double *bi, double *qsim,
+                                        tappa_error *err)
+{
+    if (!s->tracing || s->traced < 1) return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "prune scores: nothing recorded");
+    const tappa_model_info *in = &s->m->info;
+    int L = in->layers;
+    tappa_array *hidden = calloc((size_t)L + 1, sizeof *hidden), *qpre = calloc((size_t)L, sizeof *qpre);
+    const tappa_array **hp = calloc((size_t)L + 1, sizeof *hp), **qp = calloc((size_t)L, sizeof *qp);
+    tappa_status st = hidden && qpre && hp && qp ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    for (int l = 0; l <= L && !st; l++) {
+        int64_t shape[2] = { s->traced, in->embd };
+        st = tappa_array_alloc(&hidden[l], TAPPA_F32, 2, shape, err);
+        if (!st) memcpy(hidden[l].data, s->hidden[l].v, hidden[l].bytes);
+        hp[l] = &hidden[l];
+    }
+    for (int l = 0; l < L && !st; l++) {
+        st = head_major(&s->q_pre[l], s->traced, in->heads, in->head_dim, &qpre[l], err);
+        qp[l] = &qpre[l];
+    }
+    if (!st) st = tappa_prune_chunk_bi(ctx, L, hp, bi, err);
+    if (!st) st = tappa_prune_chunk_qsim(ctx, L, qp, qsim, err);
+    for (int l = 0; hidden && l <= L; l++) tappa_array_free(&hidden[l]);
+    for (int l = 0; qpre && l < L; l++) tappa_array_free(&qpre[l]);
+    free(hidden);
+    free(qpre);
+    free(hp);
+    free(qp);
     return st;
 }

@@ -1,0 +1,242 @@
+/* tappa eval: the quality cost of TAPPA's interventions. `ppl`: perplexity
+ * of a model on a text; `prune`: perplexity of TAPPA- and ShortGPT-pruned
+ * models against the full one. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char help[] =
+    "usage: tappa eval ppl -m MODEL.gguf -f FILE [--ctx N] [--device D] [--json]\n"
+    "       tappa eval prune -m MODEL.gguf -f FILE --calib FILE2 --n-layers K1,K2,... [--beta B]\n"
+    "                        [--chunk N] [--ctx N] [--device D] [--json]\n"
+    "ppl: perplexity on FILE in windows of N tokens (default 512, or the model's context if\n"
+    "shorter): each window starts with BOS, its first half is context and its second half is\n"
+    "scored, as llama.cpp measures it.\n"
+    "prune: calibrate on FILE2 (keep it apart from FILE), then for each K remove the first K\n"
+    "layers of the TAPPA order and of the ShortGPT order and measure both pruned models' perplexity\n"
+    "on FILE beside the full model's.\n";
+
+typedef struct eval_opts {
+    const char *model, *file, *calib, *device, *ks;
+    unsigned long long ctx, chunk;
+    double beta;
+    bool json;
+} eval_opts;
+
+static void progress(int done, int total, void *user)
+{
+    fprintf(stderr, "\rtappa eval: %s window %d of %d", (const char *)user, done, total);
+    if (done == total) fputc('\n', stderr);
+}
+
+/* Perplexity of the model at path on the tokens of o->file. */
+static tappa_status perplexity_of(tappa_context *ctx, const char *path, const eval_opts *o, const char *label,
+                                  tappa_perplexity *out, tappa_error *err)
+{
+    tappa_model *m = NULL;
+    size_t len = 0, n = 0;
+    int32_t *ids = NULL;
+    char *text = NULL;
+    tappa_status st = tappa_model_load(ctx, path, NULL, &m, err);
+    if (!st && !(text = cli_read_text(o->file, &len, err))) st = err->status;
+    if (!st) st = tappa_tokenize(tappa_model_tokenizer(m), text, len, false, &ids, &n, err);
+    unsigned long long window = o->ctx ? o->ctx : 512;
+    if (!st && !o->ctx && (int64_t)window > tappa_model_get_info(m)->context - 1)
+        window = (unsigned long long)tappa_model_get_info(m)->context - 1;
+    if (!st && n < window)
+        st = tappa_fail(err, TAPPA_ERR_INVALID_ARG, "%s has %zu tokens; one window needs %llu (lower --ctx)", o->file, n,
+                        window);
+    if (!st)
+        st = tappa_eval_perplexity(m, ids, n, (int64_t)window, !o->json && cli_stderr_tty() ? progress : NULL,
+                                   (void *)label, out, err);
+    free(ids);
+    free(text);
+    tappa_model_free(&m);
+    return st;
+}
+
+static int eval_ppl(tappa_context *ctx, const eval_opts *o)
+{
+    tappa_error err = { 0 };
+    tappa_perplexity p;
+    double t0 = cli_now_ms();
+    if (perplexity_of(ctx, o->model, o, "ppl", &p, &err)) return cli_error("eval", &err);
+    double ms = cli_now_ms() - t0;
+    if (o->json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddNumberToObject(root, "ppl", p.ppl);
+        cJSON_AddNumberToObject(root, "nll", p.nll);
+        cJSON_AddNumberToObject(root, "tokens_scored", (double)p.scored);
+        cJSON_AddNumberToObject(root, "windows", p.windows);
+        cJSON_AddStringToObject(root, "device", tappa_context_name(ctx));
+        cJSON_AddNumberToObject(root, "ms", ms);
+        char *text = cJSON_Print(root);
+        if (text) puts(text);
+        free(text);
+        cJSON_Delete(root);
+    } else {
+        printf("perplexity %.4f (mean NLL %.4f) over %lld tokens in %d windows on %s, %.0f ms\n", p.ppl, p.nll,
+               (long long)p.scored, p.windows, tappa_context_name(ctx), ms);
+    }
+    return EXIT_OK;
+}
+
+/* Parse "1,2,3" into ks (at most cap values >= 1). */
+static int parse_ks(const char *s, int *ks, int cap)
+{
+    int n = 0;
+    while (*s && n < cap) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 100000) return -1;
+        ks[n++] = (int)v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return -1;
+    }
+    return *s ? -1 : n;
+}
+
+static int eval_prune(tappa_context *ctx, const eval_opts *o)
+{
+    int ks[32];
+    int nk = parse_ks(o->ks, ks, 32);
+    if (nk <= 0) return cli_usage("eval", "--n-layers needs counts >= 1 like 1,2,3, got '%s'", o->ks);
+    tappa_error err = { 0 };
+    tappa_model *m = NULL;
+    tappa_status st = tappa_model_load(ctx, o->model, NULL, &m, &err);
+    const tappa_model_info *in = m ? tappa_model_get_info(m) : NULL;
+    int L = in ? in->layers : 0;
+    for (int i = 0; i < nk && !st; i++)
+        if (ks[i] >= L) st = tappa_fail(&err, TAPPA_ERR_INVALID_ARG, "--n-layers %d must be below the model's %d layers", ks[i], L);
+    double beta = o->beta;
+    if (!st && isnan(beta) && (beta = tappa_prune_default_beta(in->name)) < 0)
+        st = tappa_fail(&err, TAPPA_ERR_INVALID_ARG, "no --beta given and the paper has none for model '%s'",
+                        in->name ? in->name : "(unnamed)");
+    double *bi = calloc((size_t)L + 1, sizeof *bi), *q = calloc((size_t)L + 1, sizeof *q);
+    double *bn = calloc((size_t)L + 1, sizeof *bn), *qn = calloc((size_t)L + 1, sizeof *qn);
+    double *score = calloc((size_t)L + 1, sizeof *score);
+    int32_t *orders[2] = { calloc((size_t)L + 1, sizeof(int32_t)), calloc((size_t)L + 1, sizeof(int32_t)) };
+    if (!st && (!bi || !q || !bn || !qn || !score || !orders[0] || !orders[1]))
+        st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    size_t chunks = 0;
+    size_t chunk = o->chunk ? (size_t)o->chunk : in && in->context < 1024 ? (size_t)in->context : 1024;
+    if (!st) st = cli_calibrate(ctx, m, o->calib, chunk, !o->json && cli_stderr_tty(), bi, q, &chunks, &err);
+    tappa_model_free(&m);
+    if (!st) {
+        tappa_prune_scores(bi, q, (size_t)L, beta, bn, qn, score);
+        tappa_prune_order(score, (size_t)L, orders[0]);
+        tappa_prune_order(bi, (size_t)L, orders[1]);
+    }
+    tappa_perplexity full = { 0 }, pruned[32][2];
+    if (!st) st = perplexity_of(ctx, o->model, o, "full model", &full, &err);
+    char tmp[] = "/tmp/tappa-eval-prune-XXXXXX";
+    int fd = st ? -1 : mkstemp(tmp);
+    if (!st && fd < 0) st = tappa_fail(&err, TAPPA_ERR_IO, "cannot create a temporary file");
+    if (fd >= 0) close(fd);
+    for (int i = 0; i < nk && !st; i++)
+        for (int meth = 0; meth < 2 && !st; meth++) {
+            st = tappa_gguf_remove_layers(o->model, orders[meth], (size_t)ks[i], tmp, &err);
+            if (!st) st = perplexity_of(ctx, tmp, o, meth ? "shortgpt" : "tappa", &pruned[i][meth], &err);
+        }
+    if (fd >= 0) remove(tmp);
+    if (!st && o->json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddNumberToObject(root, "full_ppl", full.ppl);
+        cJSON_AddNumberToObject(root, "beta", beta);
+        cJSON_AddNumberToObject(root, "calibration_chunks", (double)chunks);
+        cJSON *rows = cJSON_AddArrayToObject(root, "pruned");
+        for (int i = 0; i < nk; i++) {
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddNumberToObject(r, "n_layers", ks[i]);
+            cJSON_AddNumberToObject(r, "tappa_ppl", pruned[i][0].ppl);
+            cJSON_AddNumberToObject(r, "shortgpt_ppl", pruned[i][1].ppl);
+            cJSON *rt = cJSON_AddArrayToObject(r, "tappa_removed"), *rs = cJSON_AddArrayToObject(r, "shortgpt_removed");
+            for (int j = 0; j < ks[i]; j++) {
+                cJSON_AddItemToArray(rt, cJSON_CreateNumber(orders[0][j]));
+                cJSON_AddItemToArray(rs, cJSON_CreateNumber(orders[1][j]));
+            }
+            cJSON_AddItemToArray(rows, r);
+        }
+        char *text = cJSON_Print(root);
+        if (text) puts(text);
+        free(text);
+        cJSON_Delete(root);
+    } else if (!st) {
+        printf("full model: perplexity %.4f (%d layers; beta %g, %zu calibration chunks of %zu tokens)\n", full.ppl, L,
+               beta, chunks, chunk);
+        printf("layers removed   tappa ppl (layers)        shortgpt ppl (layers)\n");
+        for (int i = 0; i < nk; i++) {
+            char a[64] = "", b[64] = "";
+            for (int j = 0; j < ks[i]; j++) {
+                snprintf(a + strlen(a), sizeof a - strlen(a), "%s%d", j ? "," : "", orders[0][j]);
+                snprintf(b + strlen(b), sizeof b - strlen(b), "%s%d", j ? "," : "", orders[1][j]);
+            }
+            printf("%14d   %9.4f (%-10s)   %9.4f (%s)\n", ks[i], pruned[i][0].ppl, a, pruned[i][1].ppl, b);
+        }
+    }
+    free(bi); free(q); free(bn); free(qn); free(score); free(orders[0]); free(orders[1]);
+    return st ? cli_error("eval", &err) : EXIT_OK;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    if (argc < 2 || (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        if (argc >= 2) return fputs(help, stdout), EXIT_OK;
+        return cli_usage("eval", "needs a subcommand: ppl or prune");
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "ppl") && strcmp(sub, "prune")) return cli_usage("eval", "unknown subcommand '%s' (ppl or prune)", sub);
+    static const struct option opts[] = {
+        { "model", required_argument, NULL, 'm' }, { "file", required_argument, NULL, 'f' },
+        { "calib", required_argument, NULL, 'c' }, { "n-layers", required_argument, NULL, 'k' },
+        { "beta", required_argument, NULL, 'b' },  { "chunk", required_argument, NULL, 'n' },
+        { "ctx", required_argument, NULL, 'x' },   { "device", required_argument, NULL, 'd' },
+        { "json", no_argument, NULL, 'j' },        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    eval_opts o = { .beta = NAN };
+    opterr = 0;
+    optind = 2;
+    int c;
+    while ((c = getopt_long(argc, argv, "m:f:", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'm': o.model = optarg; break;
+        case 'f': o.file = optarg; break;
+        case 'c': o.calib = optarg; break;
+        case 'k': o.ks = optarg; break;
+        case 'b':
+            o.beta = strtod(optarg, &end);
+            if (*end || !isfinite(o.beta)) return cli_usage("eval", "--beta needs a finite number, got '%s'", optarg);
+            break;
+        case 'n':
+            if (!cli_parse_u64(optarg, &o.chunk) || o.chunk < 2 || o.chunk > (1u << 20))
+                return cli_usage("eval", "--chunk needs a token count >= 2, got '%s'", optarg);
+            break;
+        case 'x':
+            if (!cli_parse_u64(optarg, &o.ctx) || o.ctx < 4 || o.ctx > (1u << 20))
+                return cli_usage("eval", "--ctx needs a token count >= 4, got '%s'", optarg);
+            break;
+        case 'd': o.device = optarg; break;
+        case 'j': o.json = true; break;
+        case 'h': fputs(help, stdout); return EXIT_OK;
+        default: return cli_usage("eval", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage("eval", "unexpected argument '%s'", argv[optind]);
+    if (!o.model || !o.file) return cli_usage("eval", "needs -m MODEL.gguf and -f FILE");
+    bool prune = !strcmp(sub, "prune");
+    if (prune && (!o.calib || !o.ks)) return cli_usage("eval", "prune needs --calib FILE2 and --n-layers K1,K2,...");
+    tappa_error err = { 0 };
+    tappa_context *ctx = NULL;
+    if (cli_context(o.device, &ctx, &err)) return cli_error("eval", &err);
+    int rc = prune ? eval_prune(ctx, &o) : eval_ppl(ctx, &o);
+    tappa_context_destroy(&ctx);
+    return rc;
+}
