@@ -74,6 +74,20 @@ tappa_status tappa_session_write_trace(const tappa_session *s, const char *path,
 tappa_status tappa_session_prune_scores(const tappa_session *s, tappa_context *ctx, double *bi, double *qsim,
                                         tappa_error *err);
 
+/* KV compression of the prompt evaluated so far (SPEC.md), on the model's
+ * device: the recorded trace (tappa_session_record_trace before the first
+ * token) gives each layer's post-RoPE queries, keys and values to
+ * tappa_compress, whose cache then replaces the session's; decoding goes on
+ * at the next position over each layer's kept positions. Recording stops.
+ * report: (layers), free with tappa_compress_report_free. */
+typedef struct tappa_compress_params tappa_compress_params;
+typedef struct tappa_compress_layer tappa_compress_layer;
+tappa_status tappa_session_compress(tappa_session *s, const tappa_compress_params *p, tappa_compress_layer *report,
+                                    tappa_error *err);
+/* Positions a layer's cache holds. */
+int64_t tappa_session_layer_length(const tappa_session *s, int layer);
+
+typedef struct tappa_compress_params tappa_compress_params;
 /* Perplexity of ids (a tokenised text) in windows of `window` tokens, as
  * llama.cpp measures it: each window starts with BOS (when the model has
  * one), its first half is context, and the second half's tokens are scored,
@@ -85,7 +99,10 @@ typedef struct tappa_perplexity {
     int64_t scored;
     int windows;
 } tappa_perplexity;
+/* With kv non-NULL, each window's context half is compressed with it at the
+ * end of its prefill and the scored half runs on the compressed cache. */
 tappa_status tappa_eval_perplexity(tappa_model *m, const int32_t *ids, size_t n, int64_t window,
+                                   const tappa_compress_params *kv,
                                    void (*progress)(int done, int total, void *user), void *user,
                                    tappa_perplexity *out, tappa_error *err);
 

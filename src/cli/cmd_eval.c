@@ -12,19 +12,22 @@
 #include "cli.h"
 
 static const char help[] =
-    "usage: tappa eval ppl -m MODEL.gguf -f FILE [--ctx N] [--device D] [--json]\n"
+    "usage: tappa eval ppl -m MODEL.gguf -f FILE [--ctx N] [--kv METHOD --kv-budget C [--kv-window W]]\n"
+    "                      [--device D] [--json]\n"
     "       tappa eval prune -m MODEL.gguf -f FILE --calib FILE2 --n-layers K1,K2,... [--beta B]\n"
     "                        [--chunk N] [--ctx N] [--device D] [--json]\n"
     "ppl: perplexity on FILE in windows of N tokens (default 512, or the model's context if\n"
     "shorter): each window starts with BOS, its first half is context and its second half is\n"
-    "scored, as llama.cpp measures it.\n"
+    "scored, as llama.cpp measures it. With --kv each window's context half is compressed at the\n"
+    "end of its prefill (tappa, cake, snapkv, pyramidkv, h2o, streamingllm, full; budget C positions\n"
+    "per layer, window W, default 32) and the scored half runs on the compressed cache.\n"
     "prune: calibrate on FILE2 (keep it apart from FILE), then for each K remove the first K\n"
     "layers of the TAPPA order and of the ShortGPT order and measure both pruned models' perplexity\n"
     "on FILE beside the full model's.\n";
 
 typedef struct eval_opts {
-    const char *model, *file, *calib, *device, *ks;
-    unsigned long long ctx, chunk;
+    const char *model, *file, *calib, *device, *ks, *kv;
+    unsigned long long ctx, chunk, kv_budget, kv_window;
     double beta;
     bool json;
 } eval_opts;
@@ -37,7 +40,7 @@ static void progress(int done, int total, void *user)
 
 /* Perplexity of the model at path on the tokens of o->file. */
 static tappa_status perplexity_of(tappa_context *ctx, const char *path, const eval_opts *o, const char *label,
-                                  tappa_perplexity *out, tappa_error *err)
+                                  const tappa_compress_params *kv, tappa_perplexity *out, tappa_error *err)
 {
     tappa_model *m = NULL;
     size_t len = 0, n = 0;
@@ -52,8 +55,12 @@ static tappa_status perplexity_of(tappa_context *ctx, const char *path, const ev
     if (!st && n < window)
         st = tappa_fail(err, TAPPA_ERR_INVALID_ARG, "%s has %zu tokens; one window needs %llu (lower --ctx)", o->file, n,
                         window);
+    if (!st && kv && (unsigned long long)kv->cache_size >= window - window / 2)
+        st = tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                        "--kv-budget %lld is not below a window's context half of %llu tokens: nothing to compress",
+                        (long long)kv->cache_size, window - window / 2);
     if (!st)
-        st = tappa_eval_perplexity(m, ids, n, (int64_t)window, !o->json && cli_stderr_tty() ? progress : NULL,
+        st = tappa_eval_perplexity(m, ids, n, (int64_t)window, kv, !o->json && cli_stderr_tty() ? progress : NULL,
                                    (void *)label, out, err);
     free(ids);
     free(text);
@@ -65,8 +72,18 @@ static int eval_ppl(tappa_context *ctx, const eval_opts *o)
 {
     tappa_error err = { 0 };
     tappa_perplexity p;
+    tappa_compress_params kv;
+    tappa_compress_defaults(&kv);
+    if (o->kv) {
+        if (tappa_method_parse(o->kv, &kv.method, &err)) return cli_usage("eval", "%s", err.message);
+        kv.cache_size = (int64_t)o->kv_budget;
+        kv.window = (int64_t)o->kv_window;
+        if (kv.window >= kv.cache_size)
+            return cli_usage("eval", "--kv-window %lld must be below --kv-budget %lld", (long long)kv.window,
+                             (long long)kv.cache_size);
+    }
     double t0 = cli_now_ms();
-    if (perplexity_of(ctx, o->model, o, "ppl", &p, &err)) return cli_error("eval", &err);
+    if (perplexity_of(ctx, o->model, o, "ppl", o->kv ? &kv : NULL, &p, &err)) return cli_error("eval", &err);
     double ms = cli_now_ms() - t0;
     if (o->json) {
         cJSON *root = cJSON_CreateObject();
@@ -74,6 +91,11 @@ static int eval_ppl(tappa_context *ctx, const eval_opts *o)
         cJSON_AddNumberToObject(root, "nll", p.nll);
         cJSON_AddNumberToObject(root, "tokens_scored", (double)p.scored);
         cJSON_AddNumberToObject(root, "windows", p.windows);
+        if (o->kv) {
+            cJSON_AddStringToObject(root, "kv_method", tappa_method_name(kv.method));
+            cJSON_AddNumberToObject(root, "kv_budget", (double)kv.cache_size);
+            cJSON_AddNumberToObject(root, "kv_window", (double)kv.window);
+        }
         cJSON_AddStringToObject(root, "device", tappa_context_name(ctx));
         cJSON_AddNumberToObject(root, "ms", ms);
         char *text = cJSON_Print(root);
@@ -134,7 +156,7 @@ static int eval_prune(tappa_context *ctx, const eval_opts *o)
         tappa_prune_order(bi, (size_t)L, orders[1]);
     }
     tappa_perplexity full = { 0 }, pruned[32][2];
-    if (!st) st = perplexity_of(ctx, o->model, o, "full model", &full, &err);
+    if (!st) st = perplexity_of(ctx, o->model, o, "full model", NULL, &full, &err);
     char tmp[] = "/tmp/tappa-eval-prune-XXXXXX";
     int fd = st ? -1 : mkstemp(tmp);
     if (!st && fd < 0) st = tappa_fail(&err, TAPPA_ERR_IO, "cannot create a temporary file");
@@ -142,7 +164,7 @@ static int eval_prune(tappa_context *ctx, const eval_opts *o)
     for (int i = 0; i < nk && !st; i++)
         for (int meth = 0; meth < 2 && !st; meth++) {
             st = tappa_gguf_remove_layers(o->model, orders[meth], (size_t)ks[i], tmp, &err);
-            if (!st) st = perplexity_of(ctx, tmp, o, meth ? "shortgpt" : "tappa", &pruned[i][meth], &err);
+            if (!st) st = perplexity_of(ctx, tmp, o, meth ? "shortgpt" : "tappa", NULL, &pruned[i][meth], &err);
         }
     if (fd >= 0) remove(tmp);
     if (!st && o->json) {
@@ -198,9 +220,10 @@ int cmd_eval(int argc, char **argv)
         { "beta", required_argument, NULL, 'b' },  { "chunk", required_argument, NULL, 'n' },
         { "ctx", required_argument, NULL, 'x' },   { "device", required_argument, NULL, 'd' },
         { "json", no_argument, NULL, 'j' },        { "help", no_argument, NULL, 'h' },
-        { 0 },
+        { "kv", required_argument, NULL, 'K' },    { "kv-budget", required_argument, NULL, 'B' },
+        { "kv-window", required_argument, NULL, 'W' }, { 0 },
     };
-    eval_opts o = { .beta = NAN };
+    eval_opts o = { .beta = NAN, .kv_budget = 128, .kv_window = 32 };
     opterr = 0;
     optind = 2;
     int c;
@@ -225,6 +248,13 @@ int cmd_eval(int argc, char **argv)
             break;
         case 'd': o.device = optarg; break;
         case 'j': o.json = true; break;
+        case 'K': o.kv = optarg; break;
+        case 'B':
+            if (!cli_parse_u64(optarg, &o.kv_budget) || o.kv_budget < 2) return cli_usage("eval", "--kv-budget needs a count >= 2, got '%s'", optarg);
+            break;
+        case 'W':
+            if (!cli_parse_u64(optarg, &o.kv_window) || o.kv_window < 1) return cli_usage("eval", "--kv-window needs a count >= 1, got '%s'", optarg);
+            break;
         case 'h': fputs(help, stdout); return EXIT_OK;
         default: return cli_usage("eval", "unknown or incomplete option '%s'", argv[optind - 1]);
         }

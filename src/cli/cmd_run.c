@@ -11,7 +11,8 @@
 
 static const char help[] =
     "usage: tappa run [-m MODEL.gguf] [-p TEXT | -f FILE] [-n N] [--temp T] [--top-p P] [--seed S]\n"
-    "                 [--weights keep|f32|f16|q8_0] [--device D] [--json]\n"
+    "                 [--weights keep|f32|f16|q8_0] [--kv METHOD [--kv-budget C] [--kv-window W]]\n"
+    "                 [--verbose] [--device D] [--json]\n"
     "Generate text with a Llama or Qwen2 model, streamed as it comes, then a summary:\n"
     "prompt tokens, prefill and decode tokens/s, KV-cache bytes.\n"
     "  -m FILE        the model (default: the bundled tiny Llama, models/tiny-llama/tiny-llama.gguf)\n"
@@ -22,6 +23,11 @@ static const char help[] =
     "  --top-p P      nucleus sampling: the smallest set of tokens with probability >= P (default 1)\n"
     "  --seed S       sampling seed (default: fresh, printed in the summary)\n"
     "  --weights W    the matrices as stored (keep, default) or converted at load\n"
+    "  --kv METHOD    compress the prompt's KV cache at the end of prefill, then decode on it:\n"
+    "                 tappa, cake, snapkv, pyramidkv, h2o, streamingllm or full (SPEC.md)\n"
+    "  --kv-budget C  average positions kept per layer, window included (default 128)\n"
+    "  --kv-window W  the observation window, always kept (default 32)\n"
+    "  --verbose      each layer's q-similarity and budget after compression\n"
     "  --device D     index, name substring, or 'cpu'\n"
     "  --json         no streaming: print {\"text\", \"tokens\", ...} at the end\n";
 
@@ -90,8 +96,13 @@ int cmd_run(int argc, char **argv)
         { "temp", required_argument, NULL, 't' },  { "top-p", required_argument, NULL, 'P' },
         { "seed", required_argument, NULL, 's' },  { "weights", required_argument, NULL, 'w' },
         { "device", required_argument, NULL, 'd' }, { "json", no_argument, NULL, 'j' },
+        { "kv", required_argument, NULL, 'K' },    { "kv-budget", required_argument, NULL, 'B' },
+        { "kv-window", required_argument, NULL, 'W' }, { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },        { 0 },
     };
+    const char *kv_method = NULL;
+    unsigned long long kv_budget = 128, kv_window = 32;
+    bool verbose = false;
     const char *model_path = TAPPA_BUNDLED_MODEL, *prompt = NULL, *file = NULL, *device = NULL;
     unsigned long long n_gen = 128, seed = 0;
     bool have_seed = false, json = false;
@@ -130,6 +141,14 @@ int cmd_run(int argc, char **argv)
             break;
         case 'd': device = optarg; break;
         case 'j': json = true; break;
+        case 'K': kv_method = optarg; break;
+        case 'B':
+            if (!cli_parse_u64(optarg, &kv_budget) || kv_budget < 2) return cli_usage("run", "--kv-budget needs a count >= 2, got '%s'", optarg);
+            break;
+        case 'W':
+            if (!cli_parse_u64(optarg, &kv_window) || kv_window < 1) return cli_usage("run", "--kv-window needs a count >= 1, got '%s'", optarg);
+            break;
+        case 'v': verbose = true; break;
         case 'h': fputs(help, stdout); return EXIT_OK;
         default: return cli_usage("run", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -137,6 +156,16 @@ int cmd_run(int argc, char **argv)
     if (optind < argc) return cli_usage("run", "unexpected argument '%s'", argv[optind]);
     if (prompt && file) return cli_usage("run", "give -p TEXT or -f FILE, not both");
     if (!have_seed) seed = rng_fresh_seed();
+    tappa_compress_params cp;
+    tappa_compress_defaults(&cp);
+    if (kv_method) {
+        tappa_error perr = { 0 };
+        if (tappa_method_parse(kv_method, &cp.method, &perr)) return cli_usage("run", "%s", perr.message);
+        if (kv_window >= kv_budget)
+            return cli_usage("run", "--kv-window %llu must be below --kv-budget %llu", kv_window, kv_budget);
+        cp.cache_size = (int64_t)kv_budget;
+        cp.window = (int64_t)kv_window;
+    }
 
     tappa_error err = { 0 };
     tappa_context *ctx = NULL;
@@ -165,7 +194,12 @@ int cmd_run(int argc, char **argv)
     if (!st && (int64_t)(n_prompt + n_gen) > info->context)
         fprintf(stderr, "tappa run: %zu prompt + %llu new tokens pass the model's trained context of %d\n", n_prompt,
                 n_gen, info->context);
+    if (!st && kv_method && n_prompt <= kv_budget)
+        st = tappa_fail(&err, TAPPA_ERR_INVALID_ARG,
+                        "--kv-budget %llu is not below the prompt's %zu tokens: there is nothing to compress", kv_budget,
+                        n_prompt);
     if (!st) st = tappa_session_create(m, (int64_t)(n_prompt + n_gen), &s, &err);
+    if (!st && kv_method) st = tappa_session_record_trace(s, &err);
     if (!st) {
         logits = malloc(sizeof(float) * info->vocab);
         idx = malloc(sizeof(int32_t) * info->vocab);
@@ -182,6 +216,22 @@ int cmd_run(int argc, char **argv)
     }
     if (progress) fputc('\n', stderr);
     double prefill_ms = cli_now_ms() - t0;
+    /* Compression at the end of prefill: the full cache's bytes, then the kept ones. */
+    size_t kv_full = s ? tappa_session_kv_bytes(s) : 0;
+    tappa_compress_layer *report = NULL;
+    double compress_ms = 0;
+    if (!st && kv_method) {
+        report = calloc((size_t)info->layers, sizeof *report);
+        double c0 = cli_now_ms();
+        st = report ? tappa_session_compress(s, &cp, report, &err) : tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+        compress_ms = cli_now_ms() - c0;
+    }
+    size_t kv_kept = s ? tappa_session_kv_bytes(s) : 0;
+    if (!st && kv_method && verbose && !json) {
+        fprintf(stderr, "layer  q-sim    budget  (+ window %lld)\n", (long long)cp.window);
+        for (int l = 0; l < info->layers; l++)
+            fprintf(stderr, "%5d  %6.4f  %6lld\n", l, report[l].qsim, (long long)report[l].budget);
+    }
     rng r;
     rng_seed(&r, seed);
     char *out = NULL;
@@ -225,6 +275,17 @@ int cmd_run(int argc, char **argv)
             cJSON_AddNumberToObject(root, "prefill_tokens_per_s", pre_tps);
             cJSON_AddNumberToObject(root, "decode_tokens_per_s", dec_tps);
             cJSON_AddNumberToObject(root, "kv_cache_bytes", (double)tappa_session_kv_bytes(s));
+            if (kv_method) {
+                cJSON *kv = cJSON_AddObjectToObject(root, "kv");
+                cJSON_AddStringToObject(kv, "method", tappa_method_name(cp.method));
+                cJSON_AddNumberToObject(kv, "budget", (double)cp.cache_size);
+                cJSON_AddNumberToObject(kv, "window", (double)cp.window);
+                cJSON_AddNumberToObject(kv, "prompt_bytes_full", (double)kv_full);
+                cJSON_AddNumberToObject(kv, "prompt_bytes_kept", (double)kv_kept);
+                cJSON_AddNumberToObject(kv, "ms", compress_ms);
+                cJSON *b = cJSON_AddArrayToObject(kv, "budgets");
+                for (int l = 0; l < info->layers; l++) cJSON_AddItemToArray(b, cJSON_CreateNumber((double)report[l].budget));
+            }
             cJSON_AddNumberToObject(root, "seed", (double)seed);
             cJSON_AddStringToObject(root, "device", tappa_context_name(ctx));
             char *j = cJSON_Print(root);
@@ -239,8 +300,15 @@ int cmd_run(int argc, char **argv)
                     "KV cache %.2f MiB; seed %llu; on %s\n",
                     n_prompt, pre_tps, generated, dec_tps, tappa_session_kv_bytes(s) / 1048576.0, seed,
                     tappa_context_name(ctx));
+            if (kv_method)
+                fprintf(stderr, "tappa run: --kv %s: the prompt's KV cache %.3f MiB -> %.3f MiB (%.1f%% kept, budget %lld, "
+                                "window %lld) in %.1f ms\n",
+                        tappa_method_name(cp.method), kv_full / 1048576.0, kv_kept / 1048576.0,
+                        kv_full ? 100.0 * kv_kept / kv_full : 0, (long long)cp.cache_size, (long long)cp.window, compress_ms);
         }
     }
+    if (report) tappa_compress_report_free(report, info->layers);
+    free(report);
     free(out);
     free(ids);
     free(idx);

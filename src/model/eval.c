@@ -4,9 +4,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tappa/compress.h"
 #include "tappa/model.h"
 
+/* -log softmax(row)[token]. */
+static double nll_of(const float *row, size_t V, int32_t token)
+{
+    double mx = row[0], sum = 0;
+    for (size_t v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
+    for (size_t v = 0; v < V; v++) sum += exp(row[v] - mx);
+    return mx + log(sum) - row[token];
+}
+
 tappa_status tappa_eval_perplexity(tappa_model *m, const int32_t *ids, size_t n, int64_t window,
+                                   const tappa_compress_params *kv,
                                    void (*progress)(int done, int total, void *user), void *user,
                                    tappa_perplexity *out, tappa_error *err)
 {
@@ -28,19 +39,30 @@ tappa_status tappa_eval_perplexity(tappa_model *m, const int32_t *ids, size_t n,
         size_t k = 0;
         if (bos >= 0) seq[k++] = bos;
         memcpy(seq + k, ids + w * (size_t)window, sizeof(int32_t) * (size_t)window);
+        /* The context half, then (compressed, when asked) the scored half: token j
+         * is scored by the logits after token j - 1. */
+        size_t first = len - (size_t)window / 2;
         tappa_session *s = NULL;
         st = tappa_session_create(m, (int64_t)len, &s, err);
-        if (!st) st = tappa_session_eval(s, seq, len, true, logits, err);
-        tappa_session_free(&s);
-        /* Score the second half: token j from the logits at j - 1. */
-        for (size_t j = len - (size_t)window / 2; j < len && !st; j++) {
-            const float *row = logits + (j - 1) * V;
-            double mx = row[0], sum = 0;
-            for (size_t v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
-            for (size_t v = 0; v < V; v++) sum += exp(row[v] - mx);
-            total += mx + log(sum) - row[seq[j]];
+        if (!st && kv) st = tappa_session_record_trace(s, err);
+        if (!st) st = tappa_session_eval(s, seq, first, false, logits, err);
+        if (!st && kv) {
+            tappa_compress_layer *report = calloc((size_t)in->layers, sizeof *report);
+            st = report ? tappa_session_compress(s, kv, report, err)
+                        : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "perplexity: out of host memory");
+            if (report) tappa_compress_report_free(report, in->layers);
+            free(report);
+        }
+        if (!st) {
+            total += nll_of(logits, V, seq[first]);
             scored++;
         }
+        if (!st && len - first > 1) st = tappa_session_eval(s, seq + first, len - first - 1, true, logits + V, err);
+        for (size_t j = first + 1; j < len && !st; j++) {
+            total += nll_of(logits + (j - first) * V, V, seq[j]);
+            scored++;
+        }
+        tappa_session_free(&s);
         if (!st && progress) progress((int)w + 1, (int)windows, user);
     }
     free(seq);

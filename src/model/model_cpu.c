@@ -79,9 +79,10 @@ tappa_status forward_cpu(tappa_session *s, const int32_t *ids, size_t n, bool al
             if (s->tracing && !st) st = trace_append(&s->q[l], q, (size_t)H * D, err);
             if (s->tracing && !st) st = trace_append(&s->tk[l], k, (size_t)HK * D, err);
             if (s->tracing && !st) st = trace_append(&s->tv[l], v, (size_t)HK * D, err);
-            /* The cache: (layer, kv head, position, D). */
+            /* The cache: (layer, kv head, slot, D); a compressed layer holds fewer slots than positions. */
+            int64_t slot = s->kv_len[l];
             for (int kh = 0; kh < HK; kh++) {
-                size_t at = (((size_t)l * HK + kh) * (size_t)s->cap + (size_t)pos) * D;
+                size_t at = (((size_t)l * HK + kh) * (size_t)s->cap + (size_t)slot) * D;
                 memcpy(s->k + at, k + (size_t)kh * D, sizeof(float) * D);
                 memcpy(s->v + at, v + (size_t)kh * D, sizeof(float) * D);
             }
@@ -90,19 +91,20 @@ tappa_status forward_cpu(tappa_session *s, const int32_t *ids, size_t n, bool al
                 const float *kc = s->k + ((size_t)l * HK + kh) * (size_t)s->cap * D;
                 const float *vc = s->v + ((size_t)l * HK + kh) * (size_t)s->cap * D;
                 double mx = -INFINITY, sum = 0;
-                for (int64_t j = 0; j <= pos; j++) {
+                for (int64_t j = 0; j <= slot; j++) {
                     double dot = 0;
                     for (int c = 0; c < D; c++) dot += (double)q[hh * D + c] * kc[(size_t)j * D + c];
                     p[j] = dot / sqrt((double)D);
                     mx = p[j] > mx ? p[j] : mx;
                 }
-                for (int64_t j = 0; j <= pos; j++) sum += (p[j] = exp(p[j] - mx));
+                for (int64_t j = 0; j <= slot; j++) sum += (p[j] = exp(p[j] - mx));
                 for (int c = 0; c < D; c++) {
                     double acc = 0;
-                    for (int64_t j = 0; j <= pos; j++) acc += p[j] * vc[(size_t)j * D + c];
+                    for (int64_t j = 0; j <= slot; j++) acc += p[j] * vc[(size_t)j * D + c];
                     att[hh * D + c] = (float)(acc / sum);
                 }
             }
+            s->kv_len[l] = slot + 1;
             matvec(&w->o, NULL, att, tmp, row);
             for (int i = 0; i < E; i++) x[i] += tmp[i];
             rmsnorm(x, &w->ffn_norm, in->eps, E, h);

@@ -68,8 +68,9 @@ typedef struct trace_rows {
 
 struct tappa_session {
     tappa_model *m;
-    int64_t cap, len;
+    int64_t cap, len;      /* len: tokens evaluated, the next token's position */
     float *k, *v;          /* (layers, kv_heads, cap, head_dim) */
+    int64_t *kv_len;       /* (layers): positions held per layer (fewer than len once compressed) */
     bool tracing;
     int64_t traced;        /* tokens recorded */
     trace_rows *q, *q_pre, *tk, *tv; /* (layers): token-major rows of Hq*D or Hkv*D */

@@ -192,7 +192,7 @@ typedef struct chunk_args {
 /* Causal attention of the chunk's tokens, one decode at a time: token i
  * sees the cache up to its own position. q is head-major [H, VK_CHUNK, D];
  * each token's rows are gathered into q1 and its output lands in row i of att. */
-static tappa_status record_attention(vk_session *d, tvk_device *dev, int layer, int64_t pos, uint32_t t, int H, int D,
+static tappa_status record_attention(vk_session *d, tvk_device *dev, int layer, int64_t held, uint32_t t, int H, int D,
                                      tappa_error *err)
 {
     tappa_status st = TAPPA_OK;
@@ -202,7 +202,7 @@ static tappa_status record_attention(vk_session *d, tvk_device *dev, int layer, 
         tvk_barrier(dev);
         if (!st)
             st = attention_decode_record(d->q1, tappa_kv_cache_keys(d->cache, layer),
-                                         tappa_kv_cache_values(d->cache, layer), pos + i + 1, d->att1, d->lse1, err);
+                                         tappa_kv_cache_values(d->cache, layer), held + i + 1, d->att1, d->lse1, err);
         tvk_barrier(dev);
         if (!st) st = tensor_copy_range(d->att1, 0, d->att, (size_t)i * H * D, (size_t)H * D, err);
         tvk_barrier(dev);
@@ -245,9 +245,10 @@ static tappa_status record_chunk(void *p, tappa_error *err)
             st = tensor_copy_range(d->q, 0, d->t_q, (size_t)l * qn, qn, err);
             if (!st) st = tensor_copy_range(d->k, 0, d->t_k, (size_t)l * kn, kn, err);
         }
+        int64_t held = tappa_kv_cache_length(d->cache, l); /* fewer than pos once compressed */
         if (!st) st = kv_cache_append_record(d->cache, l, d->k, d->v, t, err);
         tvk_barrier(dev);
-        if (!st) st = record_attention(d, dev, l, a->pos, t, in->heads, in->head_dim, err);
+        if (!st) st = record_attention(d, dev, l, held, t, in->heads, in->head_dim, err);
         if (!st) st = matvec_record(w->o, d->att, t, NULL, true, d->x, 0, 0, err);
         tvk_barrier(dev);
         if (!st) st = rmsnorm_record(d->x, w->ffn_norm, in->eps, d->h, err);
@@ -286,6 +287,7 @@ tappa_status forward_vk(tappa_session *s, const int32_t *ids, size_t n, bool all
         if (!st && all_logits) st = tensor_download_range(s->dev->logits, 0, V * t, logits + done * V, err);
         else if (!st && last) st = tensor_download_range(s->dev->logits, V * (t - 1), V, logits, err);
         if (!st && s->tracing) st = read_trace(s, t, err);
+        for (int l = 0; l < m->info.layers && !st; l++) s->kv_len[l] = tappa_kv_cache_length(s->dev->cache, l);
         if (!st) {
             s->len += t;
             if (s->tracing) s->traced += t;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model_internal.h"
+#include "tappa/compress.h"
 #include "tappa/prune.h"
 #include "tappa/tensor_io.h"
 
@@ -19,7 +20,9 @@ tappa_status tappa_session_create(tappa_model *m, int64_t max_tokens, tappa_sess
     s->cap = max_tokens;
     size_t cache = (size_t)in->layers * in->kv_heads * (size_t)max_tokens * in->head_dim;
     tappa_status st = TAPPA_OK;
-    if (m->dev) {
+    if (!(s->kv_len = calloc((size_t)in->layers, sizeof *s->kv_len))) st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    if (st) {
+    } else if (m->dev) {
         st = session_vk_create(s, err);
     } else {
         s->k = malloc(cache * sizeof *s->k);
@@ -51,6 +54,7 @@ void tappa_session_free(tappa_session **sp)
     int L = s->m->info.layers;
     free(s->k);
     free(s->v);
+    free(s->kv_len);
     session_vk_free(s);
     free_rows(s->q, L);
     free_rows(s->q_pre, L);
@@ -66,16 +70,19 @@ int64_t tappa_session_length(const tappa_session *s) { return s->len; }
 size_t tappa_session_kv_bytes(const tappa_session *s)
 {
     const tappa_model_info *in = &s->m->info;
-    return 2 * sizeof(float) * (size_t)in->layers * in->kv_heads * (size_t)s->len * in->head_dim;
+    size_t positions = 0;
+    for (int l = 0; l < in->layers; l++) positions += (size_t)s->kv_len[l];
+    return 2 * sizeof(float) * (size_t)in->kv_heads * positions * in->head_dim;
 }
 
 tappa_status tappa_session_eval(tappa_session *s, const int32_t *ids, size_t n, bool all_logits, float *logits,
                                 tappa_error *err)
 {
     if (n == 0) return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "session: no tokens to evaluate");
-    if ((int64_t)n > s->cap - s->len)
-        return tappa_fail(err, TAPPA_ERR_LIMIT, "session: %zu more tokens would pass the %lld-token KV cache", n,
-                          (long long)s->cap);
+    for (int l = 0; l < s->m->info.layers; l++)
+        if ((int64_t)n > s->cap - s->kv_len[l])
+            return tappa_fail(err, TAPPA_ERR_LIMIT, "session: %zu more tokens would pass the %lld-token KV cache", n,
+                              (long long)s->cap);
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= s->m->info.vocab)
             return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "session: token id %d outside the vocabulary of %d", ids[i],
@@ -196,5 +203,93 @@ tappa_status tappa_session_prune_scores(const tappa_session *s, tappa_context *c
     free(qpre);
     free(hp);
     free(qp);
+    return st;
+}
+
+int64_t tappa_session_layer_length(const tappa_session *s, int layer)
+{
+    return layer >= 0 && layer < s->m->info.layers ? s->kv_len[layer] : 0;
+}
+
+static void stop_tracing(tappa_session *s)
+{
+    int L = s->m->info.layers;
+    free_rows(s->q, L);
+    free_rows(s->q_pre, L);
+    free_rows(s->tk, L);
+    free_rows(s->tv, L);
+    free_rows(s->hidden, L + 1);
+    s->q = s->q_pre = s->tk = s->tv = s->hidden = NULL;
+    s->tracing = false;
+}
+
+/* The compressed cache's layers into the host cache of a CPU session. */
+static tappa_status install_host(tappa_session *s, const tappa_kv_cache *cache, tappa_error *err)
+{
+    const tappa_model_info *in = &s->m->info;
+    size_t HK = (size_t)in->kv_heads, D = (size_t)in->head_dim, cap2 = (size_t)tappa_kv_cache_capacity(cache);
+    float *k = malloc(sizeof(float) * HK * cap2 * D), *v = malloc(sizeof(float) * HK * cap2 * D);
+    tappa_status st = k && v ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    for (int l = 0; l < in->layers && !st; l++) {
+        size_t len = (size_t)tappa_kv_cache_length(cache, l);
+        st = tappa_tensor_download(tappa_kv_cache_keys(cache, l), k, sizeof(float) * HK * cap2 * D, err);
+        if (!st) st = tappa_tensor_download(tappa_kv_cache_values(cache, l), v, sizeof(float) * HK * cap2 * D, err);
+        for (size_t h = 0; h < HK && !st; h++) {
+            size_t at = ((size_t)l * HK + h) * (size_t)s->cap * D;
+            memcpy(s->k + at, k + h * cap2 * D, sizeof(float) * len * D);
+            memcpy(s->v + at, v + h * cap2 * D, sizeof(float) * len * D);
+        }
+        if (!st) s->kv_len[l] = (int64_t)len;
+    }
+    free(k);
+    free(v);
+    return st;
+}
+
+tappa_status tappa_session_compress(tappa_session *s, const tappa_compress_params *p, tappa_compress_layer *report,
+                                    tappa_error *err)
+{
+    if (!s->tracing || s->traced != s->len || s->len < 1)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "compress: the session must record its trace from the first token (tappa_session_record_trace)");
+    const tappa_model_info *in = &s->m->info;
+    tappa_context *ctx = s->m->ctx;
+    int L = in->layers;
+    tappa_tensor **q = calloc((size_t)L, sizeof *q), **k = calloc((size_t)L, sizeof *k), **v = calloc((size_t)L, sizeof *v);
+    tappa_status st = q && k && v ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    for (int l = 0; l < L && !st; l++) {
+        const trace_rows *rows[3] = { &s->q[l], &s->tk[l], &s->tv[l] };
+        tappa_tensor **dst[3] = { &q[l], &k[l], &v[l] };
+        for (int i = 0; i < 3 && !st; i++) {
+            tappa_array a = { 0 };
+            st = head_major(rows[i], s->traced, i ? in->kv_heads : in->heads, in->head_dim, &a, err);
+            if (!st) st = tappa_tensor_from_array(ctx, &a, dst[i], err);
+            tappa_array_free(&a);
+        }
+    }
+    tappa_compress_params params = *p;
+    params.extra = s->cap - s->len; /* room for every token still to come */
+    tappa_kv_cache *cache = NULL;
+    if (!st)
+        st = tappa_compress(&params, L, (const tappa_tensor *const *)q, (const tappa_tensor *const *)k,
+                            (const tappa_tensor *const *)v, NULL, &cache, report, err);
+    for (int l = 0; l < L; l++) {
+        if (q) tappa_tensor_destroy(&q[l]);
+        if (k) tappa_tensor_destroy(&k[l]);
+        if (v) tappa_tensor_destroy(&v[l]);
+    }
+    free(q);
+    free(k);
+    free(v);
+    if (!st && s->dev) {
+        tappa_kv_cache_destroy(&s->dev->cache);
+        s->dev->cache = cache;
+        cache = NULL;
+        for (int l = 0; l < L; l++) s->kv_len[l] = tappa_kv_cache_length(s->dev->cache, l);
+    } else if (!st) {
+        st = install_host(s, cache, err);
+    }
+    tappa_kv_cache_destroy(&cache);
+    if (!st) stop_tracing(s);
     return st;
 }
