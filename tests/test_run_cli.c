@@ -34,6 +34,11 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *tappa = argv[1], *device = argv[3];
+    /* The bundled model sits beside its golden file. */
+    char model[512];
+    snprintf(model, sizeof model, "%s", argv[2]);
+    char *slash = strrchr(model, '/');
+    snprintf(slash ? slash + 1 : model, sizeof model - (size_t)(slash ? slash + 1 - model : 0), "tiny-llama.gguf");
     rng r;
     cli_test_start("test_run_cli", tappa, device, dir, &r);
     cJSON *golden = read_json(argv[2]);
@@ -104,7 +109,66 @@ int main(int argc, char **argv)
     tappa_safetensors_free(&t);
     remove(path);
 
+    /* KV compression on a running model. The prompt: the golden prompts, three times over. */
+    snprintf(path, sizeof path, "%s/long.txt", dir);
+    FILE *lf = fopen(path, "w");
+    for (int rep = 0; lf && rep < 3; rep++)
+        cJSON_ArrayForEach(p, cJSON_GetObjectItem(golden, "prompts")) fputs(cJSON_GetObjectItem(p, "text")->valuestring, lf);
+    if (lf) fclose(lf);
+    char *texts[4] = { 0 };
+    const char *kv_args[4] = { "", "--kv full --kv-budget 16 --kv-window 4", "--kv tappa --kv-budget 16 --kv-window 4",
+                               "--kv tappa --kv-budget 16 --kv-window 4" };
+    double kept[4] = { 0 }, full_bytes[4] = { 0 };
+    int budget_sum = 0;
+    for (int i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "%s run -f %s -n 12 --json %s --device '%s'", tappa, path, kv_args[i],
+                 i == 3 ? "cpu" : device);
+        CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
+        cJSON *out = cli_read_json(dir);
+        const cJSON *text = cJSON_GetObjectItem(out, "text"), *kv = cJSON_GetObjectItem(out, "kv");
+        texts[i] = cJSON_IsString(text) ? strdup(text->valuestring) : NULL;
+        if (kv) {
+            kept[i] = cJSON_GetObjectItem(kv, "prompt_bytes_kept")->valuedouble;
+            full_bytes[i] = cJSON_GetObjectItem(kv, "prompt_bytes_full")->valuedouble;
+            if (i == 2) {
+                const cJSON *b;
+                cJSON_ArrayForEach(b, cJSON_GetObjectItem(kv, "budgets")) budget_sum += b->valueint;
+            }
+        }
+        cJSON_Delete(out);
+    }
+    CHECK(texts[0] && texts[1] && texts[2] && texts[3]);
+    CHECK(texts[0] && texts[1] && !strcmp(texts[0], texts[1])); /* full keeps everything: the same text */
+    CHECK(texts[2] && texts[3] && !strcmp(texts[2], texts[3])); /* device and CPU compress alike */
+    CHECK(kept[1] == full_bytes[1] && kept[2] < full_bytes[2]);
+    CHECK_INT_EQ(budget_sum, (16 - 4) * 4);                     /* the pool (C - W) L, all used */
+    /* 2 (K, V) x 4 bytes x 2 KV heads x 64 dims x (the pool + 4 layers x the window). */
+    CHECK_NEAR(kept[2], 2.0 * 4 * 2 * 64 * ((16 - 4) * 4 + 4 * 4), 0);
+    for (int i = 0; i < 4; i++) free(texts[i]);
+    /* Perplexity with "full" equals no compression; with tappa it is worse. */
+    double ppl[2] = { 0 };
+    const char *ppl_args[3] = { "", "--kv full --kv-budget 16 --kv-window 4", "--kv tappa --kv-budget 16 --kv-window 4" };
+    double base = 0;
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "%s eval ppl -m %s -f %s --ctx 48 --json %s --device '%s'", tappa, model,
+                 path, ppl_args[i], device);
+        CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
+        cJSON *out = cli_read_json(dir);
+        const cJSON *v = cJSON_GetObjectItem(out, "ppl");
+        double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+        if (i == 0) base = x;
+        else ppl[i - 1] = x;
+        cJSON_Delete(out);
+    }
+    CHECK(base > 1);
+    CHECK_NEAR(ppl[0], base, 1e-6 * base);
+    CHECK(ppl[1] > base);
+    remove(path);
+
     const char *bad[][2] = {
+        { "run -p 'short prompt' --kv tappa --kv-budget 64", "1" }, /* budget not below the prompt */
+        { "run --kv magic", "2" },
+        { "run --kv tappa --kv-budget 8 --kv-window 8", "2" },
         { "run -m /nonexistent.gguf -n 2", "1" },
         { "run -n lots", "2" },
         { "run -p a -f b", "2" },
