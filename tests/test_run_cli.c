@@ -163,12 +163,34 @@ int main(int argc, char **argv)
     CHECK(base > 1);
     CHECK_NEAR(ppl[0], base, 1e-6 * base);
     CHECK(ppl[1] > base);
+    /* eval kv: every method x budget, the plot a PNG; perplexity falls as the budget grows for tappa. */
+    char png[300];
+    snprintf(png, sizeof png, "%s/kv.png", dir);
+    snprintf(cmd, sizeof cmd,
+             "%s eval kv -m %s -f %s --ctx 48 --methods tappa,streamingllm --budgets 8,20 --kv-window 4 --plot %s --json "
+             "--device '%s'", tappa, model, path, png, device);
+    CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
+    cJSON *kvr = cli_read_json(dir);
+    const cJSON *res = cJSON_GetObjectItem(kvr, "results");
+    CHECK_INT_EQ(cJSON_GetArraySize(res), 4);
+    double tp8 = cJSON_GetObjectItem(cJSON_GetArrayItem(res, 0), "ppl")->valuedouble;
+    double tp20 = cJSON_GetObjectItem(cJSON_GetArrayItem(res, 1), "ppl")->valuedouble;
+    double kl8 = cJSON_GetObjectItem(cJSON_GetArrayItem(res, 0), "kl")->valuedouble;
+    CHECK(tp20 < tp8 && tp20 > base * 0.999 && kl8 > 0);
+    CHECK_NEAR(cJSON_GetObjectItem(kvr, "full_ppl")->valuedouble, base, 1e-6 * base);
+    cJSON_Delete(kvr);
+    FILE *pf = fopen(png, "rb");
+    unsigned char magic[8] = { 0 };
+    CHECK(pf && fread(magic, 1, 8, pf) == 8 && !memcmp(magic, "\x89PNG\r\n\x1a\n", 8));
+    if (pf) fclose(pf);
+    remove(png);
     remove(path);
 
     const char *bad[][2] = {
         { "run -p 'short prompt' --kv tappa --kv-budget 64", "1" }, /* budget not below the prompt */
         { "run --kv magic", "2" },
         { "run --kv tappa --kv-budget 8 --kv-window 8", "2" },
+        { "eval kv -m /nonexistent.gguf -f x", "1" },
         { "run -m /nonexistent.gguf -n 2", "1" },
         { "run -n lots", "2" },
         { "run -p a -f b", "2" },

@@ -10,10 +10,13 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "plot.h"
 
 static const char help[] =
     "usage: tappa eval ppl -m MODEL.gguf -f FILE [--ctx N] [--kv METHOD --kv-budget C [--kv-window W]]\n"
     "                      [--device D] [--json]\n"
+    "       tappa eval kv -m MODEL.gguf -f FILE [--methods all|M1,M2,...] [--budgets C1,C2,...]\n"
+    "                     [--kv-window W] [--ctx N] [--plot OUT.png] [--device D] [--json]\n"
     "       tappa eval prune -m MODEL.gguf -f FILE --calib FILE2 --n-layers K1,K2,... [--beta B]\n"
     "                        [--chunk N] [--ctx N] [--device D] [--json]\n"
     "ppl: perplexity on FILE in windows of N tokens (default 512, or the model's context if\n"
@@ -21,12 +24,15 @@ static const char help[] =
     "scored, as llama.cpp measures it. With --kv each window's context half is compressed at the\n"
     "end of its prefill (tappa, cake, snapkv, pyramidkv, h2o, streamingllm, full; budget C positions\n"
     "per layer, window W, default 32) and the scored half runs on the compressed cache.\n"
+    "kv: for each compression method and budget (default: all methods; 64,128,256,512), the\n"
+    "perplexity and the mean KL divergence of the next-token distributions from the full cache's,\n"
+    "as a table, and with --plot a PNG of perplexity against budget.\n"
     "prune: calibrate on FILE2 (keep it apart from FILE), then for each K remove the first K\n"
     "layers of the TAPPA order and of the ShortGPT order and measure both pruned models' perplexity\n"
     "on FILE beside the full model's.\n";
 
 typedef struct eval_opts {
-    const char *model, *file, *calib, *device, *ks, *kv;
+    const char *model, *file, *calib, *device, *ks, *kv, *methods, *budgets, *plot;
     unsigned long long ctx, chunk, kv_budget, kv_window;
     double beta;
     bool json;
@@ -206,14 +212,165 @@ static int eval_prune(tappa_context *ctx, const eval_opts *o)
     return st ? cli_error("eval", &err) : EXIT_OK;
 }
 
+/* log-softmax of row into out (V). */
+static void log_softmax(const float *row, size_t V, double *out)
+{
+    double mx = row[0], sum = 0;
+    for (size_t v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
+    for (size_t v = 0; v < V; v++) sum += exp(row[v] - mx);
+    double lse = mx + log(sum);
+    for (size_t v = 0; v < V; v++) out[v] = row[v] - lse;
+}
+
+#define MAX_CONFIGS 16
+static int eval_kv(tappa_context *ctx, const eval_opts *o)
+{
+    /* The methods and budgets asked for. */
+    tappa_method methods[TAPPA_METHOD_COUNT];
+    int nm = 0, budgets[MAX_CONFIGS];
+    static const tappa_method all[] = { TAPPA_METHOD_TAPPA, TAPPA_METHOD_CAKE, TAPPA_METHOD_SNAPKV,
+                                        TAPPA_METHOD_PYRAMIDKV, TAPPA_METHOD_H2O, TAPPA_METHOD_STREAMINGLLM };
+    tappa_error err = { 0 };
+    if (!o->methods || !strcmp(o->methods, "all")) {
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) methods[nm++] = all[i];
+    } else {
+        char list[256];
+        snprintf(list, sizeof list, "%s", o->methods);
+        for (char *tok = strtok(list, ","); tok && nm < TAPPA_METHOD_COUNT; tok = strtok(NULL, ","))
+            if (tappa_method_parse(tok, &methods[nm++], &err)) return cli_usage("eval", "%s", err.message);
+    }
+    int nb = parse_ks(o->budgets ? o->budgets : "64,128,256,512", budgets, MAX_CONFIGS);
+    if (nb <= 0) return cli_usage("eval", "--budgets needs counts like 64,128,256, got '%s'", o->budgets);
+    for (int b = 1; b < nb; b++)
+        if (budgets[b] <= budgets[b - 1]) return cli_usage("eval", "--budgets must rise, got '%s'", o->budgets);
+    if ((unsigned long long)budgets[0] <= o->kv_window)
+        return cli_usage("eval", "every budget must exceed --kv-window %llu", o->kv_window);
+    tappa_model *m = NULL;
+    char *text = NULL;
+    int32_t *ids = NULL, *seq = NULL;
+    size_t len = 0, n = 0;
+    tappa_status st = tappa_model_load(ctx, o->model, NULL, &m, &err);
+    const tappa_model_info *in = m ? tappa_model_get_info(m) : NULL;
+    if (!st && !(text = cli_read_text(o->file, &len, &err))) st = err.status;
+    if (!st) st = tappa_tokenize(tappa_model_tokenizer(m), text, len, false, &ids, &n, &err);
+    unsigned long long window = o->ctx ? o->ctx : 1024;
+    if (!st && !o->ctx && (int64_t)window > in->context - 1) window = (unsigned long long)in->context - 1;
+    size_t windows = window ? n / window : 0;
+    int32_t bos = m ? tappa_tokenizer_bos(tappa_model_tokenizer(m)) : -1;
+    size_t wlen = (size_t)window + (bos >= 0), first = wlen - (size_t)window / 2;
+    if (!st && windows == 0)
+        st = tappa_fail(&err, TAPPA_ERR_INVALID_ARG, "%s has %zu tokens; one window needs %llu (lower --ctx)", o->file, n,
+                        window);
+    if (!st && (size_t)budgets[nb - 1] >= first)
+        st = tappa_fail(&err, TAPPA_ERR_INVALID_ARG,
+                        "budget %d is not below a window's context of %zu tokens: nothing to compress (raise --ctx)",
+                        budgets[nb - 1], first);
+    size_t V = in ? (size_t)in->vocab : 0, rows = wlen - first;
+    float *full = malloc(sizeof(float) * V * (rows + 1)), *comp = malloc(sizeof(float) * V * (rows + 1));
+    double *lp_full = malloc(sizeof(double) * V * rows), *lp = malloc(sizeof(double) * V);
+    double nll[TAPPA_METHOD_COUNT][MAX_CONFIGS] = { { 0 } }, kl[TAPPA_METHOD_COUNT][MAX_CONFIGS] = { { 0 } }, full_nll = 0;
+    seq = malloc(sizeof(int32_t) * (wlen + 1));
+    if (!st && (!full || !comp || !lp_full || !lp || !seq)) st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    size_t scored = 0;
+    bool progress = !o->json && cli_stderr_tty();
+    double t0 = cli_now_ms();
+    for (size_t w = 0; w < windows && !st; w++) {
+        size_t k = 0;
+        if (bos >= 0) seq[k++] = bos;
+        memcpy(seq + k, ids + w * window, sizeof(int32_t) * window);
+        st = tappa_eval_window(m, seq, wlen, first, NULL, full, &err);
+        for (size_t r = 0; r < rows && !st; r++) {
+            log_softmax(full + r * V, V, lp_full + r * V);
+            full_nll -= lp_full[r * V + (size_t)seq[first + r]];
+        }
+        for (int mi = 0; mi < nm && !st; mi++)
+            for (int b = 0; b < nb && !st; b++) {
+                tappa_compress_params kv;
+                tappa_compress_defaults(&kv);
+                kv.method = methods[mi];
+                kv.cache_size = budgets[b];
+                kv.window = (int64_t)o->kv_window;
+                st = tappa_eval_window(m, seq, wlen, first, &kv, comp, &err);
+                for (size_t r = 0; r < rows && !st; r++) {
+                    log_softmax(comp + r * V, V, lp);
+                    nll[mi][b] -= lp[seq[first + r]];
+                    double d = 0;
+                    for (size_t v = 0; v < V; v++) d += exp(lp_full[r * V + v]) * (lp_full[r * V + v] - lp[v]);
+                    kl[mi][b] += d;
+                }
+                if (progress)
+                    fprintf(stderr, "\rtappa eval kv: window %zu of %zu, %s at %d   ", w + 1, windows,
+                            tappa_method_name(methods[mi]), budgets[b]);
+            }
+        scored += rows;
+    }
+    if (progress) fputc('\n', stderr);
+    double ppl[TAPPA_METHOD_COUNT][MAX_CONFIGS], full_ppl = scored ? exp(full_nll / (double)scored) : NAN;
+    for (int mi = 0; mi < nm; mi++)
+        for (int b = 0; b < nb; b++) {
+            ppl[mi][b] = exp(nll[mi][b] / (double)scored);
+            kl[mi][b] /= (double)scored;
+        }
+    if (!st && o->plot) {
+        double xs[MAX_CONFIGS];
+        plot_series series[TAPPA_METHOD_COUNT + 1];
+        double flat[MAX_CONFIGS];
+        for (int b = 0; b < nb; b++) xs[b] = budgets[b], flat[b] = full_ppl;
+        for (int mi = 0; mi < nm; mi++) series[mi] = (plot_series){ tappa_method_name(methods[mi]), ppl[mi], false };
+        series[nm] = (plot_series){ "full cache", flat, true };
+        char title[256];
+        snprintf(title, sizeof title, "Perplexity with a compressed KV cache (%s, window %llu, %zu windows of %llu)",
+                 in->name ? in->name : "model", o->kv_window, windows, window);
+        st = plot_lines_png(o->plot, title, "KV budget per layer (positions, window included)", "perplexity", xs,
+                            (size_t)nb, series, (size_t)nm + 1, &err);
+    }
+    if (!st && o->json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddNumberToObject(root, "full_ppl", full_ppl);
+        cJSON_AddNumberToObject(root, "tokens_scored", (double)scored);
+        cJSON_AddNumberToObject(root, "window", (double)o->kv_window);
+        cJSON *res = cJSON_AddArrayToObject(root, "results");
+        for (int mi = 0; mi < nm; mi++)
+            for (int b = 0; b < nb; b++) {
+                cJSON *r = cJSON_CreateObject();
+                cJSON_AddStringToObject(r, "method", tappa_method_name(methods[mi]));
+                cJSON_AddNumberToObject(r, "budget", budgets[b]);
+                cJSON_AddNumberToObject(r, "ppl", ppl[mi][b]);
+                cJSON_AddNumberToObject(r, "kl", kl[mi][b]);
+                cJSON_AddItemToArray(res, r);
+            }
+        char *t = cJSON_Print(root);
+        if (t) puts(t);
+        free(t);
+        cJSON_Delete(root);
+    } else if (!st) {
+        printf("perplexity / mean KL from the full cache (full cache: %.3f; %zu tokens in %zu windows of %llu, window "
+               "W %llu, %.0f s)\n",
+               full_ppl, scored, windows, window, o->kv_window, (cli_now_ms() - t0) / 1e3);
+        printf("%-13s", "method");
+        for (int b = 0; b < nb; b++) printf("  %17d", budgets[b]);
+        printf("\n");
+        for (int mi = 0; mi < nm; mi++) {
+            printf("%-13s", tappa_method_name(methods[mi]));
+            for (int b = 0; b < nb; b++) printf("  %8.3f / %6.4f", ppl[mi][b], kl[mi][b]);
+            printf("\n");
+        }
+        if (o->plot) printf("wrote %s\n", o->plot);
+    }
+    free(full); free(comp); free(lp_full); free(lp); free(seq); free(ids); free(text);
+    tappa_model_free(&m);
+    return st ? cli_error("eval", &err) : EXIT_OK;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     if (argc < 2 || (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         if (argc >= 2) return fputs(help, stdout), EXIT_OK;
-        return cli_usage("eval", "needs a subcommand: ppl or prune");
+        return cli_usage("eval", "needs a subcommand: ppl, kv or prune");
     }
     const char *sub = argv[1];
-    if (strcmp(sub, "ppl") && strcmp(sub, "prune")) return cli_usage("eval", "unknown subcommand '%s' (ppl or prune)", sub);
+    if (strcmp(sub, "ppl") && strcmp(sub, "prune") && strcmp(sub, "kv"))
+        return cli_usage("eval", "unknown subcommand '%s' (ppl, kv or prune)", sub);
     static const struct option opts[] = {
         { "model", required_argument, NULL, 'm' }, { "file", required_argument, NULL, 'f' },
         { "calib", required_argument, NULL, 'c' }, { "n-layers", required_argument, NULL, 'k' },
@@ -221,7 +378,8 @@ int cmd_eval(int argc, char **argv)
         { "ctx", required_argument, NULL, 'x' },   { "device", required_argument, NULL, 'd' },
         { "json", no_argument, NULL, 'j' },        { "help", no_argument, NULL, 'h' },
         { "kv", required_argument, NULL, 'K' },    { "kv-budget", required_argument, NULL, 'B' },
-        { "kv-window", required_argument, NULL, 'W' }, { 0 },
+        { "kv-window", required_argument, NULL, 'W' }, { "methods", required_argument, NULL, 'M' },
+        { "budgets", required_argument, NULL, 'U' }, { "plot", required_argument, NULL, 'P' }, { 0 },
     };
     eval_opts o = { .beta = NAN, .kv_budget = 128, .kv_window = 32 };
     opterr = 0;
@@ -249,6 +407,9 @@ int cmd_eval(int argc, char **argv)
         case 'd': o.device = optarg; break;
         case 'j': o.json = true; break;
         case 'K': o.kv = optarg; break;
+        case 'M': o.methods = optarg; break;
+        case 'U': o.budgets = optarg; break;
+        case 'P': o.plot = optarg; break;
         case 'B':
             if (!cli_parse_u64(optarg, &o.kv_budget) || o.kv_budget < 2) return cli_usage("eval", "--kv-budget needs a count >= 2, got '%s'", optarg);
             break;
@@ -266,7 +427,7 @@ int cmd_eval(int argc, char **argv)
     tappa_error err = { 0 };
     tappa_context *ctx = NULL;
     if (cli_context(o.device, &ctx, &err)) return cli_error("eval", &err);
-    int rc = prune ? eval_prune(ctx, &o) : eval_ppl(ctx, &o);
+    int rc = prune ? eval_prune(ctx, &o) : !strcmp(sub, "kv") ? eval_kv(ctx, &o) : eval_ppl(ctx, &o);
     tappa_context_destroy(&ctx);
     return rc;
 }
