@@ -163,20 +163,22 @@ int main(int argc, char **argv)
     CHECK(base > 1);
     CHECK_NEAR(ppl[0], base, 1e-6 * base);
     CHECK(ppl[1] > base);
-    /* eval kv: every method x budget, the plot a PNG; perplexity falls as the budget grows for tappa. */
+    /* eval kv: every method x budget, the plot a PNG; perplexity falls as the budget grows for tappa;
+     * 24 of a 25-token context: budgets that the reference's one-pass redistribution lifts past the
+     * positions a layer has are clamped. */
     char png[300];
     snprintf(png, sizeof png, "%s/kv.png", dir);
     snprintf(cmd, sizeof cmd,
-             "%s eval kv -m %s -f %s --ctx 48 --methods tappa,streamingllm --budgets 8,20 --kv-window 4 --plot %s --json "
+             "%s eval kv -m %s -f %s --ctx 48 --methods tappa,streamingllm --budgets 8,24 --kv-window 4 --plot %s --json "
              "--device '%s'", tappa, model, path, png, device);
     CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
     cJSON *kvr = cli_read_json(dir);
     const cJSON *res = cJSON_GetObjectItem(kvr, "results");
     CHECK_INT_EQ(cJSON_GetArraySize(res), 4);
     double tp8 = cJSON_GetObjectItem(cJSON_GetArrayItem(res, 0), "ppl")->valuedouble;
-    double tp20 = cJSON_GetObjectItem(cJSON_GetArrayItem(res, 1), "ppl")->valuedouble;
+    double tp24 = cJSON_GetObjectItem(cJSON_GetArrayItem(res, 1), "ppl")->valuedouble;
     double kl8 = cJSON_GetObjectItem(cJSON_GetArrayItem(res, 0), "kl")->valuedouble;
-    CHECK(tp20 < tp8 && tp20 > base * 0.999 && kl8 > 0);
+    CHECK(tp24 < tp8 && tp24 > base * 0.999 && kl8 > 0);
     CHECK_NEAR(cJSON_GetObjectItem(kvr, "full_ppl")->valuedouble, base, 1e-6 * base);
     cJSON_Delete(kvr);
     FILE *pf = fopen(png, "rb");

@@ -278,6 +278,11 @@ tappa_status tappa_compress(const tappa_compress_params *p, int layers,
     if (!st && compress) st = plan_budgets(p, layers, n, report, budgets, err);
     if (!st && !compress)
         for (int l = 0; l < layers; l++) budgets[l] = m;
+    /* The reference's adjust_budgets hands a capped layer's excess to the others
+     * in one pass, which can lift one of them past the m = N - W positions it
+     * has when the pool nearly fills the prompt (a short prompt); a layer keeps
+     * at most what exists. */
+    for (int l = 0; !st && l < layers; l++) budgets[l] = budgets[l] < m ? budgets[l] : m;
     int64_t most = 0;
     for (int l = 0; !st && l < layers; l++) most = budgets[l] > most ? budgets[l] : most;
     if (!st) st = tappa_kv_cache_create(ctx, layers, hkv, most + w + p->extra, d, k[0]->dtype, cache, err);
