@@ -106,6 +106,13 @@ tappa_status tappa_eval_perplexity(tappa_model *m, const int32_t *ids, size_t n,
                                    void (*progress)(int done, int total, void *user), void *user,
                                    tappa_perplexity *out, tappa_error *err);
 
+/* One window of perplexity evaluation: seq (len tokens, BOS first) with the
+ * tokens from `first` on scored. logits gets the len - first rows that score
+ * them: row i predicts seq[first + i]. With kv, the first `first` tokens are
+ * compressed before the rest runs. */
+tappa_status tappa_eval_window(tappa_model *m, const int32_t *seq, size_t len, size_t first,
+                               const tappa_compress_params *kv, float *logits, tappa_error *err);
+
 /* Copy the GGUF at in_path to out_path without the layers listed in remove
  * (n distinct indices below the block count): their blk.{i}.* tensors are
  * dropped, the others renumbered in order, <arch>.block_count updated, every
