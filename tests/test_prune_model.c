@@ -186,7 +186,31 @@ int main(int argc, char **argv)
         CHECK(f == NULL);
         if (f) fclose(f);
     }
-    const char *files[] = { "calib.txt", "eval.txt", "tiny.txt", "p.gguf", "p-cpu.gguf", "order.json" };
+    /* A well-formed file with a context length of 0: refused at load, not divided by. */
+    {
+        FILE *f = fopen(model, "rb");
+        static unsigned char buf[16 << 20];
+        size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+        if (f) fclose(f);
+        static const char key[] = "llama.context_length";
+        unsigned char *at = NULL;
+        for (size_t i = 0; !at && n >= sizeof key && i <= n - sizeof key; i++)
+            if (!memcmp(buf + i, key, sizeof key - 1)) at = buf + i;
+        CHECK(at != NULL);
+        if (at) memset(at + sizeof key - 1 + 4, 0, 4); /* the u32 value after the u32 type */
+        f = fopen(path_of("ctx0.gguf"), "wb");
+        if (f) {
+            fwrite(buf, 1, n, f);
+            fclose(f);
+        }
+        char cmd[2048];
+        int lines;
+        snprintf(cmd, sizeof cmd, "%s prune -m %s --calib %s --n-layers 1 --beta 0.3 -o %s --device '%s'", tappa,
+                 path_of("ctx0.gguf"), path_of("calib.txt"), path_of("x.gguf"), device);
+        CHECK_INT_EQ(cli_run(dir, cmd, &lines), 1);
+        CHECK_INT_EQ(lines, 1);
+    }
+    const char *files[] = { "calib.txt", "eval.txt", "tiny.txt", "p.gguf", "p-cpu.gguf", "order.json", "ctx0.gguf" };
     cli_test_cleanup(dir, files, sizeof files / sizeof files[0]);
     return check_exit("test_prune_model");
 }

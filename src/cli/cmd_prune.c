@@ -45,6 +45,7 @@ char *cli_read_text(const char *path, size_t *len, tappa_error *err)
 tappa_status cli_calibrate(tappa_context *ctx, tappa_model *m, const char *calib, size_t chunk, bool progress,
                            double *bi, double *q, size_t *n_chunks, tappa_error *err)
 {
+    if (chunk < 2) return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "calibration chunks of %zu tokens", chunk);
     const tappa_model_info *in = tappa_model_get_info(m);
     int L = in->layers;
     size_t len = 0, n_ids = 0;

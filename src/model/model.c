@@ -48,6 +48,8 @@ static tappa_status hparams(const char *path, const tappa_gguf *g, tappa_model_i
         return tappa_fail(err, TAPPA_ERR_FORMAT, "%s: inconsistent head counts or sizes", path);
     if (!arch_u32(g, arch, "attention.key_length", &head_dim)) head_dim = embd / heads;
     arch_u32(g, arch, "context_length", &context);
+    if (context < 2 || context > (1u << 30))
+        return tappa_fail(err, TAPPA_ERR_FORMAT, "%s: context length %u (2 to 2^30 expected)", path, context);
     if (head_dim < 16 || head_dim > 256 || head_dim % 16)
         return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "%s: head dim %u (tappa's attention takes multiples of 16 up to 256)",
                           path, head_dim);
@@ -68,7 +70,8 @@ static tappa_status hparams(const char *path, const tappa_gguf *g, tappa_model_i
     const char *scaling = tappa_gguf_str(g, key);
     if (scaling && !strcmp(scaling, "linear")) arch_f32(g, arch, "rope.scaling.factor", &info->rope_scale);
     else if (scaling && strcmp(scaling, "none"))
-        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "%s: rope scaling '%s' (tappa takes linear and llama3)", path, scaling);
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED,
+                          "%s: rope scaling '%s' (tappa takes linear, and Llama-3's as rope_freqs.weight)", path, scaling);
     info->rope_interleaved = !strcmp(info->arch, "llama");
     return TAPPA_OK;
 }

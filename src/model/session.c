@@ -79,6 +79,10 @@ tappa_status tappa_session_eval(tappa_session *s, const int32_t *ids, size_t n, 
                                 tappa_error *err)
 {
     if (n == 0) return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "session: no tokens to evaluate");
+    /* Positions past the capacity have no RoPE table rows on the device. */
+    if ((int64_t)n > s->cap - s->len)
+        return tappa_fail(err, TAPPA_ERR_LIMIT, "session: %zu more tokens would pass its %lld positions", n,
+                          (long long)s->cap);
     for (int l = 0; l < s->m->info.layers; l++)
         if ((int64_t)n > s->cap - s->kv_len[l])
             return tappa_fail(err, TAPPA_ERR_LIMIT, "session: %zu more tokens would pass the %lld-token KV cache", n,
@@ -108,6 +112,7 @@ tappa_status trace_append(trace_rows *t, const float *x, size_t n, tappa_error *
 tappa_status tappa_session_record_trace(tappa_session *s, tappa_error *err)
 {
     if (s->len) return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "trace: start recording before the first token");
+    if (s->tracing) return TAPPA_OK;
     int L = s->m->info.layers;
     s->q = calloc((size_t)L, sizeof *s->q);
     s->q_pre = calloc((size_t)L, sizeof *s->q_pre);
