@@ -55,16 +55,12 @@ int main(int argc, char **argv)
     tappa_status st = tokens && types ? tappa_gguf_writer_create(&w, &err)
                                       : tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     /* GPT-2's byte alphabet first, then filler tokens. */
-    for (int b = 0, next = 256; b < VOCAB && !st; b++) {
-        tokens[b] = malloc(16);
+    for (int b = 0; b < VOCAB && !st; b++) {
+        tokens[b] = calloc(16, 1);
         types[b] = 1;
-        if (b < 256) {
-            int cp = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174 ? b : next++;
-            if (cp < 0x80) snprintf(tokens[b], 16, "%c", cp);
-            else snprintf(tokens[b], 16, "%c%c", 0xC0 | (cp >> 6), 0x80 | (cp & 63));
-        } else {
-            snprintf(tokens[b], 16, "<t%d>", b);
-        }
+        if (!tokens[b]) st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+        else if (b < 256) tappa_byte_token_text((uint8_t)b, tokens[b]);
+        else snprintf(tokens[b], 16, "<t%d>", b);
     }
 #define U32(k, v) if (!st) st = tappa_gguf_set_u32(w, k, v, &err)
     if (!st) st = tappa_gguf_set_str(w, "general.architecture", "llama", &err);

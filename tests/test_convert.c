@@ -58,11 +58,9 @@ static void write_tokenizer(void)
     cJSON *root = cJSON_CreateObject(), *model = cJSON_AddObjectToObject(root, "model");
     cJSON_AddStringToObject(model, "type", "BPE");
     cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
-    for (int b = 0, next = 256; b < 256; b++) {
-        int cp = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174 ? b : next++;
-        char s[8];
-        if (cp < 0x80) snprintf(s, sizeof s, "%c", cp);
-        else snprintf(s, sizeof s, "%c%c", 0xC0 | (cp >> 6), 0x80 | (cp & 63));
+    for (int b = 0; b < 256; b++) {
+        char s[8] = { 0 };
+        tappa_byte_token_text((uint8_t)b, s);
         cJSON_AddNumberToObject(vocab, s, b);
     }
     cJSON_AddNumberToObject(vocab, "he", 257);

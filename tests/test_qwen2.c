@@ -35,14 +35,9 @@ static void write_model(rng *r, const char *arch)
     static char store[V][16];
     const char *tokens[V];
     int32_t types[V];
-    for (int b = 0, next = 256; b < V; b++) {
-        if (b < 256) {
-            int cp = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174 ? b : next++;
-            if (cp < 0x80) snprintf(store[b], 16, "%c", cp);
-            else snprintf(store[b], 16, "%c%c", 0xC0 | (cp >> 6), 0x80 | (cp & 63));
-        } else {
-            snprintf(store[b], 16, "<x%d>", b);
-        }
+    for (int b = 0; b < V; b++) {
+        if (b < 256) tappa_byte_token_text((uint8_t)b, store[b]); /* static: NUL-filled */
+        else snprintf(store[b], 16, "<x%d>", b);
         tokens[b] = store[b];
         types[b] = 1;
     }

@@ -32,6 +32,12 @@ tappa_status tappa_tokenize(const tappa_tokenizer *t, const char *text, size_t l
  * part of a UTF-8 character: concatenate pieces before printing. */
 size_t tappa_token_piece(const tappa_tokenizer *t, int32_t id, char *buf, size_t cap);
 
+/* The text a byte-level BPE vocabulary (GPT-2, Llama-3, Qwen2) gives the
+ * token of one byte: printable bytes stand for themselves, the others for
+ * code points 256, 257, ... in byte order; as UTF-8 (1 or 2 bytes, no NUL)
+ * into out. Returns its length. For building such vocabularies. */
+size_t tappa_byte_token_text(uint8_t byte, char out[4]);
+
 int32_t tappa_tokenizer_vocab(const tappa_tokenizer *t);
 int32_t tappa_tokenizer_bos(const tappa_tokenizer *t); /* -1 when none */
 int32_t tappa_tokenizer_eos(const tappa_tokenizer *t); /* -1 when none */

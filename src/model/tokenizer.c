@@ -472,6 +472,13 @@ size_t tappa_token_piece(const tappa_tokenizer *t, int32_t id, char *buf, size_t
     return n;
 }
 
+size_t tappa_byte_token_text(uint8_t byte, char out[4])
+{
+    uint32_t alphabet[256];
+    byte_alphabet(alphabet);
+    return utf8_put(alphabet[byte], out);
+}
+
 int32_t tappa_tokenizer_vocab(const tappa_tokenizer *t) { return t->n_vocab; }
 int32_t tappa_tokenizer_bos(const tappa_tokenizer *t) { return t->bos; }
 int32_t tappa_tokenizer_eos(const tappa_tokenizer *t) { return t->eos; }

@@ -14,12 +14,8 @@ int main(int argc, char **argv)
     static char store[260][8];
     const char *tokens[260];
     int32_t types[260];
-    /* GPT-2's byte alphabet as UTF-8: printable bytes stand for themselves, the rest for 256 + k. */
-    int next = 256;
     for (int b = 0; b < 256; b++) {
-        int cp = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174 ? b : next++;
-        if (cp < 0x80) snprintf(store[b], 8, "%c", cp);
-        else snprintf(store[b], 8, "%c%c", 0xC0 | (cp >> 6), 0x80 | (cp & 63));
+        tappa_byte_token_text((uint8_t)b, store[b]); /* static: NUL-filled */
         tokens[b] = store[b];
         types[b] = 1;
     }
