@@ -50,8 +50,9 @@ tappa_status cli_write_json(const char *path, const char *text, tappa_error *err
  * A non-finite v gives null. */
 cJSON *cli_json_number(double v);
 cJSON *cli_json_numbers(const double *v, size_t n);
-/* A text file of at most 256 MiB, NUL-terminated (caller frees); NULL with err set on failure. */
-char *cli_read_text(const char *path, size_t *len, tappa_error *err);
+/* A text file of at most max_bytes, NUL-terminated (caller frees), its length
+ * in *len; NULL with err set on failure. */
+char *cli_read_text(const char *path, size_t max_bytes, size_t *len, tappa_error *err);
 /* Layer-pruning scores of a model from a calibration text in chunks of
  * `chunk` tokens (each after BOS): bi, q (layers) are means over the chunks. */
 tappa_status cli_calibrate(tappa_context *ctx, tappa_model *m, const char *calib, size_t chunk, bool progress,

@@ -101,3 +101,43 @@ cJSON *cli_json_numbers(const double *v, size_t n)
     for (size_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cli_json_number(v[i]));
     return a;
 }
+
+char *cli_read_text(const char *path, size_t max_bytes, size_t *len, tappa_error *err)
+{
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return tappa_fail(err, TAPPA_ERR_IO, "%s: cannot open: %s", path, strerror(errno)), NULL;
+    char *buf = NULL;
+    size_t cap = 0;
+    tappa_status st = TAPPA_OK;
+    /* Read to the end rather than trust a size: pipes and /dev/stdin have none. */
+    for (;;) {
+        if (cap - *len < 65536 + 1) {
+            size_t want = cap ? 2 * cap : 131072;
+            char *grown = realloc(buf, want);
+            if (!grown) {
+                st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "%s: out of host memory", path);
+                break;
+            }
+            buf = grown;
+            cap = want;
+        }
+        size_t got = fread(buf + *len, 1, cap - *len - 1, f);
+        *len += got;
+        if (*len > max_bytes) {
+            st = tappa_fail(err, TAPPA_ERR_LIMIT, "%s: longer than %zu MiB", path, max_bytes >> 20);
+            break;
+        }
+        if (!got) {
+            if (ferror(f)) st = tappa_fail(err, TAPPA_ERR_IO, "%s: read failed", path);
+            break;
+        }
+    }
+    fclose(f);
+    if (st) {
+        free(buf);
+        return NULL;
+    }
+    buf[*len] = '\0';
+    return buf;
+}

@@ -12,6 +12,8 @@
 #include "cli.h"
 #include "plot.h"
 
+#define MAX_TEXT (256u << 20) /* an evaluation text */
+
 static const char help[] =
     "usage: tappa eval ppl -m MODEL.gguf -f FILE [--ctx N] [--kv METHOD --kv-budget C [--kv-window W]]\n"
     "                      [--device D] [--json]\n"
@@ -53,7 +55,7 @@ static tappa_status perplexity_of(tappa_context *ctx, const char *path, const ev
     int32_t *ids = NULL;
     char *text = NULL;
     tappa_status st = tappa_model_load(ctx, path, NULL, &m, err);
-    if (!st && !(text = cli_read_text(o->file, &len, err))) st = err->status;
+    if (!st && !(text = cli_read_text(o->file, MAX_TEXT, &len, err))) st = err->status;
     if (!st) st = tappa_tokenize(tappa_model_tokenizer(m), text, len, false, &ids, &n, err);
     unsigned long long window = o->ctx ? o->ctx : 512;
     if (!st && !o->ctx && (int64_t)window > tappa_model_get_info(m)->context - 1)
@@ -251,7 +253,7 @@ static int eval_kv(tappa_context *ctx, const eval_opts *o)
     size_t len = 0, n = 0;
     tappa_status st = tappa_model_load(ctx, o->model, NULL, &m, &err);
     const tappa_model_info *in = m ? tappa_model_get_info(m) : NULL;
-    if (!st && !(text = cli_read_text(o->file, &len, &err))) st = err.status;
+    if (!st && !(text = cli_read_text(o->file, MAX_TEXT, &len, &err))) st = err.status;
     if (!st) st = tappa_tokenize(tappa_model_tokenizer(m), text, len, false, &ids, &n, &err);
     unsigned long long window = o->ctx ? o->ctx : 1024;
     if (!st && !o->ctx && (int64_t)window > in->context - 1) window = (unsigned long long)in->context - 1;

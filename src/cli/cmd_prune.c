@@ -1,7 +1,6 @@
 /* tappa prune: calibrate a model's layer-pruning scores on the device and
  * write a GGUF without the K layers TAPPA (or ShortGPT) would prune first. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +9,8 @@
 
 #include "cli.h"
 #include "prune_json.h"
+
+#define MAX_TEXT (256u << 20) /* a calibration text */
 
 static const char help[] =
     "usage: tappa prune -m MODEL.gguf --calib FILE --n-layers K -o PRUNED.gguf [--beta B]\n"
@@ -23,25 +24,6 @@ static const char help[] =
     "  --chunk N      tokens per calibration chunk (default: 1024, or the model's context if shorter)\n"
     "  --order-out F  the order file, as 'tappa prune-order -o' writes it, with the removed layers\n";
 
-char *cli_read_text(const char *path, size_t *len, tappa_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return tappa_fail(err, TAPPA_ERR_IO, "%s: cannot open: %s", path, strerror(errno)), NULL;
-    long size = 0;
-    char *text = NULL;
-    if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || size > (256l << 20))
-        tappa_fail(err, TAPPA_ERR_LIMIT, "%s: not a text of at most 256 MiB", path);
-    else if (!(text = malloc((size_t)size + 1)))
-        tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
-    else {
-        fseek(f, 0, SEEK_SET);
-        *len = fread(text, 1, (size_t)size, f);
-        text[*len] = '\0';
-    }
-    fclose(f);
-    return text;
-}
-
 tappa_status cli_calibrate(tappa_context *ctx, tappa_model *m, const char *calib, size_t chunk, bool progress,
                            double *bi, double *q, size_t *n_chunks, tappa_error *err)
 {
@@ -50,7 +32,7 @@ tappa_status cli_calibrate(tappa_context *ctx, tappa_model *m, const char *calib
     int L = in->layers;
     size_t len = 0, n_ids = 0;
     int32_t *ids = NULL, *seq = NULL;
-    char *text = cli_read_text(calib, &len, err);
+    char *text = cli_read_text(calib, MAX_TEXT, &len, err);
     tappa_status st = text ? TAPPA_OK : err->status;
     if (!st) st = tappa_tokenize(tappa_model_tokenizer(m), text, len, false, &ids, &n_ids, err);
     size_t chunks = n_ids / chunk;

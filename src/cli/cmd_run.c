@@ -1,5 +1,4 @@
 /* tappa run: generate text with a GGUF model, streaming it, then a summary. */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,33 +31,6 @@ static const char help[] =
     "  --json         no streaming: print {\"text\", \"tokens\", ...} at the end\n";
 
 #define DEFAULT_PROMPT "def fibonacci(n):\n"
-
-static char *read_text(const char *path, size_t *len, tappa_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return tappa_fail(err, TAPPA_ERR_IO, "%s: cannot open: %s", path, strerror(errno)), NULL;
-    char *buf = NULL;
-    size_t cap = 0;
-    *len = 0;
-    for (;;) {
-        if (*len + 65536 + 1 > cap) {
-            cap = cap ? 2 * cap : 131072;
-            char *grown = cap > (64u << 20) ? NULL : realloc(buf, cap);
-            if (!grown) {
-                free(buf);
-                fclose(f);
-                return tappa_fail(err, TAPPA_ERR_LIMIT, "%s: a prompt above 64 MiB", path), NULL;
-            }
-            buf = grown;
-        }
-        size_t got = fread(buf + *len, 1, cap - *len - 1, f);
-        *len += got;
-        if (!got) break;
-    }
-    fclose(f);
-    buf[*len] = '\0';
-    return buf;
-}
 
 /* Greedy (temp 0) or temperature + top-p sampling from logits. */
 static int32_t sample(float *logits, int V, double temp, double top_p, rng *r, int32_t *idx)
@@ -177,7 +149,7 @@ int cmd_run(int argc, char **argv)
     size_t len = 0, n_prompt = 0;
     tappa_status st = TAPPA_OK;
     if (file) {
-        text = read_text(file, &len, &err);
+        text = cli_read_text(file, 64u << 20, &len, &err);
         if (!text) st = err.status;
     } else {
         const char *src = prompt ? prompt : DEFAULT_PROMPT;

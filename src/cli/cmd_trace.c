@@ -1,5 +1,4 @@
 /* tappa trace: run a prompt through a model and write the trace of SPEC.md. */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,17 +47,7 @@ int cmd_trace(int argc, char **argv)
     size_t len = 0;
     tappa_status st = TAPPA_OK;
     if (file) {
-        FILE *f = fopen(file, "rb");
-        if (!f) st = tappa_fail(&err, TAPPA_ERR_IO, "%s: cannot open: %s", file, strerror(errno));
-        long size = 0;
-        if (!st && (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || size > (16l << 20)))
-            st = tappa_fail(&err, TAPPA_ERR_LIMIT, "%s: not a prompt of at most 16 MiB", file);
-        if (!st && !(text = malloc((size_t)size + 1))) st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
-        if (!st) {
-            fseek(f, 0, SEEK_SET);
-            len = fread(text, 1, (size_t)size, f);
-        }
-        if (f) fclose(f);
+        if (!(text = cli_read_text(file, 16u << 20, &len, &err))) st = err.status;
     } else if (!(text = strdup(prompt))) {
         st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     } else {

@@ -1,50 +1,22 @@
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "score_file.h"
 
 #define MAX_SCORE_FILE (64 << 20) /* far above any model's per-layer scores */
 #define MAX_LAYERS 65536
 
-/* The whole file as a NUL-terminated string. */
+/* The whole file as a NUL-terminated string without NUL bytes in it. */
 static tappa_status slurp(const char *path, char **text, tappa_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return tappa_fail(err, TAPPA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    tappa_status st = TAPPA_OK;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? 2 * cap : 8192;
-            char *grown = cap > MAX_SCORE_FILE ? NULL : realloc(buf, cap);
-            if (!grown) {
-                st = cap > MAX_SCORE_FILE
-                         ? tappa_fail(err, TAPPA_ERR_FORMAT, "%s: larger than %d MiB: not a score file", path,
-                                      MAX_SCORE_FILE >> 20)
-                         : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "%s: out of host memory", path);
-                break;
-            }
-            buf = grown;
-        }
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) st = tappa_fail(err, TAPPA_ERR_IO, "%s: read failed", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (st) {
-        free(buf);
-        return st;
-    }
-    buf[len] = '\0';
+    size_t len = 0;
+    char *buf = cli_read_text(path, MAX_SCORE_FILE, &len, err);
+    if (!buf) return err->status;
     if (strlen(buf) != len) {
         free(buf);
         return tappa_fail(err, TAPPA_ERR_FORMAT, "%s: not a JSON text file (it holds NUL bytes)", path);
