@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "plot.h"
+#include "prune_json.h"
 
 #define MAX_TEXT (256u << 20) /* an evaluation text */
 
@@ -159,9 +160,8 @@ static int eval_prune(tappa_context *ctx, const eval_opts *o)
     if (!st) st = cli_calibrate(ctx, m, o->calib, chunk, !o->json && cli_stderr_tty(), bi, q, &chunks, &err);
     tappa_model_free(&m);
     if (!st) {
-        tappa_prune_scores(bi, q, (size_t)L, beta, bn, qn, score);
-        tappa_prune_order(score, (size_t)L, orders[0]);
-        tappa_prune_order(bi, (size_t)L, orders[1]);
+        prune_rank(true, bi, q, (size_t)L, beta, bn, qn, score, orders[0]);
+        prune_rank(false, bi, q, (size_t)L, beta, bn, qn, score, orders[1]);
     }
     tappa_perplexity full = { 0 }, pruned[32][2];
     if (!st) st = perplexity_of(ctx, o->model, o, "full model", NULL, &full, &err);

@@ -147,13 +147,7 @@ int cmd_prune(int argc, char **argv)
     double t0 = cli_now_ms();
     if (!st) st = cli_calibrate(ctx, m, calib, (size_t)chunk, !json && cli_stderr_tty(), bi, q, &chunks, &err);
     if (!st) {
-        if (tappa) {
-            tappa_prune_scores(bi, q, (size_t)L, beta, bn, qn, score);
-        } else {
-            tappa_minmax_normalize(bi, (size_t)L, bn);
-            memcpy(score, bi, sizeof(double) * (size_t)L);
-        }
-        tappa_prune_order(score, (size_t)L, order);
+        prune_rank(tappa, bi, q, (size_t)L, beta, bn, qn, score, order);
         st = tappa_gguf_remove_layers(model_path, order, (size_t)k, out, &err);
     }
     cJSON *doc = NULL;

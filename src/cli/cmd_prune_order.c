@@ -152,13 +152,7 @@ int cmd_prune_order(int argc, char **argv)
         rc = EXIT_FAIL;
     }
     if (!rc) {
-        if (tappa) {
-            tappa_prune_scores(bi.scores, q.scores, n, beta, bi_norm, q_norm, score);
-        } else {
-            tappa_minmax_normalize(bi.scores, n, bi_norm);
-            memcpy(score, bi.scores, n * sizeof *score);
-        }
-        tappa_prune_order(score, n, order);
+        prune_rank(tappa, bi.scores, q.scores, n, beta, bi_norm, q_norm, score, order);
         prune_order_doc doc = { tappa, name, bi_path, q_path, beta, bi.scores, q.scores, bi_norm, q_norm, score, order, n };
         cJSON *root = prune_order_json(&doc);
         char *text = cJSON_Print(root);

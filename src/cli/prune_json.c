@@ -1,5 +1,19 @@
+#include <string.h>
+
 #include "cli.h"
 #include "prune_json.h"
+
+void prune_rank(bool tappa, const double *bi, const double *q, size_t n, double beta, double *bi_norm, double *q_norm,
+                double *score, int32_t *order)
+{
+    if (tappa) {
+        tappa_prune_scores(bi, q, n, beta, bi_norm, q_norm, score);
+    } else {
+        tappa_minmax_normalize(bi, n, bi_norm);
+        memcpy(score, bi, n * sizeof *score);
+    }
+    tappa_prune_order(score, n, order);
+}
 
 cJSON *prune_order_json(const prune_order_doc *d)
 {

@@ -1,4 +1,4 @@
-/* The order file of layer pruning, in the reference's layout key for key
+/* Layer-pruning orders and their file, in the reference's layout key for key
  * (build_prune_order.py / build_shortgpt_order.py), for prune-order and prune. */
 #ifndef TAPPA_CLI_PRUNE_JSON_H
 #define TAPPA_CLI_PRUNE_JSON_H
@@ -20,5 +20,10 @@ typedef struct prune_order_doc {
 } prune_order_doc;
 
 cJSON *prune_order_json(const prune_order_doc *d);
+
+/* The order of one method: tappa scores BI' = BI_norm + beta (1 - q_norm),
+ * ShortGPT BI itself (q, q_norm unused). bi_norm, q_norm, score, order: (n) out. */
+void prune_rank(bool tappa, const double *bi, const double *q, size_t n, double beta, double *bi_norm, double *q_norm,
+                double *score, int32_t *order);
 
 #endif
