@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json_file.h"
 #include "rng.h"
 
 /* Run cmd; returns its exit code (-1 if it did not exit) and the number of
@@ -45,17 +46,12 @@ static void cli_test_start(const char *name, const char *tappa, const char *devi
     rng_seed(r, seed);
 }
 
-/* The last command's stdout (DIR/out, up to 256 KiB) parsed as JSON, or NULL. */
+/* The last command's stdout (DIR/out) parsed as JSON, or NULL. */
 static inline cJSON *cli_read_json(const char *dir)
 {
     char path[256];
     snprintf(path, sizeof path, "%s/out", dir);
-    FILE *f = fopen(path, "r");
-    static char buf[1 << 18];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f) fclose(f);
-    buf[n] = 0;
-    return cJSON_Parse(buf);
+    return json_read_file(path);
 }
 
 /* Remove dir's files (and the runner's out and err) and dir itself. */

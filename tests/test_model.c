@@ -10,18 +10,8 @@
 #include <string.h>
 
 #include "check.h"
+#include "json_file.h"
 #include "tappa/tappa.h"
-
-static cJSON *read_json(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return cJSON_Parse(buf);
-}
 
 static int argmax(const float *x, int n)
 {
@@ -113,7 +103,7 @@ int main(int argc, char **argv)
         printf("no device '%s': skipped\n", argv[4]);
         return 77;
     }
-    cJSON *golden = read_json(argv[2]);
+    cJSON *golden = json_read_file(argv[2]);
     tappa_safetensors *ref = NULL;
     CHECK(golden != NULL);
     CHECK_INT_EQ(tappa_safetensors_read(argv[3], &ref, &err), TAPPA_OK);

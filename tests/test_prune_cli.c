@@ -125,16 +125,6 @@ static void write_trace(rng *r, const char *name, tappa_dtype dt, int64_t n, boo
     free(qv);
 }
 
-static cJSON *read_json_file(const char *name)
-{
-    FILE *f = fopen(path_of(name), "r");
-    static char buf[1 << 16];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f) fclose(f);
-    buf[n] = 0;
-    return cJSON_Parse(buf);
-}
-
 static void write_text(const char *name, const char *text)
 {
     FILE *f = fopen(path_of(name), "w");
@@ -205,7 +195,7 @@ static void test_prune_scores(rng *r)
     }
     CHECK(bi[0] < bi[1] && bi[1] < bi[2]); /* the trace's layers really differ */
     for (int f = 0; f < 2; f++) {
-        cJSON *file = read_json_file(f ? "Q.json" : "BI.json");
+        cJSON *file = json_read_file(path_of(f ? "Q.json" : "BI.json"));
         CHECK(file != NULL);
         const cJSON *type = cJSON_GetObjectItem(file, "score_type"), *model = cJSON_GetObjectItem(file, "model");
         CHECK(cJSON_IsString(type) && !strcmp(type->valuestring, f ? "q_similarity" : "BI"));
@@ -316,7 +306,7 @@ static void test_prune_order(void)
     write_text("bi4.json", "{\"model\": \"mine\", \"scores\": [0.4, 0.1, 0.3, 0.2]}");
     write_text("q4.json", "{\"scores\": [0.5, 0.9, 0.7, 0.5], \"prune_order\": [0, 3, 2, 1]}");
     CHECK_INT_EQ(run("prune-order --bi bi4.json --q q4.json --beta 0.5 -o order.json", &lines), 0);
-    cJSON *o = read_json_file("order.json");
+    cJSON *o = json_read_file(path_of("order.json"));
     CHECK(o != NULL);
     const char *keys[] = { "beta", "bi", "q_similarity", "bi_norm", "q_similarity_norm", "tappa_score", "prune_order" };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) CHECK(cJSON_GetObjectItem(o, keys[i]) != NULL);
@@ -362,7 +352,7 @@ static void test_prune_order(void)
     write_text("exact.json", "{\"scores\": [0.30000000000000004, 0.3333333333333333, 0.6666666666666666, "
                              "1e+16, 5e-324, 0.1]}");
     CHECK_INT_EQ(run("prune-order --bi exact.json --method shortgpt -o exact-order.json", &lines), 0);
-    cJSON *in = read_json_file("exact.json"), *back = read_json_file("exact-order.json");
+    cJSON *in = json_read_file(path_of("exact.json")), *back = json_read_file(path_of("exact-order.json"));
     for (int i = 0; i < 6; i++)
         CHECK(item(cJSON_GetObjectItem(in, "scores"), i) == item(cJSON_GetObjectItem(back, "bi"), i));
     check_int_array(cJSON_GetObjectItem(back, "prune_order"), (const int[]){ 4, 5, 0, 1, 2, 3 }, 6);

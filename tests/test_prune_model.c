@@ -114,15 +114,7 @@ int main(int argc, char **argv)
     CHECK(pruned && tappa_gguf_tensor_count(pruned) == tappa_gguf_tensor_count(full) - 9);
     tappa_gguf_close(&full);
     tappa_gguf_close(&pruned);
-    cJSON *order = NULL;
-    {
-        FILE *f = fopen(path_of("order.json"), "r");
-        static char buf[1 << 16];
-        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-        if (f) fclose(f);
-        buf[n] = 0;
-        order = cJSON_Parse(buf);
-    }
+    cJSON *order = json_read_file(path_of("order.json"));
     CHECK(order && cJSON_GetObjectItem(order, "tappa_score") && cJSON_GetObjectItem(order, "removed_layers"));
     cJSON_Delete(order);
     cJSON_Delete(dev);

@@ -16,17 +16,6 @@
 
 static char dir[] = "/tmp/tappa-run-XXXXXX";
 
-static cJSON *read_json(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return cJSON_Parse(buf);
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -41,7 +30,7 @@ int main(int argc, char **argv)
     snprintf(slash ? slash + 1 : model, sizeof model - (size_t)(slash ? slash + 1 - model : 0), "tiny-llama.gguf");
     rng r;
     cli_test_start("test_run_cli", tappa, device, dir, &r);
-    cJSON *golden = read_json(argv[2]);
+    cJSON *golden = json_read_file(argv[2]);
     CHECK(golden != NULL);
     char cmd[4096], path[256];
     int lines;

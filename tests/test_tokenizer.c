@@ -8,18 +8,8 @@
 #include <string.h>
 
 #include "check.h"
+#include "json_file.h"
 #include "tappa/tappa.h"
-
-static cJSON *read_json(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return cJSON_Parse(buf);
-}
 
 /* text -> ids against want (a JSON array), and ids -> text back. */
 static void check_case(const tappa_tokenizer *tok, const char *text, const cJSON *want, bool with_bos)
@@ -61,7 +51,7 @@ int main(int argc, char **argv)
     tappa_tokenizer *tok = NULL;
     CHECK_INT_EQ(tappa_gguf_open(argv[1], &g, &err), TAPPA_OK);
     if (g) CHECK_INT_EQ(tappa_tokenizer_from_gguf(g, &tok, &err), TAPPA_OK);
-    cJSON *golden = read_json(argv[2]);
+    cJSON *golden = json_read_file(argv[2]);
     CHECK(golden != NULL);
     if (!tok || !golden) {
         fprintf(stderr, "%s\n", err.message);
