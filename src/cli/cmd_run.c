@@ -32,32 +32,42 @@ static const char help[] =
 
 #define DEFAULT_PROMPT "def fibonacci(n):\n"
 
-/* Greedy (temp 0) or temperature + top-p sampling from logits. */
-static int32_t sample(float *logits, int V, double temp, double top_p, rng *r, int32_t *idx)
+/* A token and its unnormalised probability. */
+typedef struct candidate {
+    float p;
+    int32_t id;
+} candidate;
+
+/* Most probable first, ties by lower id. */
+static int by_probability(const void *a, const void *b)
+{
+    const candidate *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Greedy (temp 0) or temperature + top-p sampling from logits; cand: (V) scratch. */
+static int32_t sample(const float *logits, int V, double temp, double top_p, rng *r, candidate *cand)
 {
     int best = 0;
     for (int i = 1; i < V; i++)
         if (logits[i] > logits[best]) best = i;
     if (temp <= 0) return best;
     double sum = 0;
-    for (int i = 0; i < V; i++) sum += (logits[i] = (float)exp((logits[i] - logits[best]) / temp));
-    for (int i = 0; i < V; i++) idx[i] = i;
-    /* Sort ids by probability (descending) until top_p of the mass is covered. */
+    for (int i = 0; i < V; i++) {
+        cand[i] = (candidate){ (float)exp((logits[i] - logits[best]) / temp), i };
+        sum += cand[i].p;
+    }
+    /* One sort (a vocabulary of 128K is sorted in milliseconds), then the
+     * smallest prefix holding top_p of the mass. */
+    qsort(cand, (size_t)V, sizeof *cand, by_probability);
     double mass = 0;
     int kept = 0;
-    while (kept < V && mass < top_p * sum) {
-        int m = kept;
-        for (int i = kept + 1; i < V; i++)
-            if (logits[idx[i]] > logits[idx[m]]) m = i;
-        int32_t t = idx[kept];
-        idx[kept] = idx[m];
-        idx[m] = t;
-        mass += logits[idx[kept++]];
-    }
+    while (kept < V && mass < top_p * sum) mass += cand[kept++].p;
     double u = rng_uniform(r, 0, mass), acc = 0;
     for (int i = 0; i < kept; i++)
-        if ((acc += logits[idx[i]]) >= u) return idx[i];
-    return idx[kept - 1];
+        if ((acc += cand[i].p) >= u) return cand[i].id;
+    return cand[kept - 1].id;
 }
 
 int cmd_run(int argc, char **argv)
@@ -143,7 +153,8 @@ int cmd_run(int argc, char **argv)
     tappa_context *ctx = NULL;
     tappa_model *m = NULL;
     tappa_session *s = NULL;
-    int32_t *ids = NULL, *idx = NULL;
+    int32_t *ids = NULL;
+    candidate *cand = NULL;
     float *logits = NULL;
     char *text = NULL;
     size_t len = 0, n_prompt = 0;
@@ -174,8 +185,8 @@ int cmd_run(int argc, char **argv)
     if (!st && kv_method) st = tappa_session_record_trace(s, &err);
     if (!st) {
         logits = malloc(sizeof(float) * info->vocab);
-        idx = malloc(sizeof(int32_t) * info->vocab);
-        if (!logits || !idx) st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+        cand = malloc(sizeof *cand * (size_t)info->vocab);
+        if (!logits || !cand) st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     }
     /* Prefill in chunks, so a long prompt shows progress. */
     double t0 = cli_now_ms();
@@ -212,7 +223,7 @@ int cmd_run(int argc, char **argv)
     double t1 = cli_now_ms();
     if (!st && !json) fwrite(text, 1, len, stdout);
     for (; !st && generated < n_gen; generated++) {
-        int32_t next = sample(logits, info->vocab, temp, top_p, &r, idx);
+        int32_t next = sample(logits, info->vocab, temp, top_p, &r, cand);
         if (next == tappa_tokenizer_eos(tok)) break;
         char piece[256];
         size_t n = tappa_token_piece(tok, next, piece, sizeof piece);
@@ -283,7 +294,7 @@ int cmd_run(int argc, char **argv)
     free(report);
     free(out);
     free(ids);
-    free(idx);
+    free(cand);
     free(logits);
     free(text);
     tappa_session_free(&s);
