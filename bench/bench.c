@@ -20,7 +20,8 @@ static const char help[] =
     "several sets larger than the GPU cache. Reports each op's GB/s and TFLOP/s and\n"
     "its fraction of the device copy bandwidth measured in the same run.\n"
     "  --device D    index or name substring (default: the best GPU)\n"
-    "  --op NAME     only this op (and the copy yardstick)\n"
+    "  --op NAME     only this op (and the copy yardstick); also 'decode' (decode\n"
+    "                attention at every context from 1K to 128K) and 'compress'\n"
     "  --json FILE   also write the results as JSON to FILE\n"
     "  --quick       small shapes, few runs (a smoke run on CPU drivers)\n"
     "  --reps N      timed runs per op\n";
@@ -162,7 +163,7 @@ int main(int argc, char **argv)
     if (op) {
         bool known = false;
         for (size_t i = 0; conform_ops[i]; i++) known |= !strcmp(conform_ops[i], op);
-        known |= !strcmp(op, "compress");
+        known |= !strcmp(op, "compress") || !strcmp(op, "decode");
         if (!known) {
             fprintf(stderr, "tappa-bench: unknown op '%s' (see tappa-bench --help)\n", op);
             return 2;

@@ -216,6 +216,29 @@ static tappa_status add_basic(builder *b, tappa_dtype dt, bool quick, tappa_erro
     return st;
 }
 
+/* Decode at the Llama-3-8B shape with a KV cache of dtype kv: one token per
+ * query head against each of the n_ctx contexts. */
+static tappa_status add_decode(builder *b, tappa_dtype kv, bool quick, const int64_t *contexts,
+                               int n_ctx, tappa_error *err)
+{
+    const int64_t hq = quick ? 8 : 32, hkv = quick ? 2 : 8, d = 128;
+    char text[96];
+    state *s = NULL;
+    tappa_status st = TAPPA_OK;
+    for (int i = 0; i < n_ctx && !st; i++) {
+        int64_t n = contexts[i];
+        tensor_spec in[3] = { { 3, { hq, 1, d }, TAPPA_F32 }, { 3, { hkv, n, d }, kv }, { 3, { hkv, n, d }, kv } };
+        tensor_spec out[2] = { { 3, { hq, 1, d }, TAPPA_F32 }, { 2, { hq, 1 }, TAPPA_F32 } };
+        snprintf(text, sizeof text, "decode hq=%lld hkv=%lld ctx=%lld d=%lld", (long long)hq,
+                 (long long)hkv, (long long)n, (long long)d);
+        double bytes = spec_bytes(&in[0]) + spec_bytes(&in[1]) + spec_bytes(&in[2]) + spec_bytes(&out[0]);
+        st = add_case(b, K_DECODE, "attention", text, tappa_dtype_name(kv), 3, in, 2, out, bytes,
+                      4.0 * hq * n * d, 0, &s, err);
+        if (!st) st = attention_decode_prepare(b->ctx, s->in[0][0], s->in[0][1], n, err);
+    }
+    return st;
+}
+
 /* Attention at the Llama-3-8B shape with a KV cache of dtype kv. */
 static tappa_status add_attention(builder *b, tappa_dtype kv, bool quick, tappa_error *err)
 {
@@ -223,19 +246,9 @@ static tappa_status add_attention(builder *b, tappa_dtype kv, bool quick, tappa_
     const char *dn = tappa_dtype_name(kv);
     char text[96];
     state *s = NULL;
-    tappa_status st = TAPPA_OK;
     /* Decode: one token per query head against contexts of 4K, 32K, 128K. */
-    const int64_t contexts[3] = { 4096, 32768, 131072 };
-    for (int i = 0; i < (quick ? 1 : 3) && !st; i++) {
-        int64_t n = quick ? 1024 : contexts[i];
-        tensor_spec in[3] = { { 3, { hq, 1, d }, TAPPA_F32 }, { 3, { hkv, n, d }, kv }, { 3, { hkv, n, d }, kv } };
-        tensor_spec out[2] = { { 3, { hq, 1, d }, TAPPA_F32 }, { 2, { hq, 1 }, TAPPA_F32 } };
-        snprintf(text, sizeof text, "decode hq=%lld hkv=%lld ctx=%lld d=%lld", (long long)hq,
-                 (long long)hkv, (long long)n, (long long)d);
-        double bytes = spec_bytes(&in[0]) + spec_bytes(&in[1]) + spec_bytes(&in[2]) + spec_bytes(&out[0]);
-        st = add_case(b, K_DECODE, "attention", text, dn, 3, in, 2, out, bytes, 4.0 * hq * n * d, 0, &s, err);
-        if (!st) st = attention_decode_prepare(b->ctx, s->in[0][0], s->in[0][1], n, err);
-    }
+    const int64_t contexts[3] = { 4096, 32768, 131072 }, quick_context = 1024;
+    tappa_status st = quick ? add_decode(b, kv, quick, &quick_context, 1, err) : add_decode(b, kv, quick, contexts, 3, err);
     /* Causal prefill of a 4K and a 16K prompt. */
     const int64_t prompts[2] = { 4096, 16384 };
     for (int i = 0; i < (quick ? 1 : 2) && !st; i++) {
@@ -486,6 +499,11 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
         if (dt == TAPPA_F16 && !f16) continue;
         st = add_basic(&b, dt, quick, err);
         if (!st && wants(&b, "attention")) st = add_attention(&b, dt, quick, err);
+        if (!st && b.only && !strcmp(b.only, "decode")) {
+            /* The decode sweep, asked for by name: every context from 1K to 128K. */
+            const int64_t sweep[8] = { 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072 };
+            st = add_decode(&b, dt, quick, sweep, quick ? 2 : 8, err);
+        }
         if (!st && wants(&b, "window_stats")) st = add_window_stats(&b, dt, quick, err);
         if (!st && dt == TAPPA_F32 && wants(&b, "token_scores")) {
             /* Scores of a 32K prompt's keys: Hq 32, Hkv 8, W 32. */

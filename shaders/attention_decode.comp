@@ -1,16 +1,23 @@
 #version 450
-// Split-K attention for one new token per query head (decode), pass 1.
+// Split-K attention for one new token per query head (decode), in one pass.
 // A workgroup takes CHUNK keys of one KV head for all G query heads that share
 // it, so K and V are read once. Invocations form NG = WG / 16 groups of 16
 // lanes; a group takes every NG-th key, each lane DPL = D / 16 dims of it
-// (one 16-byte load per lane for f16 at D = 128), U keys per iteration. The
-// lane dot products are
+// (one 16-byte load per lane for f16 at D = 128), U keys per iteration; with
+// PREFETCH the next iteration's rows are fetched before this one's are used,
+// so every group keeps loads in flight while it computes (it costs registers:
+// worth it where the arithmetic per byte is low, f32). The lane dot products are
 // summed across the group (subgroup shuffles in the TAPPA_SUBGROUP variant,
 // shared memory otherwise); each group keeps an online softmax, the groups
-// are merged in shared memory at the end, and the workgroup writes one partial
-// (m, l, o) per query head for attention_reduce.comp to merge.
+// are merged in shared memory, and the workgroup writes one partial (m, l, o)
+// per query head. The last workgroup of a KV head to finish (a counter per KV
+// head, reset by that workgroup for the next call) merges the head's partials
+// into the output rows and log-sum-exps: no second dispatch, no barrier
+// between the passes.
 // q: (G, d) from q_base; k, v: this piece's keys, (n, d) from k_base / v_base.
-// part_m, part_l: (all query heads, parts); part_o: (all query heads, parts, d).
+// part_ml: (all query heads, parts, 2) max and sum; part_o: (all query heads, parts, d);
+// o: (all query heads, d) from o_base; lse: (all query heads) from lse_base;
+// count: (KV heads), zero between calls.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #ifdef TAPPA_SUBGROUP
@@ -21,8 +28,13 @@ layout(constant_id = 1) const uint D = 128;     // multiple of 16, <= 256
 layout(constant_id = 2) const uint G = 1;       // query heads per KV head, <= 16
 layout(constant_id = 3) const uint CHUNK = 256; // keys per workgroup, multiple of NG * U
 layout(constant_id = 4) const uint U = 4;       // keys per group per loop iteration
+layout(constant_id = 5) const bool PREFETCH = false;
+// Partial rows in flight per invocation in the merge: fewer latencies, more
+// registers (the whole kernel is allocated for its largest need).
+layout(constant_id = 6) const uint MERGE_UNROLL = 8;
+const uint WG = gl_WorkGroupSize.x;
 const uint T = 16;
-const uint NG = gl_WorkGroupSize.x / T;
+const uint NG = WG / T;
 const uint DPL = D / T;
 const bool VEC8 = DPL == 8;                     // one 16-byte (f16) or two (f32) loads per lane
 const uint MAX_DPL = 16;                        // D <= 256; arrays sized by it are only used up to DPL
@@ -37,53 +49,145 @@ layout(binding = 2) readonly buffer V8 { uvec4 v8[]; };
 layout(binding = 1) readonly buffer K8 { vec4 k4[]; };
 layout(binding = 2) readonly buffer V8 { vec4 v4[]; };
 #endif
-layout(binding = 3) writeonly buffer PartM { float part_m[]; };
-layout(binding = 4) writeonly buffer PartL { float part_l[]; };
-layout(binding = 5) writeonly buffer PartO { float part_o[]; };
+// Written by every workgroup and read by the last of its KV head: coherent,
+// so the reads see other workgroups' writes rather than stale cached lines.
+layout(binding = 3) coherent buffer PartML { vec2 part_ml[]; };
+layout(binding = 4) coherent buffer PartO { float part_o[]; };
+layout(binding = 4) coherent buffer PartO4 { vec4 part_o4[]; };
+layout(binding = 5) writeonly buffer O { float o[]; };
+layout(binding = 6) writeonly buffer Lse { float lse[]; };
+layout(binding = 7) coherent buffer Count { uint count[]; };
 
 layout(push_constant) uniform Push {
     uint q_base, k_base, v_base;
-    uint head0;      // global index of the first of the G query heads
+    uint head0;      // global index of the first of the G query heads (= KV head * G)
     uint n;          // keys in this piece
     uint part_base;  // first partial of this piece, per head
-    uint parts;      // partials per head (row stride of part_m / part_l)
+    uint parts;      // row stride of part_ml / part_o (partials per head, the most of any KV head)
+    uint head_parts; // partials of this KV head over all its pieces
+    uint o_base, lse_base;
     float scale;
 } pc;
 
 #ifndef TAPPA_SUBGROUP
-shared float red[gl_WorkGroupSize.x * G];
+shared float red[WG * G];
 #endif
 shared float group_m[NG * G];
 shared float group_l[NG * G];
 shared float sum_o[G * D];
+shared float merge_m[WG];
+shared float merge_l[WG];
+shared vec4 merge_sum[WG];
+shared bool merge_last;
 
-// DPL dims of row `row` starting at element base (a multiple of 8 when VEC8).
+// One lane's DPL values of a K or V row as loaded: packed words for the
+// 16-byte paths (unpacked only where used, so the load is not waited for
+// early), floats otherwise.
+struct Row {
 #ifdef TAPPA_F16
-void load_row(bool is_v, uint base, out float x[MAX_DPL])
+    uvec4 w;
+#else
+    vec4 a, b;
+#endif
+    float x[MAX_DPL];
+};
+
+// DPL dims of a row starting at element base (a multiple of 8 when VEC8).
+Row fetch(bool is_v, uint base)
+{
+    Row r;
+#ifdef TAPPA_F16
+    if (VEC8) r.w = is_v ? v8[base / 8] : k8[base / 8];
+#else
+    if (VEC8) {
+        r.a = is_v ? v4[base / 4] : k4[base / 4];
+        r.b = is_v ? v4[base / 4 + 1] : k4[base / 4 + 1];
+    }
+#endif
+    else [[unroll]] for (uint i = 0; i < DPL; i++) r.x[i] = float(is_v ? v[base + i] : k[base + i]);
+    return r;
+}
+
+void unpack(Row r, out float x[MAX_DPL])
 {
     if (VEC8) {
-        uvec4 w = is_v ? v8[base / 8] : k8[base / 8];
-        vec2 a = unpackHalf2x16(w.x), b = unpackHalf2x16(w.y);
-        vec2 c = unpackHalf2x16(w.z), d = unpackHalf2x16(w.w);
+#ifdef TAPPA_F16
+        vec2 a = unpackHalf2x16(r.w.x), b = unpackHalf2x16(r.w.y);
+        vec2 c = unpackHalf2x16(r.w.z), d = unpackHalf2x16(r.w.w);
         x[0] = a.x; x[1] = a.y; x[2] = b.x; x[3] = b.y;
         x[4] = c.x; x[5] = c.y; x[6] = d.x; x[7] = d.y;
-    } else {
-        [[unroll]] for (uint i = 0; i < DPL; i++) x[i] = float(is_v ? v[base + i] : k[base + i]);
-    }
-}
 #else
-void load_row(bool is_v, uint base, out float x[MAX_DPL])
-{
-    if (VEC8) {
-        vec4 a = is_v ? v4[base / 4] : k4[base / 4];
-        vec4 b = is_v ? v4[base / 4 + 1] : k4[base / 4 + 1];
-        x[0] = a.x; x[1] = a.y; x[2] = a.z; x[3] = a.w;
-        x[4] = b.x; x[5] = b.y; x[6] = b.z; x[7] = b.w;
+        x[0] = r.a.x; x[1] = r.a.y; x[2] = r.a.z; x[3] = r.a.w;
+        x[4] = r.b.x; x[5] = r.b.y; x[6] = r.b.z; x[7] = r.b.w;
+#endif
     } else {
-        [[unroll]] for (uint i = 0; i < DPL; i++) x[i] = is_v ? v[base + i] : k[base + i];
+        [[unroll]] for (uint i = 0; i < DPL; i++) x[i] = r.x[i];
     }
 }
-#endif
+
+// Fold one partial state (m, l, o) into a running one (M, L, A): the common
+// max, both sides rescaled. A partial that saw no key has m = -inf, l = 0.
+void fold(inout float big_m, inout float big_l, inout vec4 big_a, float m, float l, vec4 o)
+{
+    if (m == -1.0 / 0.0) return;
+    float mx = max(big_m, m);
+    float a = exp(big_m - mx), b = exp(m - mx); // big_m = -inf at first: exp(-inf) = 0
+    big_l = big_l * a + l * b;
+    big_a = big_a * a + o * b;
+    big_m = mx;
+}
+
+// The last workgroup of the KV head: merge its head_parts partials per query
+// head into o and lse. Invocations take vec4 columns of the G * D outputs
+// (where there are fewer columns than invocations, several take one column,
+// each a share of the partials) and fold the partials with an online
+// softmax, MERGE_UNROLL partials' loads in flight at a time: no workgroup
+// reductions, a few memory latencies in all.
+void merge_partials()
+{
+    uint l = gl_LocalInvocationID.x;
+    const uint cols = G * D / 4, per_head = D / 4;
+    const uint span = cols >= WG ? WG : cols;  // columns side by side
+    const uint rows = WG / span;               // invocations per column
+    uint r = l / span;
+    for (uint c0 = 0; c0 < cols; c0 += span) {
+        uint c = c0 + l % span;
+        uint h = min(c / per_head, G - 1), lane = c % per_head;
+        uint row = (pc.head0 + h) * pc.parts;
+        float big_m = -1.0 / 0.0, big_l = 0.0;
+        vec4 big_a = vec4(0.0);
+        if (c < cols && r < rows)
+            for (uint p = r; p < pc.head_parts; p += MERGE_UNROLL * rows) {
+                vec2 ml[MERGE_UNROLL];
+                vec4 ov[MERGE_UNROLL];
+                [[unroll]] for (uint u = 0; u < MERGE_UNROLL; u++) {
+                    uint pp = min(p + u * rows, pc.head_parts - 1);
+                    ml[u] = part_ml[row + pp];
+                    ov[u] = part_o4[(row + pp) * per_head + lane];
+                    if (p + u * rows >= pc.head_parts) ml[u].x = -1.0 / 0.0;
+                }
+                [[unroll]] for (uint u = 0; u < MERGE_UNROLL; u++) fold(big_m, big_l, big_a, ml[u].x, ml[u].y, ov[u]);
+            }
+        if (rows > 1) {
+            merge_m[l] = big_m;
+            merge_l[l] = big_l;
+            merge_sum[l] = big_a;
+            barrier();
+            if (r == 0)
+                for (uint x = 1; x < rows; x++)
+                    fold(big_m, big_l, big_a, merge_m[x * span + l], merge_l[x * span + l], merge_sum[x * span + l]);
+            barrier();
+        }
+        if (r == 0 && c < cols) {
+            uint at = pc.o_base + (pc.head0 + h) * D + 4 * lane;
+            o[at] = big_a.x / big_l;
+            o[at + 1] = big_a.y / big_l;
+            o[at + 2] = big_a.z / big_l;
+            o[at + 3] = big_a.w / big_l;
+            if (lane == 0) lse[pc.lse_base + pc.head0 + h] = big_m + log(big_l);
+        }
+    }
+}
 
 void main()
 {
@@ -92,7 +196,16 @@ void main()
     uint chunk = linear_group();
     uint begin = chunk * CHUNK;
     uint end = min(begin + CHUNK, pc.n);
+    const uint STEP = NG * U;
 
+    // The first iteration's rows are asked for before the query is read.
+    Row kc[U], vc[U];
+    if (PREFETCH)
+        [[unroll]] for (uint u = 0; u < U; u++) {
+            uint j = min(begin + grp + u * NG, end - 1); // past the end: a valid row, masked below
+            kc[u] = fetch(false, pc.k_base + j * D + lane * DPL);
+            vc[u] = fetch(true, pc.v_base + j * D + lane * DPL);
+        }
     float qr[G * DPL];
     [[unroll]] for (uint h = 0; h < G; h++)
         [[unroll]] for (uint i = 0; i < DPL; i++)
@@ -104,22 +217,29 @@ void main()
         [[unroll]] for (uint i = 0; i < DPL; i++) acc[h * DPL + i] = 0.0;
     }
 
-    // U keys per group per iteration, all their K and V rows loaded before any
-    // is used: the loads of one group overlap instead of waiting one by one.
     // The loop count is the same for every group, so the barriers of the
     // shared-memory reduction stay in uniform control flow.
-    for (uint base = begin; base < end; base += NG * U) {
-        float kf[U][MAX_DPL], vf[U][MAX_DPL];
+    for (uint base = begin; base < end; base += STEP) {
+        // All U keys' rows are asked for before any is used, so the loads of
+        // one group overlap instead of waiting one by one.
+        Row kn[U], vn[U];
         [[unroll]] for (uint u = 0; u < U; u++) {
-            uint j = min(base + grp + u * NG, end - 1); // past the end: a valid row, masked below
-            load_row(false, pc.k_base + j * D + lane * DPL, kf[u]);
-            load_row(true, pc.v_base + j * D + lane * DPL, vf[u]);
+            // The last prefetch re-reads a row it has; past the end: a valid row, masked below.
+            uint j = min(base + (PREFETCH ? STEP : 0) + grp + u * NG, end - 1);
+            kn[u] = fetch(false, pc.k_base + j * D + lane * DPL);
+            vn[u] = fetch(true, pc.v_base + j * D + lane * DPL);
+            if (!PREFETCH) {
+                kc[u] = kn[u];
+                vc[u] = vn[u];
+            }
         }
         float s[U][G];
         [[unroll]] for (uint u = 0; u < U; u++) {
+            float kf[MAX_DPL];
+            unpack(kc[u], kf);
             [[unroll]] for (uint h = 0; h < G; h++) {
                 float p = 0.0;
-                [[unroll]] for (uint i = 0; i < DPL; i++) p += qr[h * DPL + i] * kf[u][i];
+                [[unroll]] for (uint i = 0; i < DPL; i++) p += qr[h * DPL + i] * kf[i];
 #ifdef TAPPA_SUBGROUP
                 p += subgroupShuffleXor(p, 8);
                 p += subgroupShuffleXor(p, 4);
@@ -143,20 +263,35 @@ void main()
         }
         // One online-softmax step for the U keys together: one rescale of the
         // running sums per iteration, not one per key.
+        float w[U][G];
         [[unroll]] for (uint h = 0; h < G; h++) {
             float m_new = m[h];
             [[unroll]] for (uint u = 0; u < U; u++) m_new = max(m_new, s[u][h]);
-            if (m_new == -1.0 / 0.0) continue; // no key of this iteration is valid
+            if (m_new == -1.0 / 0.0) { // no key of this iteration is valid
+                [[unroll]] for (uint u = 0; u < U; u++) w[u][h] = 0.0;
+                continue;
+            }
             float alpha = exp(m[h] - m_new);   // m = -inf at first: exp(-inf) = 0
             lsum[h] *= alpha;
             [[unroll]] for (uint i = 0; i < DPL; i++) acc[h * DPL + i] *= alpha;
             [[unroll]] for (uint u = 0; u < U; u++) {
-                float p = exp(s[u][h] - m_new);  // masked keys: exp(-inf) = 0
-                lsum[h] += p;
-                [[unroll]] for (uint i = 0; i < DPL; i++) acc[h * DPL + i] += p * vf[u][i];
+                w[u][h] = exp(s[u][h] - m_new);  // masked keys: exp(-inf) = 0
+                lsum[h] += w[u][h];
             }
             m[h] = m_new;
         }
+        // Each V row unpacked once, for all G heads.
+        [[unroll]] for (uint u = 0; u < U; u++) {
+            float vf[MAX_DPL];
+            unpack(vc[u], vf);
+            [[unroll]] for (uint h = 0; h < G; h++)
+                [[unroll]] for (uint i = 0; i < DPL; i++) acc[h * DPL + i] += w[u][h] * vf[i];
+        }
+        if (PREFETCH)
+            [[unroll]] for (uint u = 0; u < U; u++) {
+                kc[u] = kn[u];
+                vc[u] = vn[u];
+            }
     }
 
     // Merge the NG group states: common max, rescaled sums, and the outputs
@@ -168,6 +303,7 @@ void main()
         }
     barrier();
     float scale_own[G];
+    uint part = pc.part_base + chunk;
     [[unroll]] for (uint h = 0; h < G; h++) {
         float mm = -1.0 / 0.0;
         for (uint g = 0; g < NG; g++) mm = max(mm, group_m[g * G + h]);
@@ -179,8 +315,7 @@ void main()
                 float gm = group_m[g * G + h];
                 if (gm != -1.0 / 0.0) ll += group_l[g * G + h] * exp(gm - mm);
             }
-            part_m[(pc.head0 + h) * pc.parts + pc.part_base + chunk] = mm;
-            part_l[(pc.head0 + h) * pc.parts + pc.part_base + chunk] = ll;
+            part_ml[(pc.head0 + h) * pc.parts + part] = vec2(mm, ll);
         }
     }
     for (uint g = 0; g < NG; g++) {
@@ -193,7 +328,21 @@ void main()
                 }
         barrier();
     }
-    uint part = pc.part_base + chunk;
-    for (uint c = l; c < G * D; c += gl_WorkGroupSize.x)
+    for (uint c = l; c < G * D; c += WG)
         part_o[((pc.head0 + c / D) * pc.parts + part) * D + c % D] = sum_o[c];
+
+    // Publish this partial, then count it; the workgroup that counts last
+    // sees every partial of the KV head.
+    memoryBarrierBuffer();
+    barrier();
+    if (l == 0) {
+        uint kvh = pc.head0 / G;
+        bool last = atomicAdd(count[kvh], 1u) == pc.head_parts - 1;
+        if (last) count[kvh] = 0u; // every workgroup of this call has counted
+        merge_last = last;
+    }
+    barrier();
+    if (!merge_last) return;
+    memoryBarrierBuffer();
+    merge_partials();
 }

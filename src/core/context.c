@@ -59,9 +59,9 @@ tappa_status tappa_context_create(const tappa_context_params *params, tappa_cont
 void tappa_context_destroy(tappa_context **ctx)
 {
     if (!ctx || !*ctx) return;
-    tappa_tensor_destroy(&(*ctx)->decode_m);
-    tappa_tensor_destroy(&(*ctx)->decode_l);
+    tappa_tensor_destroy(&(*ctx)->decode_ml);
     tappa_tensor_destroy(&(*ctx)->decode_o);
+    tappa_tensor_destroy(&(*ctx)->decode_count);
     tappa_tensor_destroy(&(*ctx)->decode_lse);
     tappa_tensor_destroy(&(*ctx)->prefill_ml);
     tvk_device_destroy(&(*ctx)->vk);

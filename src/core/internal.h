@@ -11,11 +11,11 @@ struct tappa_context {
     char fallback_reason[512];     /* set when the default choice fell back to CPU */
     tvk_device *vk;                /* NULL on the CPU backend */
     uint64_t max_binding_bytes;    /* segment size limit for tensors */
-    /* Reused scratch of split-K decode, grown on demand: partial max, sum
-     * (Hq, parts) and output (Hq, parts, D), and an lse for callers that
-     * pass none. */
-    struct tappa_tensor *decode_m, *decode_l, *decode_o, *decode_lse;
-    int64_t decode_parts;          /* parts per head the scratch is laid out for */
+    /* Reused scratch of split-K decode, grown on demand: partial max and
+     * sum (Hq, parts, 2) and output (Hq, parts, D), and an lse for callers
+     * that pass none. */
+    struct tappa_tensor *decode_ml, *decode_o, *decode_lse;
+    struct tappa_tensor *decode_count; /* i32 (KV heads): decode's arrival counters, zero between calls */
     /* Prefill state between key passes on drivers that cap loop iterations:
      * running max and sum per query row, (Hq, Nq, 2). */
     struct tappa_tensor *prefill_ml;
