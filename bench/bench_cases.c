@@ -15,7 +15,8 @@
 #define ROTATE_BYTES (512.0 * 1024 * 1024) /* well above any GPU's L2 (H100: 50 MB) */
 
 enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_QSIM_PAIR, K_WINDOW_STATS, K_PREFILL, K_DECODE,
-            K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS, K_BLOCK_INFLUENCE, K_MATVEC, K_RMSNORM, K_SWIGLU };
+            K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS, K_BLOCK_INFLUENCE, K_MATVEC, K_RMSNORM, K_SWIGLU,
+            K_ATTENTION_ROWS, K_PATTERN_PROFILES, K_ROPE_ENERGY };
 
 /* Shape and dtype of one input or output. */
 typedef struct tensor_spec {
@@ -61,6 +62,9 @@ static tappa_status record(void *p, int set, tappa_error *err)
     case K_SWIGLU: return swiglu_record(in[0], in[1], s->out[0], err);
     case K_TOKEN_SCORES: return token_scores_record(in[0], in[1], 1.0, 200.0, s->window, 5, s->out[0], err);
     case K_PREFILL: return attention_prefill_record(in[0], in[1], in[2], true, s->out[0], s->out[1], err);
+    case K_ATTENTION_ROWS: return attention_rows_record(in[0], in[1], in[0]->shape[1] - s->out[0]->shape[1], s->out[0], err);
+    case K_PATTERN_PROFILES: return pattern_profiles_record(in[0], s->out[0], s->out[1], s->out[2], err);
+    case K_ROPE_ENERGY: return rope_energy_record(in[0], in[1], false, s->out[0], err);
     case K_DECODE:
         return attention_decode_record(in[0], in[1], in[2], in[1]->shape[1], s->out[0], s->out[1], err);
     }
@@ -248,10 +252,41 @@ static tappa_status add_attention(builder *b, tappa_dtype kv, bool quick, tappa_
     state *s = NULL;
     /* Decode: one token per query head against contexts of 4K, 32K, 128K. */
     const int64_t contexts[3] = { 4096, 32768, 131072 }, quick_context = 1024;
-    tappa_status st = quick ? add_decode(b, kv, quick, &quick_context, 1, err) : add_decode(b, kv, quick, contexts, 3, err);
+    tappa_status st = TAPPA_OK;
+    if (wants(b, "attention"))
+        st = quick ? add_decode(b, kv, quick, &quick_context, 1, err) : add_decode(b, kv, quick, contexts, 3, err);
+    /* tappa patterns: the last 64 rows of a 4K prompt's attention, every head. */
+    if (!st && wants(b, "attention_rows")) {
+        int64_t n = quick ? 256 : 4096, rows = 64;
+        tensor_spec in[2] = { { 3, { hq, n, d }, TAPPA_F32 }, { 3, { hkv, n, d }, kv } };
+        tensor_spec out = { 3, { hq, rows, n }, TAPPA_F32 };
+        snprintf(text, sizeof text, "rows hq=%lld hkv=%lld n=%lld d=%lld rows=%lld", (long long)hq,
+                 (long long)hkv, (long long)n, (long long)d, (long long)rows);
+        /* The fewest bytes: the rows' queries, each KV head once, the weights. */
+        double bytes = 4.0 * hq * rows * d + spec_bytes(&in[1]) + spec_bytes(&out);
+        st = add_case(b, K_ATTENTION_ROWS, "attention_rows", text, dn, 2, in, 1, &out, bytes,
+                      2.0 * hq * rows * n * d, 0, &s, err);
+    }
+    if (!st && kv == TAPPA_F32 && wants(b, "pattern_profiles")) { /* those rows' profiles */
+        int64_t n = quick ? 256 : 4096, rows = 64;
+        tensor_spec in = { 3, { hq, rows, n }, TAPPA_F32 };
+        tensor_spec out[3] = { { 2, { hq, n }, TAPPA_F32 }, { 2, { hq, n }, TAPPA_F32 }, { 2, { hq, rows }, TAPPA_F32 } };
+        snprintf(text, sizeof text, "heads=%lld rows=%lld n=%lld", (long long)hq, (long long)rows, (long long)n);
+        st = add_case(b, K_PATTERN_PROFILES, "pattern_profiles", text, "f32", 1, &in, 3, out,
+                      spec_bytes(&in) + 2 * spec_bytes(&out[0]) + spec_bytes(&out[2]), 6.0 * hq * rows * n, 0, &s, err);
+    }
+    if (!st && wants(b, "rope_energy")) { /* the RoPE picture of a 4K prompt's layer */
+        int64_t n = quick ? 256 : 4096;
+        tensor_spec in[2] = { { 3, { hq, n, d }, TAPPA_F32 }, { 3, { hkv, n, d }, kv } };
+        tensor_spec out = { 2, { hq, d / 2 }, TAPPA_F32 };
+        snprintf(text, sizeof text, "hq=%lld hkv=%lld n=%lld d=%lld", (long long)hq, (long long)hkv, (long long)n,
+                 (long long)d);
+        st = add_case(b, K_ROPE_ENERGY, "rope_energy", text, dn, 2, in, 1, &out,
+                      spec_bytes(&in[0]) + spec_bytes(&in[1]) + spec_bytes(&out), 4.0 * hq * n * d, 0, &s, err);
+    }
     /* Causal prefill of a 4K and a 16K prompt. */
     const int64_t prompts[2] = { 4096, 16384 };
-    for (int i = 0; i < (quick ? 1 : 2) && !st; i++) {
+    for (int i = 0; i < (quick ? 1 : 2) && !st && wants(b, "attention"); i++) {
         int64_t n = quick ? 256 : prompts[i];
         tensor_spec in[3] = { { 3, { hq, n, d }, TAPPA_F32 }, { 3, { hkv, n, d }, kv }, { 3, { hkv, n, d }, kv } };
         tensor_spec out[2] = { { 3, { hq, n, d }, TAPPA_F32 }, { 2, { hq, n }, TAPPA_F32 } };
@@ -498,7 +533,9 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
         tappa_dtype dt = dti ? TAPPA_F16 : TAPPA_F32;
         if (dt == TAPPA_F16 && !f16) continue;
         st = add_basic(&b, dt, quick, err);
-        if (!st && wants(&b, "attention")) st = add_attention(&b, dt, quick, err);
+        if (!st && (wants(&b, "attention") || wants(&b, "attention_rows") || wants(&b, "pattern_profiles") ||
+                    wants(&b, "rope_energy")))
+            st = add_attention(&b, dt, quick, err);
         if (!st && b.only && !strcmp(b.only, "decode")) {
             /* The decode sweep, asked for by name: every context from 1K to 128K. */
             const int64_t sweep[8] = { 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072 };

@@ -4,7 +4,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 packages="build-essential meson ninja-build pkg-config python3 libvulkan-dev libvulkan-volk-dev
- glslang-tools spirv-tools mesa-vulkan-drivers vulkan-validationlayers libcjson-dev libpcre2-dev libcairo2-dev"
+ glslang-tools spirv-tools mesa-vulkan-drivers vulkan-validationlayers libcjson-dev libpcre2-dev libcairo2-dev
+ chromium"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -99,9 +99,9 @@ static void test_large_tensor(rng *r)
 
 /* Every op with bindings forced down so that mid-sized tensors cross segment
  * boundaries; results must still match the reference. Attention, window
- * statistics and token scores get 2 MiB: they need one head's keys (decode's
- * partials, a KV head's score rows) in one binding, which 512 KiB cannot hold
- * at these shapes. */
+ * statistics, token scores and the patterns ops get 2 MiB: they need one
+ * head's keys (decode's partials, a KV head's score rows, a head's sampled
+ * rows) in one binding, which 512 KiB cannot hold at these shapes. */
 static size_t run_split(const char *op, uint64_t binding, uint64_t seed, size_t *cases)
 {
     tappa_context *ctx = open_device(binding);
@@ -131,7 +131,8 @@ static void test_forced_splits(uint64_t seed)
     for (size_t i = 0; conform_ops[i]; i++)
     {
         bool per_head = !strcmp(conform_ops[i], "attention") || !strcmp(conform_ops[i], "window_stats") ||
-                        !strcmp(conform_ops[i], "token_scores");
+                        !strcmp(conform_ops[i], "token_scores") || !strcmp(conform_ops[i], "attention_rows") ||
+                        !strcmp(conform_ops[i], "pattern_profiles") || !strcmp(conform_ops[i], "rope_energy");
         split += run_split(conform_ops[i], per_head ? 2 << 20 : 512 << 10, seed, &cases);
     }
     printf("forced small bindings: %zu cases, %zu of them split\n", cases, split);

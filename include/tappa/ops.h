@@ -76,6 +76,32 @@ tappa_status tappa_window_stats(const tappa_tensor *q, const tappa_tensor *k, in
                                 const tappa_tensor *lse, tappa_tensor *mean, tappa_tensor *var,
                                 tappa_tensor *colsum, tappa_tensor *entropy, tappa_error *err);
 
+/* Attention weights of consecutive query rows, for looking at a head's
+ * pattern without an N x N matrix: out[h][r][j] = softmax over keys j <= p of
+ * q_p . k_j / sqrt(D) with p = row0 + r, and 0 for j > p (causal).
+ * q: [Hq, N, D] f32 (post-RoPE); k: [Hkv, N, D] f32 or f16, Hq % Hkv == 0,
+ * D <= 256; out: [Hq, rows, N] f32; 0 <= row0, row0 + rows <= N. On Vulkan one
+ * KV head of keys and one query head's rows must each fit one binding. */
+tappa_status tappa_attention_rows(const tappa_tensor *q, const tappa_tensor *k, int64_t row0,
+                                  tappa_tensor *out, tappa_error *err);
+
+/* What tappa patterns reads from sampled attention rows (tappa_attention_rows):
+ * rows [H, S, N] f32, row r the causal weights of query position N - S + r,
+ * 2 <= S <= N. col, off: [H, N] f32, the mean over the rows of the mass on key
+ * j and on offset j (key p_r - j; 0 past p_r). pred: [H, S] f32, for r >= 1
+ * the better of cos(A_r, A_r-1) and cos(A_r, A_r-1 moved one key on), and
+ * pred[h][0] = 0. */
+tappa_status tappa_pattern_profiles(const tappa_tensor *rows, tappa_tensor *col, tappa_tensor *off, tappa_tensor *pred,
+                                    tappa_error *err);
+
+/* Which rotary pairs drive each head: out[h][j] = sum_t |q_j(t)| |k_j(t)|
+ * over its sum across the D/2 pairs (pair 0 the highest frequency; pairs
+ * (j, j + D/2) for TAPPA_ROPE_HALF, (2j, 2j + 1) interleaved). q: [Hq, N, D]
+ * f32; k: [Hkv, N, D] f32 or f16, Hq % Hkv == 0, D even, <= 256; out: [Hq, D/2]
+ * f32. */
+tappa_status tappa_rope_energy(const tappa_tensor *q, const tappa_tensor *k, tappa_rope_layout layout,
+                               tappa_tensor *out, tappa_error *err);
+
 /* Token importance for KV compression (SPEC.md step 2), per KV head and
  * non-window key: s = a_scale * a + gamma * b for every query head, average-
  * pooled along the keys (kernel odd, zero padding kernel / 2, divisor always

@@ -57,6 +57,17 @@ void tappa_ref_attention(const double *q, const double *k, const double *v, doub
                          double *lse, size_t hq, size_t hkv, size_t nq, size_t nk, size_t d,
                          bool causal);
 
+/* q: (hq, n, d); k: (hkv, n, d); out: (hq, rows, n), causal softmax weights of
+ * query positions row0 .. row0 + rows - 1 (0 after each query's position). */
+void tappa_ref_attention_rows(const double *q, const double *k, double *out, size_t hq, size_t hkv,
+                              size_t n, size_t d, size_t row0, size_t rows);
+/* rows: (heads, s, n); col, off: (heads, n); pred: (heads, s) (tappa_pattern_profiles). */
+void tappa_ref_pattern_profiles(const double *rows, size_t heads, size_t s, size_t n, double *col, double *off,
+                                double *pred);
+/* q: (hq, n, d); k: (hkv, n, d); out: (hq, d / 2) (tappa_rope_energy). */
+void tappa_ref_rope_energy(const double *q, const double *k, size_t hq, size_t hkv, size_t n, size_t d,
+                           bool interleaved, double *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@
 #include "tappa/budget.h"
 #include "tappa/compress.h"
 #include "tappa/prune.h"
+#include "tappa/patterns.h"
 #include "tappa/gguf.h"
 #include "tappa/convert.h"
 #include "tappa/tokenizer.h"

@@ -26,6 +26,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_prune_order(int argc, char **argv);
+int cmd_patterns(int argc, char **argv);
 
 /* Print "tappa CMD: MESSAGE (see 'tappa CMD --help')" and return EXIT_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...)

@@ -19,7 +19,9 @@ static const char help[] =
     "(f32 1e-5, attention 1e-4, f16 storage 2e-3). Exit 1 if any case fails or the\n"
     "validation layer (TAPPA_VALIDATE=1) reports anything.\n"
     "  --device D   index, name substring, or 'cpu' (default: cpu and every device)\n"
-    "  --op NAME    only this op: copy, softmax, rope, qsim, window_stats\n"
+    "  --op NAME    only this op: copy, softmax, rope, qsim, window_stats, attention,\n"
+    "               token_scores, topk, kv_compact, row_sums, block_influence, matvec,\n"
+    "               rmsnorm, swiglu, attention_rows, pattern_profiles, rope_energy\n"
     "  --seed S     reproduce a run (default: fresh, printed)\n"
     "  --no-large   skip the case with a tensor above 128 MiB\n"
     "  --json       machine-readable results\n";

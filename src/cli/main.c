@@ -19,6 +19,7 @@ static const struct {
     { "qsim", cmd_qsim, "TAPPA q-similarity per head of a .npy or of every layer of a trace" },
     { "compress", cmd_compress, "compress a prompt trace's KV cache (tappa, cake, snapkv, ...)" },
     { "prune-scores", cmd_prune_scores, "per-layer block influence and q-similarity from calibration traces" },
+    { "patterns", cmd_patterns, "classify each head's attention pattern in a trace, q-similarity against predictability, a gallery" },
     { "prune-order", cmd_prune_order, "which layers to prune first, from score files (TAPPA or ShortGPT)" },
     { "prune", cmd_prune, "calibrate layer-pruning scores and write a GGUF without the first K layers" },
     { "eval", cmd_eval, "perplexity of a model, and of TAPPA- vs ShortGPT-pruned versions of it" },

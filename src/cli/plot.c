@@ -142,16 +142,30 @@ tappa_status plot_lines_png(const char *path, const char *title, const char *xla
     }
 #undef PX
 #undef PY
+    cairo_destroy(cr);
+    tappa_status st = plot_write_png(surface, path, err);
+    cairo_surface_destroy(surface);
+    plot_release();
+    return st;
+}
+
+tappa_status plot_write_png(cairo_surface_t *surface, const char *path, tappa_error *err)
+{
     png_buffer png = { 0 };
     cairo_status_t cs = cairo_surface_write_to_png_stream(surface, collect, &png);
-    cairo_destroy(cr);
-    cairo_surface_destroy(surface);
-    /* Drop cairo's and fontconfig's process-wide font caches: a plot is drawn
-     * once per run, and leak checkers should see nothing left behind. */
-    cairo_debug_reset_static_data();
-    FcFini();
     tappa_status st = cs == CAIRO_STATUS_SUCCESS ? tappa_file_write(path, png.data, png.len, err)
                                                  : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "plot: %s", cairo_status_to_string(cs));
     free(png.data);
     return st;
+}
+
+void plot_release(void)
+{
+    cairo_debug_reset_static_data();
+    FcFini();
+}
+
+void plot_text(cairo_t *cr, double x, double y, const char *s, double size, double align)
+{
+    text(cr, x, y, s, size, align);
 }

@@ -12,7 +12,8 @@
 
 const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_stats", "attention",
                                     "token_scores", "topk", "kv_compact", "row_sums", "block_influence",
-                                    "matvec", "rmsnorm", "swiglu", NULL };
+                                    "matvec", "rmsnorm", "swiglu", "attention_rows", "pattern_profiles",
+                                    "rope_energy", NULL };
 
 /* Tolerances of SPEC.md. */
 #define TOL_F32 1e-5
@@ -580,6 +581,139 @@ static tappa_status case_row_sums(tappa_context *ctx, rng *r, int64_t rows, int6
     return st;
 }
 
+/* ---- attention_rows -------------------------------------------------------- */
+static tappa_status case_attention_rows(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t hq,
+                                        int64_t hkv, int64_t n, int64_t d, int64_t rows,
+                                        conform_result *res, tappa_error *err)
+{
+    int64_t row0 = n - rows; /* the last rows, as tappa patterns takes them */
+    snprintf(res->shape, sizeof res->shape, "hq=%lld hkv=%lld n=%lld d=%lld rows=%lld", (long long)hq,
+             (long long)hkv, (long long)n, (long long)d, (long long)rows);
+    res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_ATTENTION_F32;
+    int64_t qs[3] = { hq, n, d }, ks[3] = { hkv, n, d }, os[3] = { hq, rows, n };
+    size_t nq = (size_t)(hq * n * d), nk = (size_t)(hkv * n * d), no = (size_t)(hq * rows * n);
+    double *q = doubles(nq), *k = doubles(nk), *ref = doubles(no);
+    tappa_tensor *tq = NULL, *tk = NULL, *to = NULL;
+    tappa_status st = (!q || !k || !ref) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        /* Logits over a few units: peaked rows, not one-hot ones. */
+        for (size_t i = 0; i < nq; i++) q[i] = 1.5 * rng_normal(r);
+        for (size_t i = 0; i < nk; i++) k[i] = rng_normal(r);
+        st = tensor_from_doubles(ctx, TAPPA_F32, 3, qs, q, &tq, err);
+    }
+    if (!st) st = tensor_from_doubles(ctx, dt, 3, ks, k, &tk, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 3, os, &to, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_attention_rows(tq, tk, row0, to, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        tappa_ref_attention_rows(q, k, ref, (size_t)hq, (size_t)hkv, (size_t)n, (size_t)d, (size_t)row0,
+                                 (size_t)rows);
+        st = compare(to, ref, &res->error, err);
+        res->segments = tappa_tensor_segments(tk);
+    }
+    tappa_tensor_destroy(&tq);
+    tappa_tensor_destroy(&tk);
+    tappa_tensor_destroy(&to);
+    free(q);
+    free(k);
+    free(ref);
+    return st;
+}
+
+/* ---- pattern_profiles ------------------------------------------------------ */
+/* Rows like attention's: causal (0 past each row's position), each a softmax
+ * of random logits, so they sum to 1. */
+static tappa_status case_pattern_profiles(tappa_context *ctx, rng *r, int64_t heads, int64_t s, int64_t n,
+                                          conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "heads=%lld rows=%lld n=%lld", (long long)heads, (long long)s,
+             (long long)n);
+    res->tolerance = TOL_F32;
+    int64_t rs[3] = { heads, s, n }, ps[2] = { heads, n }, qs[2] = { heads, s };
+    size_t nr = (size_t)(heads * s * n), np = (size_t)(heads * n), nq = (size_t)(heads * s);
+    double *rows = doubles(nr), *col = doubles(np), *off = doubles(np), *pred = doubles(nq);
+    tappa_tensor *tr = NULL, *tc = NULL, *to = NULL, *tp = NULL;
+    tappa_status st = (!rows || !col || !off || !pred) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory")
+                                                      : TAPPA_OK;
+    if (!st) {
+        for (int64_t i = 0; i < heads * s; i++) {
+            int64_t p = n - s + i % s;
+            double *a = rows + i * n, sum = 0;
+            for (int64_t j = 0; j < n; j++) sum += (a[j] = j <= p ? exp(2 * rng_normal(r)) : 0);
+            for (int64_t j = 0; j <= p; j++) a[j] /= sum;
+        }
+        st = tensor_from_doubles(ctx, TAPPA_F32, 3, rs, rows, &tr, err);
+    }
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, ps, &tc, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, ps, &to, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, qs, &tp, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_pattern_profiles(tr, tc, to, tp, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        double e[3] = { 0, 0, 0 };
+        tappa_ref_pattern_profiles(rows, (size_t)heads, (size_t)s, (size_t)n, col, off, pred);
+        st = compare(tc, col, &e[0], err);
+        if (!st) st = compare(to, off, &e[1], err);
+        if (!st) st = compare(tp, pred, &e[2], err);
+        res->error = fmax(e[0], fmax(e[1], e[2]));
+        res->segments = tappa_tensor_segments(tr);
+    }
+    tappa_tensor_destroy(&tr);
+    tappa_tensor_destroy(&tc);
+    tappa_tensor_destroy(&to);
+    tappa_tensor_destroy(&tp);
+    free(rows);
+    free(col);
+    free(off);
+    free(pred);
+    return st;
+}
+
+/* ---- rope_energy ----------------------------------------------------------- */
+static tappa_status case_rope_energy(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t hq, int64_t hkv, int64_t n,
+                                     int64_t d, bool interleaved, conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "hq=%lld hkv=%lld n=%lld d=%lld %s", (long long)hq, (long long)hkv,
+             (long long)n, (long long)d, interleaved ? "interleaved" : "half");
+    res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_F32;
+    int64_t qs[3] = { hq, n, d }, ks[3] = { hkv, n, d }, os[2] = { hq, d / 2 };
+    size_t nq = (size_t)(hq * n * d), nk = (size_t)(hkv * n * d), no = (size_t)(hq * (d / 2));
+    double *q = doubles(nq), *k = doubles(nk), *ref = doubles(no);
+    tappa_tensor *tq = NULL, *tk = NULL, *to = NULL;
+    tappa_status st = (!q || !k || !ref) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        /* Pairs of different sizes, so the shares differ. */
+        for (size_t i = 0; i < nq; i++) q[i] = rng_normal(r) * (1 + (double)(i % (size_t)d) / 8);
+        for (size_t i = 0; i < nk; i++) k[i] = rng_normal(r);
+        st = tensor_from_doubles(ctx, TAPPA_F32, 3, qs, q, &tq, err);
+    }
+    if (!st) st = tensor_from_doubles(ctx, dt, 3, ks, k, &tk, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, os, &to, err);
+    if (!st) {
+        double t0 = now_ms();
+        st = tappa_rope_energy(tq, tk, interleaved ? TAPPA_ROPE_INTERLEAVED : TAPPA_ROPE_HALF, to, err);
+        res->ms = now_ms() - t0;
+    }
+    if (!st) {
+        tappa_ref_rope_energy(q, k, (size_t)hq, (size_t)hkv, (size_t)n, (size_t)d, interleaved, ref);
+        st = compare(to, ref, &res->error, err);
+        res->segments = tappa_tensor_segments(tk);
+    }
+    tappa_tensor_destroy(&tq);
+    tappa_tensor_destroy(&tk);
+    tappa_tensor_destroy(&to);
+    free(q);
+    free(k);
+    free(ref);
+    return st;
+}
+
 /* ---- block_influence ------------------------------------------------------ */
 /* Hidden states leaving a layer are the ones entering it plus a smaller update,
  * as in a residual stream (so 1 - cos is small and cancellation would show);
@@ -859,6 +993,25 @@ static const conform_case cases[] = {
     { "row_sums", TAPPA_F32, 32, 32768, 32736, 0, 0, { 0 }, 0, false, { 0 } },
     { "row_sums", TAPPA_F32, 7, 333, 1, 0, 0, { 0 }, 0, false, { 0 } },
     { "row_sums", TAPPA_F32, 3, 100, 0, 0, 0, { 0 }, 0, false, { 0 } },
+#define ATTENTION_ROWS(dt)                                                          \
+    { "attention_rows", dt, 4, 2, 2000, 64, 64, { 0 }, 0, false, { 0 } }, /* the bundled model */ \
+    { "attention_rows", dt, 32, 8, 1031, 128, 33, { 0 }, 0, false, { 0 } },                      \
+    { "attention_rows", dt, 6, 3, 77, 80, 77, { 0 }, 0, false, { 0 } }, /* every row, row 0 too */ \
+    { "attention_rows", dt, 2, 2, 300, 96, 1, { 0 }, 0, false, { 0 } }
+    ATTENTION_ROWS(TAPPA_F32),
+    ATTENTION_ROWS(TAPPA_F16),
+    /* pattern_profiles: heads, rows, keys. The bundled model's; every row; two keys. */
+    { "pattern_profiles", TAPPA_F32, 4, 64, 1000, 0, 0, { 0 }, 0, false, { 0 } },
+    { "pattern_profiles", TAPPA_F32, 3, 77, 77, 0, 0, { 0 }, 0, false, { 0 } },
+    { "pattern_profiles", TAPPA_F32, 2, 2, 2, 0, 0, { 0 }, 0, false, { 0 } },
+    { "pattern_profiles", TAPPA_F32, 32, 33, 1031, 0, 0, { 0 }, 0, false, { 0 } },
+#define ROPE_ENERGY(dt)                                                                      \
+    { "rope_energy", dt, 4, 2, 1000, 64, 0, { 0 }, 0, false, { 0 } },                        \
+    { "rope_energy", dt, 8, 4, 300, 128, 0, { 0 }, 1, false, { 0 } }, /* interleaved pairs */ \
+    { "rope_energy", dt, 2, 2, 5, 80, 0, { 0 }, 0, false, { 0 } },                           \
+    { "rope_energy", dt, 2, 1, 40, 256, 0, { 0 }, 1, false, { 0 } }
+    ROPE_ENERGY(TAPPA_F32),
+    ROPE_ENERGY(TAPPA_F16),
 #define BLOCK_INFLUENCE(dt)                                                           \
     { "block_influence", dt, 1024, 4096, 0, 0, 0, { 0 }, 0, false, { 0 } }, /* Llama-3-8B */ \
     { "block_influence", dt, 300, 3584, 0, 0, 0, { 0 }, 0, false, { 0 } },  /* Qwen2.5-7B */ \
@@ -900,6 +1053,11 @@ static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
     if (!strcmp(c->op, "kv_compact"))
         return case_kv_compact(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->e, res, err);
     if (!strcmp(c->op, "row_sums")) return case_row_sums(ctx, r, c->a, c->b, c->c, res, err);
+    if (!strcmp(c->op, "pattern_profiles")) return case_pattern_profiles(ctx, r, c->a, c->b, c->c, res, err);
+    if (!strcmp(c->op, "rope_energy"))
+        return case_rope_energy(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->variant == 1, res, err);
+    if (!strcmp(c->op, "attention_rows"))
+        return case_attention_rows(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->e, res, err);
     if (!strcmp(c->op, "block_influence")) return case_block_influence(ctx, r, c->dtype, c->a, c->b, res, err);
     if (!strcmp(c->op, "rmsnorm")) return case_rmsnorm(ctx, r, c->a, c->b, res, err);
     if (!strcmp(c->op, "swiglu")) return case_swiglu(ctx, r, c->a, res, err);
