@@ -338,7 +338,10 @@ void main()
     if (l == 0) {
         uint kvh = pc.head0 / G;
         bool last = atomicAdd(count[kvh], 1u) == pc.head_parts - 1;
-        if (last) count[kvh] = 0u; // every workgroup of this call has counted
+        // Order the reads after the count (acquire), and set the counter back
+        // for the next call: every workgroup of this call has counted.
+        memoryBarrierBuffer();
+        if (last) atomicExchange(count[kvh], 0u);
         merge_last = last;
     }
     barrier();

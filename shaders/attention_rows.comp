@@ -16,6 +16,7 @@ layout(push_constant) uniform Push {
     uint q_base, k_base, out_base;
     uint n, d;        // keys per head, head dim (<= MAX_D)
     uint row0;        // position of the first row's query
+    uint rows;        // rows of this head (the grid may hold more workgroups)
     float scale;
 } pc;
 
@@ -41,6 +42,7 @@ float reduce(float x, bool is_max)
 void main()
 {
     uint l = gl_LocalInvocationID.x, r = linear_group();
+    if (r >= pc.rows) return; // the whole workgroup: no barrier is skipped by part of it
     uint p = pc.row0 + r;
     uint row = pc.out_base + r * pc.n;
     for (uint i = l; i < pc.d; i += WG) qs[i] = q[pc.q_base + p * pc.d + i] * pc.scale;

@@ -44,6 +44,7 @@ void profiles()
 void predictability()
 {
     uint r = linear_group() + 1, l = gl_LocalInvocationID.x;
+    if (r >= pc.s) return; // the whole workgroup: no barrier is skipped by part of it
     uint cur = pc.a_base + r * pc.n, prev = cur - pc.n, p = pc.n - pc.s + r;
     vec4 acc = vec4(0.0); // |A_r|^2, |A_r-1|^2, A_r . A_r-1, A_r . (A_r-1 moved on)
     for (uint j = l; j <= p; j += WG) {

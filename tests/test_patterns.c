@@ -3,9 +3,11 @@
  * position pattern: diagonal), layer 1 one dominant key every query aligns
  * with (vertical), layer 2 all energy in one rotary pair of period 8
  * (periodic, period 8, that pair on top of the RoPE picture), layer 3 random
- * queries and keys (irregular). The pairs are rotate-half, which the command
- * must find from q_pre and q. Then the gallery (files, PNG signatures), the
- * score helpers on hand-computed cases, and the errors.
+ * queries and keys (irregular), layer 4 layer 2's pattern with interleaved
+ * pairs (2j, 2j + 1) where the others are rotate-half: the command must find
+ * each layer's pairing from q_pre and q, or the RoPE picture lands on the
+ * wrong pair. Then the gallery (files, PNG signatures), the score helpers on
+ * hand-computed cases, and the errors.
  * usage: test_patterns TAPPA DEVICE */
 #include <math.h>
 #include <stdio.h>
@@ -20,7 +22,7 @@
 #define N 256
 #define D 64
 #define HQ 2
-#define LAYERS 4
+#define LAYERS 5
 #define PERIOD_PAIR 1
 
 static char dir[] = "/tmp/tappa-patterns-XXXXXX";
@@ -30,14 +32,16 @@ static const char *tappa;
  * theta_j = base^(-2j / D), theta_1 = 2 pi / 8. */
 static double rope_base(void) { return pow(4.0 / 3.14159265358979323846, D / 2.0); }
 
-/* Rotate-half RoPE of one [D] row at position t. */
-static void rope(const float *x, float *y, int t)
+/* RoPE of one [D] row at position t: rotate-half pairs (j, j + D/2), or
+ * interleaved pairs (2j, 2j + 1). */
+static void rope(const float *x, float *y, int t, bool interleaved)
 {
     double base = rope_base();
     for (int j = 0; j < D / 2; j++) {
+        int ia = interleaved ? 2 * j : j, ib = interleaved ? 2 * j + 1 : j + D / 2;
         double a = t * pow(base, -2.0 * j / D), c = cos(a), s = sin(a);
-        y[j] = (float)(x[j] * c - x[j + D / 2] * s);
-        y[j + D / 2] = (float)(x[j] * s + x[j + D / 2] * c);
+        y[ia] = (float)(x[ia] * c - x[ib] * s);
+        y[ib] = (float)(x[ia] * s + x[ib] * c);
     }
 }
 
@@ -79,9 +83,11 @@ static void make_layer(rng *r, int l, float *qp, float *kp)
         kp[D - 1] = 6;
         break;
     case 2: /* one pair only, rotating with period 8: scores 8 cos(2 pi (t - j) / 8) */
+    case 4: /* the same in the interleaved layout: the pair's first dim is 2 j */
         for (int t = 0; t < N; t++) {
-            for (int h = 0; h < HQ; h++) qp[(h * N + t) * D + PERIOD_PAIR] = 8;
-            kp[t * D + PERIOD_PAIR] = (float)sqrt(D);
+            int dim = l == 4 ? 2 * PERIOD_PAIR : PERIOD_PAIR;
+            for (int h = 0; h < HQ; h++) qp[(h * N + t) * D + dim] = 8;
+            kp[t * D + dim] = (float)sqrt(D);
         }
         break;
     default: /* random */
@@ -101,8 +107,8 @@ static void write_trace(rng *r, const char *path)
     for (int l = 0; l < LAYERS; l++) {
         make_layer(r, l, qp[l], kp);
         for (int h = 0; h < HQ; h++)
-            for (int t = 0; t < N; t++) rope(qp[l] + (h * N + t) * D, q[l] + (h * N + t) * D, t);
-        for (int t = 0; t < N; t++) rope(kp + t * D, k[l] + t * D, t);
+            for (int t = 0; t < N; t++) rope(qp[l] + (h * N + t) * D, q[l] + (h * N + t) * D, t, l == 4);
+        for (int t = 0; t < N; t++) rope(kp + t * D, k[l] + t * D, t, l == 4);
         float *data[3] = { q[l], qp[l], k[l] };
         const char *what[3] = { "q", "q_pre", "k" };
         for (int i = 0; i < 3; i++) {
@@ -145,7 +151,7 @@ static void test_classes(const char *device)
     cJSON *layers = cJSON_GetObjectItem(root, "layers");
     CHECK_INT_EQ(cJSON_GetArraySize(layers), LAYERS);
     CHECK_INT_EQ((int)num(root, "n_heads"), LAYERS * HQ);
-    const char *want[LAYERS] = { "diagonal", "vertical", "periodic", "irregular" };
+    const char *want[LAYERS] = { "diagonal", "vertical", "periodic", "irregular", "periodic" };
     for (int l = 0; l < LAYERS; l++)
         for (int h = 0; h < HQ; h++) {
             const char *got = class_of(layers, l, h);
@@ -164,10 +170,17 @@ static void test_classes(const char *device)
     CHECK(num(h3, "predictability") < num(h0, "predictability") - 0.3);
     CHECK(num(cJSON_GetObjectItem(h0, "scores"), "diagonal") > 0.9);
     CHECK_INT_EQ((int)num(h2, "period"), 8);
-    /* The periodic head's RoPE picture: all of it in the one pair. */
-    cJSON *e = cJSON_GetObjectItem(h2, "rope_energy");
-    CHECK_INT_EQ(cJSON_GetArraySize(e), D / 2);
-    CHECK_NEAR(cJSON_GetArrayItem(e, PERIOD_PAIR)->valuedouble, 1, 1e-6);
+    /* The periodic heads' RoPE picture: all of it in the one pair, in
+     * either layout. */
+    cJSON *h4 = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(layers, 4), "heads"), 1);
+    CHECK_INT_EQ((int)num(h4, "period"), 8);
+    for (int i = 0; i < 2; i++) {
+        cJSON *e = cJSON_GetObjectItem(i ? h4 : h2, "rope_energy");
+        CHECK_INT_EQ(cJSON_GetArraySize(e), D / 2);
+        cJSON *top = cJSON_GetArrayItem(e, PERIOD_PAIR);
+        CHECK(top != NULL);
+        if (top) CHECK_NEAR(top->valuedouble, 1, 1e-5);
+    }
     double s = num(root, "spearman");
     CHECK(s >= -1 && s <= 1);
     cJSON_Delete(root);
@@ -182,7 +195,7 @@ static void test_classes(const char *device)
     CHECK_INT_EQ((int)num(cJSON_GetArrayItem(layers, 0), "layer"), 2);
     CHECK_INT_EQ((int)num(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(layers, 0), "heads"), 0), "head"), 1);
     CHECK(!strcmp(class_of(layers, 0, 0), "periodic"));
-    CHECK(isnan(num(root, "spearman"))); /* one head: no correlation (null) */
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(root, "spearman"))); /* one head: no correlation */
     cJSON_Delete(root);
 }
 
@@ -217,7 +230,8 @@ static void test_gallery(const char *device)
     html[n] = 0;
     CHECK(strstr(html, "<img src=\"layer-2.png\"") != NULL);
     CHECK(strstr(html, "layer-3-head-1.png") != NULL);
-    CHECK(strstr(html, "periodic") != NULL);
+    CHECK(strstr(html, "<td class=\"c periodic\">periodic</td>") != NULL);
+    CHECK(strstr(html, "<td class=\"c vertical\">vertical</td>") != NULL);
     /* A selection keeps the heads' own numbers. */
     snprintf(cmd, sizeof cmd, "%s patterns %s/trace.safetensors --device '%s' --layers 2 --heads 1 --out %s/gallery2",
              tappa, dir, device, dir);
@@ -241,13 +255,14 @@ static void test_gallery(const char *device)
 /* A head's scores from its rows [s][n], through the profiles' reference. */
 static void score_rows(const float *rows, int s, int n, const tappa_pattern_params *p, tappa_head_pattern *h)
 {
-    double rv[64], cv[16], ov[16], pv[8];
-    float col[16], off[16], pred[8];
+    double rv[256], cv[16], ov[16], pv[16];
+    float col[16], off[16], pred[16];
     for (int i = 0; i < s * n; i++) rv[i] = rows[i];
     tappa_ref_pattern_profiles(rv, 1, (size_t)s, (size_t)n, cv, ov, pv);
     for (int j = 0; j < n; j++) col[j] = (float)cv[j], off[j] = (float)ov[j];
     for (int r = 0; r < s; r++) pred[r] = (float)pv[r];
-    tappa_pattern_scores(col, off, pred, s, n, p, h);
+    tappa_error err;
+    CHECK_INT_EQ(tappa_pattern_scores(col, off, pred, s, n, p, h, &err), TAPPA_OK);
 }
 
 /* The score helpers on rows whose scores follow by hand. */
@@ -255,25 +270,27 @@ static void test_scores(void)
 {
     tappa_pattern_params p;
     tappa_pattern_params_default(&p);
-    enum { S = 4, NK = 10 };
+    enum { S = 8, NK = 12 };
     float rows[S * NK] = { 0 };
     tappa_head_pattern h;
-    /* Every row on key 0: vertical 1, the same keys again: predictability 1. */
+    /* Every row on key 0: vertical 1, the same keys again: predictability 1;
+     * its offset moves on with each row, so diagonal holds 4 of the S rows. */
     for (int r = 0; r < S; r++) rows[r * NK] = 1;
     score_rows(rows, S, NK, &p, &h);
     CHECK_NEAR(h.vertical, 1, 1e-12);
+    CHECK_NEAR(h.diagonal, 4.0 / S, 1e-12);
     CHECK_NEAR(h.predictability, 1, 1e-12);
     CHECK_INT_EQ(h.cls, TAPPA_PATTERN_VERTICAL);
-    /* Every row on itself: diagonal 1 (offset 0), vertical 4 / S keys of 1 / S. */
+    /* Every row on itself: diagonal 1 (offset 0), vertical 4 keys of 1 / S. */
     memset(rows, 0, sizeof rows);
     for (int r = 0; r < S; r++) rows[r * NK + NK - S + r] = 1;
     score_rows(rows, S, NK, &p, &h);
     CHECK_NEAR(h.diagonal, 1, 1e-12);
-    CHECK_NEAR(h.vertical, 1, 1e-12); /* top 4 keys of 4 rows hold it all */
+    CHECK_NEAR(h.vertical, 4.0 / S, 1e-12);
     CHECK_NEAR(h.predictability, 1, 1e-12);
     p.top = 1;
     score_rows(rows, S, NK, &p, &h);
-    CHECK_NEAR(h.vertical, 0.25, 1e-12);
+    CHECK_NEAR(h.vertical, 1.0 / S, 1e-12);
     CHECK_INT_EQ(h.cls, TAPPA_PATTERN_DIAGONAL);
     /* Spearman: monotone 1, reversed -1, ties averaged, no spread NaN. */
     double x[5] = { 1, 2, 3, 4, 5 }, y[5] = { 2, 4, 8, 16, 32 }, z[5] = { 5, 4, 3, 2, 1 };

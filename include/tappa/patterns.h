@@ -52,7 +52,9 @@ typedef struct tappa_head_pattern {
     /* Each in [0, 1]: the mean row mass on the `top` keys with the most mass
      * over the rows (vertical), on the `top` offsets p - j with the most mass
      * (diagonal), and the largest local peak at lag >= 2 of the normalised
-     * autocorrelation of the offset profile (periodic, at lag `period`). */
+     * autocorrelation of the first differences of the offset profile (the
+     * mass per offset, over the first min(N - S + 1, 1024) offsets, which
+     * every sampled row sees): periodic, at lag `period`. */
     double vertical, diagonal, periodic;
     int64_t period;        /* 0 when the profile has no peak */
     tappa_pattern_class cls;
@@ -61,11 +63,11 @@ typedef struct tappa_head_pattern {
 /* The scores of one head from its rows' profiles (tappa_pattern_profiles,
  * one head): col, off (n), pred (s), of s >= 2 rows ending at query n - 1.
  * Sets every field but qsim and qsim_window. */
-void tappa_pattern_scores(const float *col, const float *off, const float *pred, int64_t s, int64_t n,
-                          const tappa_pattern_params *p, tappa_head_pattern *out);
+tappa_status tappa_pattern_scores(const float *col, const float *off, const float *pred, int64_t s, int64_t n,
+                                  const tappa_pattern_params *p, tappa_head_pattern *out, tappa_error *err);
 
-/* Rank correlation of x and y (average ranks for ties); NaN when n < 2 or
- * either has no spread. */
+/* Rank correlation of x and y (average ranks for ties); NaN when n < 2,
+ * either has no spread or any value is not finite. */
 double tappa_spearman(const double *x, const double *y, size_t n);
 
 /* The pairing of RoPE's rotations in a trace: the layout under which every

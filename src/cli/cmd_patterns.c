@@ -31,7 +31,8 @@ static const char help[] =
     "                     rows: re-accessed keys, sinks included\n"
     "  diagonal           mean row mass on the K query-key offsets with the most mass\n"
     "  periodic           the highest local peak (lag >= 2) of the normalised autocorrelation\n"
-    "                     of the offset profile (mass per offset), at lag 'period'\n"
+    "                     of the first differences of the offset profile (mass per offset,\n"
+    "                     over the first min(N - S + 1, 1024) offsets), at lag 'period'\n"
     "  class              the highest of the three if it reaches the threshold (default\n"
     "                     0.5), else irregular: vertical, diagonal, periodic or irregular\n"
     "  rope_energy        per rotary pair (pair 0: the highest frequency), its share of\n"
@@ -46,19 +47,22 @@ static const char help[] =
     "                 \"qsim_window\", \"predictability\", \"scores\": {\"vertical\", \"diagonal\",\n"
     "                 \"periodic\"}, \"period\", \"rope_energy\"}]}], \"spearman\", \"n_heads\", ...}\n";
 
-/* A comma-separated list of indices below limit into a mask of limit flags. */
+/* A comma-separated list of indices below limit (at least one, no empty
+ * items) into a mask of limit flags. */
 static bool parse_list(const char *s, int limit, bool *mask)
 {
     for (int i = 0; i < limit; i++) mask[i] = false;
-    while (*s) {
+    for (;;) {
         char *end;
         errno = 0;
         long v = strtol(s, &end, 10);
-        if (end == s || errno || v < 0 || v >= limit || (*end && *end != ',')) return false;
+        if (end == s || *s == '-' || *s == '+' || *s == ' ' || errno || v < 0 || v >= limit ||
+            (*end && *end != ','))
+            return false;
         mask[v] = true;
-        s = *end ? end + 1 : end;
+        if (!*end) return true;
+        s = end + 1;
     }
-    return true;
 }
 
 static int count_layers(const tappa_safetensors *t)
@@ -186,10 +190,15 @@ static tappa_status analyse(tappa_context *ctx, const char *path, const tappa_sa
     for (int l = 0, i = 0; l < total && !st; l++) {
         if (!want[l]) continue;
         const tappa_array *q = tensor(t, l, "q"), *k = tensor(t, l, "k"), *qp = tensor(t, l, "q_pre");
-        if (!k) return tappa_fail(err, TAPPA_ERR_FORMAT, "%s: layer.%d.k is missing", path, l);
-        if (q->ndim != 3 || q->shape[0] != a->hq || q->shape[1] != a->n || q->shape[2] != a->d)
-            return tappa_fail(err, TAPPA_ERR_FORMAT, "%s: layer.%d.q is not [%d, %lld, %lld] like layer.0.q", path, l,
-                              a->hq, (long long)a->n, (long long)a->d);
+        if (!k) {
+            st = tappa_fail(err, TAPPA_ERR_FORMAT, "%s: layer.%d.k is missing", path, l);
+            break;
+        }
+        if (q->ndim != 3 || q->shape[0] != a->hq || q->shape[1] != a->n || q->shape[2] != a->d) {
+            st = tappa_fail(err, TAPPA_ERR_FORMAT, "%s: layer.%d.q is not [%d, %lld, %lld] like layer.0.q", path, l,
+                            a->hq, (long long)a->n, (long long)a->d);
+            break;
+        }
         a->pre_rope &= qp != NULL;
         a->layer[i] = l;
         size_t at = (size_t)i * a->hq;
@@ -286,20 +295,22 @@ static tappa_status draw(const char *dir, const char *trace, const analysis *a, 
         return tappa_fail(err, TAPPA_ERR_IO, "--out %s: cannot create the folder: %s", dir, strerror(errno));
     struct stat sb;
     if (stat(dir, &sb) || !S_ISDIR(sb.st_mode)) return tappa_fail(err, TAPPA_ERR_IO, "--out %s is not a folder", dir);
-    /* The gallery shows the selected heads only: copy them out. */
+    /* The gallery shows the selected heads only: a selection is copied out,
+     * all heads are drawn from where they are. */
     int shown = 0;
     for (int h = 0; h < a->hq; h++) shown += show_head[h];
+    bool all = shown == a->hq;
     size_t per = (size_t)a->s * (size_t)a->n;
     gallery_layer *L = calloc((size_t)a->n_layers, sizeof *L);
-    tappa_head_pattern *heads = malloc((size_t)a->n_layers * shown * sizeof *heads);
     int *ids = malloc((size_t)shown * sizeof *ids);
-    float *rows = malloc((size_t)a->n_layers * shown * per * sizeof *rows);
+    tappa_head_pattern *heads = all ? a->heads : malloc((size_t)a->n_layers * shown * sizeof *heads);
+    float *rows = all ? a->rows : malloc((size_t)a->n_layers * shown * per * sizeof *rows);
     tappa_status st = L && heads && rows && ids ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "gallery: out of host memory");
+    for (int h = 0, x = 0; !st && h < a->hq; h++)
+        if (show_head[h]) ids[x++] = h;
     for (int i = 0; !st && i < a->n_layers; i++) {
-        int x = 0;
-        for (int h = 0; h < a->hq; h++) {
+        for (int h = 0, x = 0; !all && h < a->hq; h++) {
             if (!show_head[h]) continue;
-            ids[x] = h;
             size_t to = (size_t)i * shown + x++, from = (size_t)i * a->hq + h;
             heads[to] = a->heads[from];
             memcpy(rows + to * per, a->rows + from * per, per * sizeof *rows);
@@ -310,9 +321,11 @@ static tappa_status draw(const char *dir, const char *trace, const analysis *a, 
     gallery g = { name ? name + 1 : trace, shown, ids, a->s, a->n, L, a->n_layers, rho };
     if (!st) st = gallery_write(dir, &g, err);
     free(L);
-    free(heads);
     free(ids);
-    free(rows);
+    if (!all) {
+        free(heads);
+        free(rows);
+    }
     return st;
 }
 
@@ -339,16 +352,19 @@ int cmd_patterns(int argc, char **argv)
             return cli_usage("patterns", "--layers '%s' is not a list of layers 0..%d", o.layers, total - 1);
         }
     }
-    if (!st) st = cli_context(o.device, &ctx, &err);
-    if (!st) st = analyse(ctx, path, t, want, total, &o, &a, &err);
-    if (!st && !(show_head = malloc((size_t)a.hq * sizeof *show_head))) st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    /* --heads is checked against layer.0.q before any layer is analysed. */
+    const tappa_array *q0 = st ? NULL : tensor(t, 0, "q");
+    int hq = q0 && q0->ndim == 3 && q0->shape[0] > 0 && q0->shape[0] < 65536 ? (int)q0->shape[0] : 1;
+    if (!st && !(show_head = malloc((size_t)hq * sizeof *show_head))) st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     if (!st) {
-        if (!o.heads) for (int h = 0; h < a.hq; h++) show_head[h] = true;
-        else if (!parse_list(o.heads, a.hq, show_head)) {
-            rc = cli_usage("patterns", "--heads '%s' is not a list of heads 0..%d", o.heads, a.hq - 1);
+        if (!o.heads) for (int h = 0; h < hq; h++) show_head[h] = true;
+        else if (!parse_list(o.heads, hq, show_head)) {
+            rc = cli_usage("patterns", "--heads '%s' is not a list of heads 0..%d", o.heads, hq - 1);
             st = TAPPA_ERR_INVALID_ARG;
         }
     }
+    if (!st) st = cli_context(o.device, &ctx, &err);
+    if (!st) st = analyse(ctx, path, t, want, total, &o, &a, &err);
     double rho = NAN;
     size_t n_shown = 0;
     if (!st) {

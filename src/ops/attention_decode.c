@@ -54,17 +54,13 @@ static uint32_t count_parts(const tappa_tensor *k, int64_t n, uint32_t c)
     return parts;
 }
 
-/* Keys per workgroup, and partials per query head. Enough workgroups to fill
- * a large GPU; on drivers that cap loop iterations per invocation, chunks
- * short enough for the key loop (about 16 G + 4 iterations per key of a
- * group) and few enough partials for the merge loops; and partials that fit
- * one binding (longer chunks where bindings are small). */
-static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, uint32_t *chunk,
-                 uint32_t *parts)
+/* Keys per workgroup before plan() lengthens chunks to fit the partials in
+ * one binding: enough workgroups to fill a large GPU and, on drivers that cap
+ * loop iterations per invocation, chunks short enough for the key loop (about
+ * 16 G + 4 iterations per key of a group) and few enough partials for the
+ * merge loops. */
+static uint64_t first_chunk(uint32_t hkv, uint32_t g, int64_t n, uint32_t limit)
 {
-    uint32_t hkv = (uint32_t)k->shape[0], g = (uint32_t)(q->shape[0] / k->shape[0]);
-    uint64_t part_bytes = 4ull * (uint64_t)q->shape[0] * (uint64_t)q->shape[2];
-    uint32_t limit = k->ctx->vk->info.loop_iteration_limit;
     uint64_t c = ((uint64_t)n * hkv + DECODE_TARGET_WGS - 1) / DECODE_TARGET_WGS;
     if (limit) {
         uint64_t most = (uint64_t)DECODE_GROUPS * (limit / 2) / (16 * g + 4);
@@ -73,7 +69,17 @@ static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, uint32
     }
     const uint64_t step = DECODE_STEP_MAX;
     c = (c + step - 1) / step * step;
-    c = c < DECODE_MIN_CHUNK ? DECODE_MIN_CHUNK : c > 8192 ? 8192 : c;
+    return c < DECODE_MIN_CHUNK ? DECODE_MIN_CHUNK : c > 8192 ? 8192 : c;
+}
+
+/* Keys per workgroup and partials per query head for n keys: first_chunk(),
+ * doubled while the partials would not fit one binding. */
+static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, uint32_t *chunk,
+                 uint32_t *parts)
+{
+    uint32_t hkv = (uint32_t)k->shape[0], g = (uint32_t)(q->shape[0] / k->shape[0]);
+    uint64_t part_bytes = 4ull * (uint64_t)q->shape[0] * (uint64_t)q->shape[2];
+    uint64_t c = first_chunk(hkv, g, n, k->ctx->vk->info.loop_iteration_limit);
     *parts = count_parts(k, n, (uint32_t)c);
     while (((uint64_t)*parts * part_bytes > k->ctx->max_binding_bytes || *parts > DECODE_MAX_PARTS) &&
            c < 8192) {
@@ -81,6 +87,30 @@ static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, uint32
         *parts = count_parts(k, n, (uint32_t)c);
     }
     *chunk = (uint32_t)c;
+}
+
+/* The most partials per query head that any n <= cap can need: the chunk
+ * does not grow monotonically with n (it is rounded to whole steps), so a
+ * shorter context can need more partials than the longest. A head split
+ * into np pieces needs at most ceil(n / c) + np - 1, and plan() only ever
+ * lengthens c from first_chunk(). */
+static uint32_t most_parts(const tappa_tensor *k, const tappa_tensor *q, int64_t cap)
+{
+    uint32_t hkv = (uint32_t)k->shape[0], g = (uint32_t)(q->shape[0] / k->shape[0]);
+    uint32_t limit = k->ctx->vk->info.loop_iteration_limit;
+    size_t np = 1;
+    for (uint32_t h = 0; h < hkv; h++) {
+        op_piece pieces[OP_MAX_PIECES];
+        size_t n_h = op_head_pieces(k, h, (size_t)cap, pieces, OP_MAX_PIECES);
+        if (n_h > np) np = n_h;
+    }
+    uint64_t most = 0;
+    for (int64_t n = 1; n <= cap; n++) {
+        uint64_t c = first_chunk(hkv, g, n, limit), p = ((uint64_t)n + c - 1) / c;
+        if (p > most) most = p;
+    }
+    most += np - 1;
+    return most > UINT32_MAX ? UINT32_MAX : (uint32_t)most;
 }
 
 static tappa_status ensure(tappa_context *ctx, tappa_tensor **t, int64_t elems, tappa_error *err)
@@ -96,12 +126,18 @@ tappa_status attention_decode_prepare(tappa_context *ctx, const tappa_tensor *q,
     uint32_t chunk, parts;
     plan(k, q, n, &chunk, &parts);
     int64_t hq = q->shape[0], d = q->shape[2];
-    if ((uint64_t)hq * parts * d * 4 > ctx->max_binding_bytes || parts > DECODE_MAX_PARTS)
+    uint64_t part_bytes = 4ull * (uint64_t)hq * (uint64_t)d;
+    if ((uint64_t)parts * part_bytes > ctx->max_binding_bytes || parts > DECODE_MAX_PARTS)
         return tappa_fail(err, TAPPA_ERR_LIMIT, "attention: decode partials exceed one binding");
     tappa_status st = op_check_loops(ctx->vk, 3ull * parts + d, "attention (decode merge)", err);
     if (st) return st;
-    st = ensure(ctx, &ctx->decode_ml, hq * parts * 2, err);
-    if (!st) st = ensure(ctx, &ctx->decode_o, hq * parts * d, err);
+    /* Room for every context up to n, within what one binding holds. */
+    uint64_t room = most_parts(k, q, n), fit = ctx->max_binding_bytes / part_bytes;
+    if (room > fit) room = fit;
+    if (room > DECODE_MAX_PARTS) room = DECODE_MAX_PARTS;
+    if (room < parts) room = parts;
+    st = ensure(ctx, &ctx->decode_ml, hq * (int64_t)room * 2, err);
+    if (!st) st = ensure(ctx, &ctx->decode_o, hq * (int64_t)room * d, err);
     /* The per-KV-head arrival counters start at zero; each call's last
      * workgroup of a head sets its counter back to zero. */
     int64_t hkv = k->shape[0];
@@ -124,8 +160,23 @@ tappa_status attention_decode_record(const tappa_tensor *q, const tappa_tensor *
     if (g > 16) return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "attention: decode supports at most 16 query heads per KV head");
     uint32_t chunk, parts;
     plan(k, q, n, &chunk, &parts);
+    if (!ctx->decode_ml || !ctx->decode_count || ctx->decode_ml->numel < (size_t)hq * parts * 2 ||
+        ctx->decode_o->numel < (size_t)hq * parts * d || ctx->decode_count->numel < hkv)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "attention: decode of %lld keys needs %u partials per head; the scratch was prepared for "
+                          "fewer (attention_decode_prepare with the longest context first)",
+                          (long long)n, parts);
     const tappa_device_info *info = &dev->info;
     bool sg = info->subgroup_shuffle && info->subgroup_in_compute && info->subgroup_min_size >= 16;
+    /* The shader's shared arrays: group states, the summed outputs, the
+     * merge's per-invocation states and, without shuffles, the dot products. */
+    uint64_t shared = 4ull * (2 * DECODE_GROUPS * g + (uint64_t)g * d + 2 * DECODE_WG + 1) + 16ull * DECODE_WG +
+                      (sg ? 0 : 4ull * DECODE_WG * g);
+    if (shared > info->max_shared_memory_bytes)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED,
+                          "attention: decode with %u query heads per KV head and head dim %u needs %llu bytes of "
+                          "shared memory; %s has %u",
+                          g, d, (unsigned long long)shared, info->name, info->max_shared_memory_bytes);
     bool f16 = k->dtype == TAPPA_F16;
     uint32_t spec[7] = { DECODE_WG, d, g, chunk, f16 ? DECODE_UNROLL_F16 : DECODE_UNROLL_F32,
                          f16 ? DECODE_PREFETCH_F16 : DECODE_PREFETCH_F32,

@@ -47,9 +47,10 @@ tappa_status attention_rows_record(const tappa_tensor *q, const tappa_tensor *k,
         if (st) break;
         tvk_binding b[3] = { tensor_binding(q, qs), tensor_binding(k, ks), tensor_binding(out, os) };
         struct {
-            uint32_t q_base, k_base, out_base, n, d, row0;
+            uint32_t q_base, k_base, out_base, n, d, row0, rows;
             float scale;
-        } push = { (uint32_t)qo, (uint32_t)ko, (uint32_t)oo, n, d, (uint32_t)row0, (float)(1.0 / sqrt((double)d)) };
+        } push = { (uint32_t)qo, (uint32_t)ko, (uint32_t)oo, n, d, (uint32_t)row0, rows,
+                   (float)(1.0 / sqrt((double)d)) };
         uint32_t gx, gy;
         tvk_grid(dev, rows, &gx, &gy);
         st = tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, 1, err);

@@ -92,15 +92,16 @@ tappa_status qsim_pairwise_scratch(const tappa_tensor *q, tappa_qsim_mode mode, 
 tappa_status qsim_pairwise_record(const tappa_tensor *q, tappa_tensor *out, tappa_tensor *dist,
                                   tappa_tensor *part, tappa_qsim_mode mode, double sigma,
                                   tappa_error *err);
-/* lse: [Hq, N], the prefill's (lse_given) or scratch that passes 3 and 0
- * fill for the window rows, with part (at least 2 W ceil(N / wg) floats) for
- * their partials; colsum and entropy may be NULL. */
+/* tappa patterns' ops (ops.h), recorded into the open command buffer. */
 tappa_status pattern_profiles_record(const tappa_tensor *rows, tappa_tensor *col, tappa_tensor *off,
                                      tappa_tensor *pred, tappa_error *err);
 tappa_status rope_energy_record(const tappa_tensor *q, const tappa_tensor *k, bool interleaved, tappa_tensor *out,
                                 tappa_error *err);
 tappa_status attention_rows_record(const tappa_tensor *q, const tappa_tensor *k, int64_t row0,
                                    tappa_tensor *out, tappa_error *err);
+/* lse: [Hq, N], the prefill's (lse_given) or scratch that passes 3 and 0
+ * fill for the window rows, with part (at least 2 W ceil(N / wg) floats) for
+ * their partials; colsum and entropy may be NULL. */
 tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, int64_t window,
                                  tappa_tensor *lse, bool lse_given, tappa_tensor *part,
                                  tappa_tensor *mean, tappa_tensor *var, tappa_tensor *colsum,

@@ -111,7 +111,7 @@ tappa_status tappa_patterns_layer(tappa_context *ctx, const tappa_array *q, cons
         memcpy(qw + h * w * d, src + (h * n + n - w) * d, (size_t)(w * d) * sizeof *qw);
     if (!st) st = qsim_of(ctx, qw, hq, w, d, qsw, err);
     for (int64_t h = 0; !st && h < hq; h++) {
-        tappa_pattern_scores(col + h * n, off + h * n, pred + h * s, s, n, p, &heads[h]);
+        st = tappa_pattern_scores(col + h * n, off + h * n, pred + h * s, s, n, p, &heads[h], err);
         heads[h].qsim = qs[h];
         heads[h].qsim_window = qsw[h];
         for (int64_t j = 0; j < pairs; j++) rope_energy[h * pairs + j] = energy[h * pairs + j];

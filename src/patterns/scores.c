@@ -40,18 +40,17 @@ static double top_sum(double *x, int64_t n, int64_t k)
  * smooth part (mass falling off with distance, which correlates with itself
  * at every lag) and keeps what repeats: a periodic profile peaks again at its
  * period, a spike, a smooth decay or noise has no later peak of note. */
-static double profile_period(const double *prof, int64_t m, int64_t *period)
+static double profile_period(const double *prof, int64_t m, double *work, int64_t *period)
 {
     *period = 0;
     int64_t nd = m - 1;
     if (nd < 5) return 0;
-    double *x = malloc((size_t)nd * sizeof *x), *ac = malloc((size_t)(nd / 2 + 2) * sizeof *ac);
+    double *x = work, *ac = work + MAX_PROFILE + 2; /* nd and nd / 2 + 2 values */
     double mean = 0, var = 0, best = 0;
-    if (!x || !ac) goto done;
     for (int64_t o = 0; o < nd; o++) mean += (x[o] = prof[o + 1] - prof[o]);
     mean /= (double)nd;
     for (int64_t o = 0; o < nd; o++) var += (x[o] - mean) * (x[o] - mean);
-    if (var <= 0) goto done;
+    if (var <= 0) return 0;
     int64_t lags = nd / 2;
     for (int64_t t = 0; t <= lags + 1 && t < nd; t++) {
         double c = 0;
@@ -63,23 +62,20 @@ static double profile_period(const double *prof, int64_t m, int64_t *period)
             best = ac[t];
             *period = t;
         }
-done:
-    free(x);
-    free(ac);
     return best > 1 ? 1 : best;
 }
 
-void tappa_pattern_scores(const float *col, const float *off, const float *pred, int64_t s, int64_t n,
-                          const tappa_pattern_params *p, tappa_head_pattern *out)
+tappa_status tappa_pattern_scores(const float *col, const float *off, const float *pred, int64_t s, int64_t n,
+                                  const tappa_pattern_params *p, tappa_head_pattern *out, tappa_error *err)
 {
     double *c = malloc((size_t)n * sizeof *c), *o = malloc((size_t)n * sizeof *o);
-    out->predictability = out->vertical = out->diagonal = out->periodic = 0;
-    out->period = 0;
-    out->cls = TAPPA_PATTERN_IRREGULAR;
-    if (!c || !o) {
+    /* The autocorrelation's differences and lags, at most MAX_PROFILE each. */
+    double *work = malloc(2 * (MAX_PROFILE + 2) * sizeof *work);
+    if (!c || !o || !work) {
         free(c);
         free(o);
-        return;
+        free(work);
+        return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "patterns: out of host memory for the scores");
     }
     for (int64_t j = 0; j < n; j++) c[j] = col[j], o[j] = off[j];
     double pr = 0;
@@ -87,7 +83,7 @@ void tappa_pattern_scores(const float *col, const float *off, const float *pred,
     out->predictability = s > 1 ? pr / (double)(s - 1) : 0;
     /* Offsets 0 .. n - s are seen by every row; the profile keeps those. */
     int64_t m = n - s + 1 < MAX_PROFILE ? n - s + 1 : MAX_PROFILE;
-    out->periodic = profile_period(o, m, &out->period);
+    out->periodic = profile_period(o, m, work, &out->period);
     out->vertical = top_sum(c, n, p->top);
     out->diagonal = top_sum(o, n, p->top);
     double best = out->vertical;
@@ -97,6 +93,8 @@ void tappa_pattern_scores(const float *col, const float *off, const float *pred,
     if (best < p->threshold) out->cls = TAPPA_PATTERN_IRREGULAR;
     free(c);
     free(o);
+    free(work);
+    return TAPPA_OK;
 }
 
 typedef struct ranked {
@@ -130,6 +128,8 @@ static int ranks(const double *x, size_t n, double *r)
 double tappa_spearman(const double *x, const double *y, size_t n)
 {
     if (n < 2) return NAN;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) || !isfinite(y[i])) return NAN;
     double *rx = malloc(n * sizeof *rx), *ry = malloc(n * sizeof *ry), out = NAN;
     if (rx && ry && !ranks(x, n, rx) && !ranks(y, n, ry)) {
         double mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
