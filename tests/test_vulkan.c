@@ -14,6 +14,7 @@
 #include "conform.h"
 #include "rng.h"
 #include "core/internal.h"
+#include "ops/ops_internal.h"
 #include "tappa/tappa.h"
 
 static const char *test_device(void)
@@ -363,6 +364,66 @@ static void test_compress_then_decode(rng *r)
     tappa_context_destroy(&ctx);
 }
 
+typedef struct decode_args {
+    const tappa_tensor *q, *k, *v;
+    int64_t n;
+    tappa_tensor *out, *lse;
+} decode_args;
+
+static tappa_status record_decode(void *p, tappa_error *err)
+{
+    decode_args *a = p;
+    return attention_decode_record(a->q, a->k, a->v, a->n, a->out, a->lse, err);
+}
+
+/* A model session prepares decode's scratch once, for its capacity, then
+ * decodes at every shorter length. The chunk size is rounded to whole steps,
+ * so a shorter context can need more partials than the longest: with 8 KV
+ * heads, 8129 keys take 64 partials per head where 8193 take 52. Each length
+ * must decode right after the one preparation. */
+static void test_decode_after_prepare(rng *r)
+{
+    enum { HQ = 32, HKV = 8, D = 128, CAP = 8193 };
+    tappa_context *ctx = open_device(0);
+    tappa_error err = { 0 };
+    static double q[HQ * D], k[HKV * CAP * D], v[HKV * CAP * D], kc[HKV * CAP * D], vc[HKV * CAP * D];
+    for (int i = 0; i < HQ * D; i++) q[i] = rng_normal(r);
+    for (int i = 0; i < HKV * CAP * D; i++) k[i] = rng_normal(r), v[i] = rng_normal(r);
+    int64_t qs[3] = { HQ, 1, D }, ks[3] = { HKV, CAP, D }, ls[2] = { HQ, 1 };
+    tappa_tensor *tq = tensor_of(ctx, TAPPA_F32, 3, qs, q), *tk = tensor_of(ctx, TAPPA_F16, 3, ks, k);
+    tappa_tensor *tv = tensor_of(ctx, TAPPA_F16, 3, ks, v), *out = NULL, *lse = NULL;
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, qs, &out, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, ls, &lse, &err), TAPPA_OK);
+    CHECK_INT_EQ(attention_decode_prepare(ctx, tq, tk, CAP, &err), TAPPA_OK);
+    const int64_t lengths[3] = { 8129, 8160, CAP };
+    for (int i = 0; i < 3; i++) {
+        int64_t n = lengths[i];
+        CHECK_INT_EQ(tappa_tensor_fill_bits(out, 0x7fc00000u, &err), TAPPA_OK);
+        decode_args args = { tq, tk, tv, n, out, lse };
+        CHECK_INT_EQ(op_submit(ctx->vk, record_decode, &args, &err), TAPPA_OK);
+        for (int h = 0; h < HKV; h++) {
+            memcpy(kc + (size_t)h * n * D, k + (size_t)h * CAP * D, sizeof(double) * (size_t)(n * D));
+            memcpy(vc + (size_t)h * n * D, v + (size_t)h * CAP * D, sizeof(double) * (size_t)(n * D));
+        }
+        double ref[HQ * D];
+        float got[HQ * D];
+        tappa_ref_attention(q, kc, vc, ref, NULL, HQ, HKV, 1, (size_t)n, D, true);
+        CHECK_INT_EQ(tappa_tensor_download(out, got, sizeof got, &err), TAPPA_OK);
+        double diff = 0, norm = 0;
+        for (int j = 0; j < HQ * D; j++) {
+            diff += (got[j] - ref[j]) * (got[j] - ref[j]);
+            norm += ref[j] * ref[j];
+        }
+        double rel = sqrt(diff / norm);
+        printf("decode at %lld keys after a prepare for %d: error %.2e\n", (long long)n, CAP, rel);
+        CHECK(rel <= 2e-3); /* NaN fails too */
+    }
+    tappa_tensor *all[] = { tq, tk, tv, out, lse };
+    for (size_t i = 0; i < 5; i++) tappa_tensor_destroy(&all[i]);
+    check_no_validation(ctx);
+    tappa_context_destroy(&ctx);
+}
+
 int main(void)
 {
     uint64_t seed = rng_fresh_seed();
@@ -377,5 +438,6 @@ int main(void)
     test_forced_splits(seed);
     test_minimum_shared_memory(seed);
     test_compress_then_decode(&r);
+    test_decode_after_prepare(&r);
     return check_exit("test_vulkan");
 }
