@@ -258,6 +258,17 @@ static void test_minimum_shared_memory(uint64_t seed)
 }
 
 /* A tensor of doubles rounded to dt, so the reference sees the device's values. */
+/* ||got - ref|| / ||ref|| (NaN when got holds one). */
+static double rel_error(const float *got, const double *ref, size_t n)
+{
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < n; i++) {
+        diff += (got[i] - ref[i]) * (got[i] - ref[i]);
+        norm += ref[i] * ref[i];
+    }
+    return sqrt(diff / norm);
+}
+
 static tappa_tensor *tensor_of(tappa_context *ctx, tappa_dtype dt, int ndim, const int64_t *shape,
                                double *v)
 {
@@ -342,12 +353,7 @@ static void test_compress_then_decode(rng *r)
         float got[HQ * D];
         tappa_ref_attention(qn, kc, vc, ref, NULL, HQ, HKV, 1, (size_t)len, D, true);
         CHECK_INT_EQ(tappa_tensor_download(out, got, sizeof got, &err), TAPPA_OK);
-        double diff = 0, norm = 0;
-        for (int i = 0; i < HQ * D; i++) {
-            diff += (got[i] - ref[i]) * (got[i] - ref[i]);
-            norm += ref[i] * ref[i];
-        }
-        double rel = sqrt(diff / norm);
+        double rel = rel_error(got, ref, HQ * D);
         printf("compress then decode: layer %d keeps %lld + %d, decode error %.2e\n", l, (long long)b, W, rel);
         CHECK(rel <= 2e-3);
         tappa_tensor *all[] = { tqn, tkn, tvn, out };
@@ -409,12 +415,7 @@ static void test_decode_after_prepare(rng *r)
         float got[HQ * D];
         tappa_ref_attention(q, kc, vc, ref, NULL, HQ, HKV, 1, (size_t)n, D, true);
         CHECK_INT_EQ(tappa_tensor_download(out, got, sizeof got, &err), TAPPA_OK);
-        double diff = 0, norm = 0;
-        for (int j = 0; j < HQ * D; j++) {
-            diff += (got[j] - ref[j]) * (got[j] - ref[j]);
-            norm += ref[j] * ref[j];
-        }
-        double rel = sqrt(diff / norm);
+        double rel = rel_error(got, ref, HQ * D);
         printf("decode at %lld keys after a prepare for %d: error %.2e\n", (long long)n, CAP, rel);
         CHECK(rel <= 2e-3); /* NaN fails too */
     }
