@@ -23,32 +23,28 @@ static bool is_heads(const tappa_array *a)
     return a && a->ndim == 3 && (a->dtype == TAPPA_F32 || a->dtype == TAPPA_F16);
 }
 
-/* Cosine q-similarity of queries [h, t, d] (host floats) per head, on ctx. */
-static tappa_status qsim_of(tappa_context *ctx, const float *q, int64_t h, int64_t t, int64_t d, double *out,
-                            tappa_error *err)
-{
-    int64_t shape[3] = { h, t, d }, hs = h;
-    tappa_tensor *tq = NULL, *to = NULL;
-    float *res = malloc((size_t)h * sizeof *res);
-    tappa_status st = res ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "patterns: out of host memory");
-    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, shape, &tq, err);
-    if (!st) st = tappa_tensor_upload(tq, q, (size_t)(h * t * d) * sizeof *q, err);
-    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 1, &hs, &to, err);
-    if (!st) st = tappa_qsim(tq, to, TAPPA_QSIM_COSINE, err);
-    if (!st) st = tappa_tensor_download(to, res, (size_t)h * sizeof *res, err);
-    for (int64_t i = 0; !st && i < h; i++) out[i] = res[i];
-    tappa_tensor_destroy(&tq);
-    tappa_tensor_destroy(&to);
-    free(res);
-    return st;
-}
-
 /* A device tensor of the host floats x with the given shape. */
 static tappa_status upload(tappa_context *ctx, const float *x, const int64_t *shape, tappa_tensor **out,
                            tappa_error *err)
 {
     tappa_status st = tappa_tensor_create(ctx, TAPPA_F32, 3, shape, out, err);
     if (!st) st = tappa_tensor_upload(*out, x, (size_t)(shape[0] * shape[1] * shape[2]) * sizeof *x, err);
+    return st;
+}
+
+/* Cosine q-similarity per head of the queries tq [h, t, d] on the device. */
+static tappa_status qsim_of(const tappa_tensor *tq, double *out, tappa_error *err)
+{
+    int64_t h = tappa_tensor_dim(tq, 0);
+    tappa_tensor *to = NULL;
+    float *res = malloc((size_t)h * sizeof *res);
+    tappa_status st = res ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "patterns: out of host memory");
+    if (!st) st = tappa_tensor_create(tappa_tensor_context(tq), TAPPA_F32, 1, &h, &to, err);
+    if (!st) st = tappa_qsim(tq, to, TAPPA_QSIM_COSINE, err);
+    if (!st) st = tappa_tensor_download(to, res, (size_t)h * sizeof *res, err);
+    for (int64_t i = 0; !st && i < h; i++) out[i] = res[i];
+    tappa_tensor_destroy(&to);
+    free(res);
     return st;
 }
 
@@ -74,14 +70,14 @@ tappa_status tappa_patterns_layer(tappa_context *ctx, const tappa_array *q, cons
     float *col = malloc((size_t)(hq * n) * sizeof *col), *off = malloc((size_t)(hq * n) * sizeof *off);
     float *pred = malloc((size_t)(hq * s) * sizeof *pred), *energy = malloc((size_t)(hq * pairs) * sizeof *energy);
     double *qs = malloc((size_t)hq * sizeof *qs), *qsw = malloc((size_t)hq * sizeof *qsw);
-    tappa_tensor *tq = NULL, *tsrc = NULL, *tk = NULL, *trows = NULL, *tcol = NULL, *toff = NULL, *tpred = NULL,
-                 *te = NULL;
+    tappa_tensor *tq = NULL, *tpre = NULL, *tk = NULL, *trows = NULL, *tcol = NULL, *toff = NULL, *tpred = NULL,
+                 *te = NULL, *tw = NULL;
     tappa_status st = TAPPA_OK;
     if (!qf || (q_pre && !qp) || !qw || !col || !off || !pred || !energy || !qs || !qsw)
         st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "patterns: out of host memory");
     const float *src = qp ? qp : qf; /* the queries q-similarity and the RoPE picture read */
     if (!st && qp) layout = tappa_rope_layout_of(qp, qf, n, d);
-    int64_t rs[3] = { hq, s, n }, ps[2] = { hq, n }, prs[2] = { hq, s }, es[2] = { hq, pairs };
+    int64_t rs[3] = { hq, s, n }, ps[2] = { hq, n }, prs[2] = { hq, s }, es[2] = { hq, pairs }, ws[3] = { hq, w, d };
     if (!st) st = upload(ctx, qf, q->shape, &tq, err);
     if (!st) st = tappa_tensor_from_array(ctx, k, &tk, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, rs, &trows, err);
@@ -95,21 +91,19 @@ tappa_status tappa_patterns_layer(tappa_context *ctx, const tappa_array *q, cons
     if (!st) st = tappa_tensor_download(toff, off, (size_t)(hq * n) * sizeof *off, err);
     if (!st) st = tappa_tensor_download(tpred, pred, (size_t)(hq * s) * sizeof *pred, err);
     tappa_tensor_destroy(&trows);
-    if (!st && qp) st = upload(ctx, qp, q->shape, &tsrc, err);
+    /* q-similarity and the RoPE picture read the pre-RoPE queries when given. */
+    if (!st && qp) st = upload(ctx, qp, q->shape, &tpre, err);
+    const tappa_tensor *tsrc = qp ? tpre : tq;
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, es, &te, err);
-    if (!st) st = tappa_rope_energy(qp ? tsrc : tq, tk, layout, te, err);
+    if (!st) st = tappa_rope_energy(tsrc, tk, layout, te, err);
     if (!st) st = tappa_tensor_download(te, energy, (size_t)(hq * pairs) * sizeof *energy, err);
-    tappa_tensor_destroy(&tq);
-    tappa_tensor_destroy(&tsrc);
-    tappa_tensor_destroy(&tk);
-    tappa_tensor_destroy(&tcol);
-    tappa_tensor_destroy(&toff);
-    tappa_tensor_destroy(&tpred);
-    tappa_tensor_destroy(&te);
-    if (!st) st = qsim_of(ctx, src, hq, n, d, qs, err);
+    if (!st) st = qsim_of(tsrc, qs, err);
     for (int64_t h = 0; !st && h < hq; h++)
         memcpy(qw + h * w * d, src + (h * n + n - w) * d, (size_t)(w * d) * sizeof *qw);
-    if (!st) st = qsim_of(ctx, qw, hq, w, d, qsw, err);
+    if (!st) st = upload(ctx, qw, ws, &tw, err);
+    if (!st) st = qsim_of(tw, qsw, err);
+    tappa_tensor *all[] = { tq, tpre, tk, tcol, toff, tpred, te, tw };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tappa_tensor_destroy(&all[i]);
     for (int64_t h = 0; !st && h < hq; h++) {
         st = tappa_pattern_scores(col + h * n, off + h * n, pred + h * s, s, n, p, &heads[h], err);
         heads[h].qsim = qs[h];
