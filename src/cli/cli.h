@@ -58,6 +58,9 @@ char *cli_read_text(const char *path, size_t max_bytes, size_t *len, tappa_error
  * `chunk` tokens (each after BOS): bi, q (layers) are means over the chunks. */
 tappa_status cli_calibrate(tappa_context *ctx, tappa_model *m, const char *calib, size_t chunk, bool progress,
                            double *bi, double *q, size_t *n_chunks, tappa_error *err);
+/* How many of name_0, name_1, ... a trace holds in a row (fmt has one %d),
+ * e.g. "layer.%d.q" or "hidden.%d". */
+int cli_count_tensors(const tappa_safetensors *t, const char *fmt);
 /* Monotonic clock in milliseconds. */
 double cli_now_ms(void);
 /* True if stderr is a terminal (progress lines go there only then). */

@@ -141,3 +141,13 @@ char *cli_read_text(const char *path, size_t max_bytes, size_t *len, tappa_error
     buf[*len] = '\0';
     return buf;
 }
+
+int cli_count_tensors(const tappa_safetensors *t, const char *fmt)
+{
+    int n = 0;
+    char name[64];
+    for (;; n++) {
+        snprintf(name, sizeof name, fmt, n);
+        if (!tappa_safetensors_find(t, name)) return n;
+    }
+}

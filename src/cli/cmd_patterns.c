@@ -65,16 +65,6 @@ static bool parse_list(const char *s, int limit, bool *mask)
     }
 }
 
-static int count_layers(const tappa_safetensors *t)
-{
-    char name[64];
-    int n = 0;
-    for (;; n++) {
-        snprintf(name, sizeof name, "layer.%d.q", n);
-        if (!tappa_safetensors_find(t, name)) return n;
-    }
-}
-
 static const tappa_array *tensor(const tappa_safetensors *t, int layer, const char *what)
 {
     char name[64];
@@ -341,7 +331,7 @@ int cmd_patterns(int argc, char **argv)
     analysis a = { 0 };
     bool *want = NULL, *show_head = NULL;
     tappa_status st = tappa_safetensors_read(path, &t, &err);
-    int total = st ? 0 : count_layers(t);
+    int total = st ? 0 : cli_count_tensors(t, "layer.%d.q");
     if (!st && total == 0) st = tappa_fail(&err, TAPPA_ERR_FORMAT, "%s: no layer.0.q: not a trace", path);
     if (!st && !(want = malloc((size_t)total * sizeof *want))) st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     if (!st) {

@@ -28,17 +28,6 @@ static const char help[] =
     "from either can be given to 'tappa prune-order'. Without --bi-out or --q-out, prints\n"
     "whichever scores the traces hold.\n";
 
-/* Count name_0, name_1, ... present in a trace (fmt has one %d). */
-static int count_tensors(const tappa_safetensors *t, const char *fmt)
-{
-    int n = 0;
-    char name[64];
-    for (;; n++) {
-        snprintf(name, sizeof name, fmt, n);
-        if (!tappa_safetensors_find(t, name)) return n;
-    }
-}
-
 /* Per-layer sums over chunks of one score. */
 typedef struct score_sum {
     bool wanted;
@@ -50,7 +39,7 @@ typedef struct score_sum {
 static tappa_status trace_layers(const char *path, const tappa_safetensors *t, bool bi, bool q, int *layers,
                                  tappa_error *err)
 {
-    int hidden = count_tensors(t, "hidden.%d"), qpre = count_tensors(t, "layer.%d.q_pre");
+    int hidden = cli_count_tensors(t, "hidden.%d"), qpre = cli_count_tensors(t, "layer.%d.q_pre");
     if (bi && hidden < 2)
         return tappa_fail(err, TAPPA_ERR_FORMAT,
                           "%s: block influence needs hidden.0 .. hidden.L (found %d hidden states)", path, hidden);
@@ -195,8 +184,8 @@ int cmd_prune_scores(int argc, char **argv)
     if (!st) st = tappa_safetensors_read(traces[0], &t, &err);
     if (!st && !bi_out && !q_out) {
         /* Nothing asked for by name: whatever the first trace holds. */
-        bi.wanted = count_tensors(t, "hidden.%d") >= 2;
-        q.wanted = count_tensors(t, "layer.%d.q_pre") >= 1;
+        bi.wanted = cli_count_tensors(t, "hidden.%d") >= 2;
+        q.wanted = cli_count_tensors(t, "layer.%d.q_pre") >= 1;
         if (!bi.wanted && !q.wanted)
             st = tappa_fail(&err, TAPPA_ERR_FORMAT,
                             "%s: no hidden.{i} or layer.{i}.q_pre tensors: nothing to score", traces[0]);
