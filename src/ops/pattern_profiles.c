@@ -45,32 +45,31 @@ typedef struct profile_args {
 } profile_args;
 
 tappa_status pattern_profiles_record(const tappa_tensor *rows, tappa_tensor *col, tappa_tensor *off,
-                                     tappa_tensor *pred_out, tappa_error *err)
+                                     tappa_tensor *pred, tappa_error *err)
 {
-    const profile_args args = { rows, col, off, pred_out }, *a = &args;
     tvk_device *dev = rows->ctx->vk;
     uint32_t heads = (uint32_t)rows->shape[0], s = (uint32_t)rows->shape[1], n = (uint32_t)rows->shape[2];
     uint32_t wg = op_workgroup_size(dev);
     tappa_status st = op_check_loops(dev, (uint64_t)s + (n + wg - 1) / wg + 16, "pattern_profiles", err);
-    tvk_pipeline *prof, *pred;
+    tvk_pipeline *profiles, *predictability;
     uint32_t spec[2] = { wg, 0 };
-    if (!st) st = tvk_pipeline_get(dev, SHADER(pattern_profiles), 4, spec, 2, &prof, err);
+    if (!st) st = tvk_pipeline_get(dev, SHADER(pattern_profiles), 4, spec, 2, &profiles, err);
     spec[1] = 1;
-    if (!st) st = tvk_pipeline_get(dev, SHADER(pattern_profiles), 4, spec, 2, &pred, err);
+    if (!st) st = tvk_pipeline_get(dev, SHADER(pattern_profiles), 4, spec, 2, &predictability, err);
     for (uint32_t h = 0; h < heads && !st; h++) {
         size_t as, ao, cs, co, os, oo, ps, po;
-        st = op_locate(a->rows, (size_t)h * s * n, (size_t)s * n, &as, &ao, err);
-        if (!st) st = op_locate(a->col, (size_t)h * n, n, &cs, &co, err);
-        if (!st) st = op_locate(a->off, (size_t)h * n, n, &os, &oo, err);
-        if (!st) st = op_locate(a->pred, (size_t)h * s, s, &ps, &po, err);
+        st = op_locate(rows, (size_t)h * s * n, (size_t)s * n, &as, &ao, err);
+        if (!st) st = op_locate(col, (size_t)h * n, n, &cs, &co, err);
+        if (!st) st = op_locate(off, (size_t)h * n, n, &os, &oo, err);
+        if (!st) st = op_locate(pred, (size_t)h * s, s, &ps, &po, err);
         if (st) break;
-        tvk_binding b[4] = { tensor_binding(a->rows, as), tensor_binding(a->col, cs), tensor_binding(a->off, os),
-                             tensor_binding(a->pred, ps) };
+        tvk_binding b[4] = { tensor_binding(rows, as), tensor_binding(col, cs), tensor_binding(off, os),
+                             tensor_binding(pred, ps) };
         uint32_t push[6] = { s, n, (uint32_t)ao, (uint32_t)co, (uint32_t)oo, (uint32_t)po }, gx, gy;
         tvk_grid(dev, (n + wg - 1) / wg, &gx, &gy);
-        st = tvk_dispatch(dev, prof, b, push, sizeof push, gx, gy, 1, err);
+        st = tvk_dispatch(dev, profiles, b, push, sizeof push, gx, gy, 1, err);
         tvk_grid(dev, s - 1, &gx, &gy);
-        if (!st) st = tvk_dispatch(dev, pred, b, push, sizeof push, gx, gy, 1, err);
+        if (!st) st = tvk_dispatch(dev, predictability, b, push, sizeof push, gx, gy, 1, err);
     }
     return st;
 }

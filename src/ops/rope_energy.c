@@ -33,23 +33,22 @@ typedef struct energy_args {
 tappa_status rope_energy_record(const tappa_tensor *q, const tappa_tensor *k, bool interleaved, tappa_tensor *out,
                                 tappa_error *err)
 {
-    const energy_args args = { q, k, interleaved, out }, *a = &args;
     tvk_device *dev = q->ctx->vk;
-    uint32_t hq = (uint32_t)a->q->shape[0], n = (uint32_t)a->q->shape[1], d = (uint32_t)a->q->shape[2];
-    uint32_t hkv = (uint32_t)a->k->shape[0], wg = op_workgroup_size(dev);
+    uint32_t hq = (uint32_t)q->shape[0], n = (uint32_t)q->shape[1], d = (uint32_t)q->shape[2];
+    uint32_t hkv = (uint32_t)k->shape[0], wg = op_workgroup_size(dev);
     tappa_status st = op_check_loops(dev, (uint64_t)n * ((d / 2 + wg - 1) / wg) + 16, "rope_energy", err);
-    uint32_t spec[2] = { wg, a->interleaved };
+    uint32_t spec[2] = { wg, interleaved };
     tvk_pipeline *pl;
     if (!st)
-        st = a->k->dtype == TAPPA_F16 ? tvk_pipeline_get(dev, SHADER(rope_energy_f16), 3, spec, 2, &pl, err)
+        st = k->dtype == TAPPA_F16 ? tvk_pipeline_get(dev, SHADER(rope_energy_f16), 3, spec, 2, &pl, err)
                                       : tvk_pipeline_get(dev, SHADER(rope_energy_f32), 3, spec, 2, &pl, err);
     for (uint32_t h = 0; h < hq && !st; h++) {
         size_t qs, qo, ks, ko, os, oo;
-        st = op_locate(a->q, (size_t)h * n * d, (size_t)n * d, &qs, &qo, err);
-        if (!st) st = op_locate(a->k, (size_t)(h / (hq / hkv)) * n * d, (size_t)n * d, &ks, &ko, err);
-        if (!st) st = op_locate(a->out, (size_t)h * (d / 2), d / 2, &os, &oo, err);
+        st = op_locate(q, (size_t)h * n * d, (size_t)n * d, &qs, &qo, err);
+        if (!st) st = op_locate(k, (size_t)(h / (hq / hkv)) * n * d, (size_t)n * d, &ks, &ko, err);
+        if (!st) st = op_locate(out, (size_t)h * (d / 2), d / 2, &os, &oo, err);
         if (st) break;
-        tvk_binding b[3] = { tensor_binding(a->q, qs), tensor_binding(a->k, ks), tensor_binding(a->out, os) };
+        tvk_binding b[3] = { tensor_binding(q, qs), tensor_binding(k, ks), tensor_binding(out, os) };
         uint32_t push[5] = { (uint32_t)qo, (uint32_t)ko, (uint32_t)oo, n, d };
         st = tvk_dispatch(dev, pl, b, push, sizeof push, 1, 1, 1, err);
     }
