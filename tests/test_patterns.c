@@ -359,8 +359,8 @@ int main(int argc, char **argv)
     test_gallery(argv[2]);
     test_scores();
     test_errors();
+    /* Remove what the test wrote: the traces, then the gallery and its folder. */
     static char names[4 + LAYERS + LAYERS * HQ][48];
-    const char *files[4 + LAYERS + LAYERS * HQ];
     size_t n = 0;
     snprintf(names[n++], sizeof names[0], "trace.safetensors");
     snprintf(names[n++], sizeof names[0], "not-a-trace.safetensors");
@@ -370,13 +370,12 @@ int main(int argc, char **argv)
         snprintf(names[n++], sizeof names[0], "gallery/layer-%d.png", l);
         for (int h = 0; h < HQ; h++) snprintf(names[n++], sizeof names[0], "gallery/layer-%d-head-%d.png", l, h);
     }
-    for (size_t i = 0; i < n; i++) files[i] = names[i];
-    snprintf(path, sizeof path, "%s/gallery", dir);
     for (size_t i = 0; i < n; i++) {
-        char file[600];
-        snprintf(file, sizeof file, "%s/%s", dir, files[i]);
+        char file[1024];
+        snprintf(file, sizeof file, "%s/%s", dir, names[i]);
         remove(file);
     }
+    snprintf(path, sizeof path, "%s/gallery", dir);
     rmdir(path);
     cli_test_cleanup(dir, NULL, 0); /* the runner's out and err, and the folder */
     return check_exit("test_patterns");
