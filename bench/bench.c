@@ -21,7 +21,8 @@ static const char help[] =
     "its fraction of the device copy bandwidth measured in the same run.\n"
     "  --device D    index or name substring (default: the best GPU)\n"
     "  --op NAME     only this op (and the copy yardstick); also 'decode' (decode\n"
-    "                attention at every context from 1K to 128K) and 'compress'\n"
+    "                attention at every context from 1K to 128K), 'prefill' (causal\n"
+    "                prefill from 1K to 16K) and 'compress'\n"
     "  --json FILE   also write the results as JSON to FILE\n"
     "  --quick       small shapes, few runs (a smoke run on CPU drivers)\n"
     "  --reps N      timed runs per op\n";
@@ -31,6 +32,7 @@ static const char help[] =
 
 typedef struct timing {
     double median_ms, min_ms;
+    bool coopmat; /* the case's dispatches took a cooperative-matrix path */
 } timing;
 
 static int cmp_double(const void *a, const void *b)
@@ -163,7 +165,7 @@ int main(int argc, char **argv)
     if (op) {
         bool known = false;
         for (size_t i = 0; conform_ops[i]; i++) known |= !strcmp(conform_ops[i], op);
-        known |= !strcmp(op, "compress") || !strcmp(op, "decode");
+        known |= !strcmp(op, "compress") || !strcmp(op, "decode") || !strcmp(op, "prefill");
         if (!known) {
             fprintf(stderr, "tappa-bench: unknown op '%s' (see tappa-bench --help)\n", op);
             return 2;
@@ -194,7 +196,10 @@ int main(int argc, char **argv)
         if (tty) fprintf(stderr, "\r[%zu/%zu] %s %s %s        ", i + 1, n, cases[i].op, cases[i].dtype, cases[i].shape);
         else fprintf(stderr, "[%zu/%zu] %s %s %s\n", i + 1, n, cases[i].op, cases[i].dtype, cases[i].shape);
         int case_reps = cases[i].max_reps && cases[i].max_reps < reps ? cases[i].max_reps : reps;
-        if (time_case(dev, &cases[i], case_reps, &t[i], &err)) {
+        uint64_t before = dev->coopmat_dispatches;
+        tappa_status st = time_case(dev, &cases[i], case_reps, &t[i], &err);
+        t[i].coopmat = dev->coopmat_dispatches != before;
+        if (st) {
             bench_cases_destroy(cases, n);
             free(t);
             tappa_context_destroy(&ctx);
@@ -212,8 +217,8 @@ int main(int argc, char **argv)
     printf("tappa-bench on %s (%s, Vulkan %s), median of %d runs%s\n", info->name, info->driver,
            info->api_version, reps, quick ? ", quick shapes" : "");
     printf("copy bandwidth (read + write, best copy kernel): %.1f GB/s\n\n", copy_gbps);
-    printf("%-15s %-4s %-36s %10s %10s %9s %8s\n", "op", "type", "case", "median us", "GB/s",
-           "TFLOP/s", "of copy");
+    printf("%-15s %-4s %-36s %10s %10s %9s %8s  %s\n", "op", "type", "case", "median us", "GB/s",
+           "TFLOP/s", "of copy", "path");
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "device", info->name);
     cJSON_AddStringToObject(root, "driver", info->driver);
@@ -225,8 +230,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         double s = t[i].median_ms * 1e-3;
         double gbps = cases[i].bytes / s / 1e9, tflops = cases[i].flops / s / 1e12;
-        printf("%-15s %-4s %-36s %10.1f %10.1f %9.3f %7.1f%%\n", cases[i].op, cases[i].dtype,
-               cases[i].shape, t[i].median_ms * 1e3, gbps, tflops, 100 * gbps / copy_gbps);
+        const char *path = t[i].coopmat ? "coopmat" : "portable";
+        printf("%-15s %-4s %-36s %10.1f %10.1f %9.3f %7.1f%%  %s\n", cases[i].op, cases[i].dtype,
+               cases[i].shape, t[i].median_ms * 1e3, gbps, tflops, 100 * gbps / copy_gbps, path);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "op", cases[i].op);
         cJSON_AddStringToObject(o, "dtype", cases[i].dtype);
@@ -240,6 +246,7 @@ int main(int argc, char **argv)
         cJSON_AddNumberToObject(o, "fraction_of_copy", gbps / copy_gbps);
         cJSON_AddNumberToObject(o, "input_sets", cases[i].sets);
         cJSON_AddStringToObject(o, "clock", cases[i].run ? "host" : "gpu");
+        cJSON_AddStringToObject(o, "path", path);
         cJSON_AddItemToArray(arr, o);
     }
     /* The compression issue's yardstick: the whole step against the prefill

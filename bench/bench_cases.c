@@ -243,6 +243,9 @@ static tappa_status add_decode(builder *b, tappa_dtype kv, bool quick, const int
     return st;
 }
 
+static tappa_status add_prefill(builder *b, tappa_dtype kv, bool quick, const int64_t *prompts, int n_prompts,
+                                tappa_error *err);
+
 /* Attention at the Llama-3-8B shape with a KV cache of dtype kv. */
 static tappa_status add_attention(builder *b, tappa_dtype kv, bool quick, tappa_error *err)
 {
@@ -285,9 +288,24 @@ static tappa_status add_attention(builder *b, tappa_dtype kv, bool quick, tappa_
                       spec_bytes(&in[0]) + spec_bytes(&in[1]) + spec_bytes(&out), 4.0 * hq * n * d, 0, &s, err);
     }
     /* Causal prefill of a 4K and a 16K prompt. */
-    const int64_t prompts[2] = { 4096, 16384 };
-    for (int i = 0; i < (quick ? 1 : 2) && !st && wants(b, "attention"); i++) {
-        int64_t n = quick ? 256 : prompts[i];
+    const int64_t prompts[2] = { 4096, 16384 }, quick_prompt = 256;
+    if (!st && wants(b, "attention"))
+        st = quick ? add_prefill(b, kv, quick, &quick_prompt, 1, err) : add_prefill(b, kv, quick, prompts, 2, err);
+    return st;
+}
+
+/* Causal prefill at the Llama-3-8B shape, K/V of dtype kv, for each of the
+ * n_prompts prompt lengths. */
+static tappa_status add_prefill(builder *b, tappa_dtype kv, bool quick, const int64_t *prompts, int n_prompts,
+                                tappa_error *err)
+{
+    const int64_t hq = quick ? 8 : 32, hkv = quick ? 2 : 8, d = 128;
+    const char *dn = tappa_dtype_name(kv);
+    char text[96];
+    state *s = NULL;
+    tappa_status st = TAPPA_OK;
+    for (int i = 0; i < n_prompts && !st; i++) {
+        int64_t n = prompts[i];
         tensor_spec in[3] = { { 3, { hq, n, d }, TAPPA_F32 }, { 3, { hkv, n, d }, kv }, { 3, { hkv, n, d }, kv } };
         tensor_spec out[2] = { { 3, { hq, n, d }, TAPPA_F32 }, { 2, { hq, n }, TAPPA_F32 } };
         snprintf(text, sizeof text, "prefill causal hq=%lld hkv=%lld n=%lld d=%lld", (long long)hq,
@@ -540,6 +558,11 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
             /* The decode sweep, asked for by name: every context from 1K to 128K. */
             const int64_t sweep[8] = { 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072 };
             st = add_decode(&b, dt, quick, sweep, quick ? 2 : 8, err);
+        }
+        if (!st && b.only && !strcmp(b.only, "prefill")) {
+            /* The prefill sweep, asked for by name: causal prompts from 1K to 16K. */
+            const int64_t sweep[5] = { 1024, 2048, 4096, 8192, 16384 }, quick_sweep[2] = { 128, 256 };
+            st = add_prefill(&b, dt, quick, quick ? quick_sweep : sweep, quick ? 2 : 5, err);
         }
         if (!st && wants(&b, "window_stats")) st = add_window_stats(&b, dt, quick, err);
         if (!st && dt == TAPPA_F32 && wants(&b, "token_scores")) {

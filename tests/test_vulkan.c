@@ -257,6 +257,30 @@ static void test_minimum_shared_memory(uint64_t seed)
     tappa_context_destroy(&ctx);
 }
 
+/* matvec's shared-memory tree, the path of devices without subgroup
+ * arithmetic (lavapipe has it, so the subgroup path runs everywhere else). */
+static void test_matvec_without_subgroups(uint64_t seed)
+{
+    tappa_context *ctx = open_device(0);
+    ctx->vk->info.subgroup_arithmetic = false;
+    tappa_error err = { 0 };
+    conform_options opt = { .seed = seed, .op = "matvec", .large = false };
+    conform_result *res = NULL;
+    size_t n = 0;
+    CHECK_INT_EQ(conform_run(ctx, &opt, NULL, NULL, &res, &n, &err), TAPPA_OK);
+    CHECK(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        if (!res[i].pass)
+            fprintf(stderr, "matvec tree case %s %s: error %g (tol %g) %s\n", res[i].shape, res[i].dtype,
+                    res[i].error, res[i].tolerance, res[i].note);
+        CHECK(res[i].pass);
+    }
+    printf("matvec without subgroup arithmetic: %zu cases\n", n);
+    free(res);
+    check_no_validation(ctx);
+    tappa_context_destroy(&ctx);
+}
+
 /* A tensor of doubles rounded to dt, so the reference sees the device's values. */
 /* ||got - ref|| / ||ref|| (NaN when got holds one). */
 static double rel_error(const float *got, const double *ref, size_t n)
@@ -438,6 +462,7 @@ int main(void)
     test_large_tensor(&r);
     test_forced_splits(seed);
     test_minimum_shared_memory(seed);
+    test_matvec_without_subgroups(seed);
     test_compress_then_decode(&r);
     test_decode_after_prepare(&r);
     return check_exit("test_vulkan");

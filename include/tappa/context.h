@@ -45,6 +45,9 @@ typedef struct tappa_device_info {
     bool shader_float16, shader_int8;
     bool storage_16bit, storage_8bit;
     bool cooperative_matrix_khr, cooperative_matrix_nv;
+    /* VK_NV_cooperative_matrix tiles with f16 A and B, f32 C and D, subgroup
+     * scope, that the device offers (M x N x K); tappa's tensor-core paths use them. */
+    bool coopmat_f16_16x8x16, coopmat_f16_16x16x16;
     bool buffer_device_address;
     /* Memory. */
     bool unified_memory;             /* host-visible device-local memory used with no staging copy */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../core/internal.h"
 #include "../model/quant.h"
 #include "conform.h"
 #include "rng.h"
@@ -968,7 +969,8 @@ static const conform_case cases[] = {
     ATTN(dt, 16, 16, 1, 5, 64, true, false),                                         \
     ATTN(dt, 4, 2, 1, 1, 80, true, false),        /* one key */                      \
     ATTN(dt, 6, 3, 1, 3001, 80, true, false),     /* decode, d / 4 not a power of 2 */ \
-    ATTN(dt, 8, 4, 1, 777, 96, true, true)        /* decode on a KV cache */
+    ATTN(dt, 8, 4, 1, 777, 96, true, true),       /* decode on a KV cache */         \
+    ATTN(dt, 8, 2, 1, 70001, 128, true, false)    /* decode, several steps per chunk */
     ATTENTION(TAPPA_F32),
     ATTENTION(TAPPA_F16),
     { "token_scores", TAPPA_F32, 8, 2, 300, 32, 5, { 0 }, 0, false, { 0 } },
@@ -1072,39 +1074,68 @@ static bool selected(const conform_case *c, const conform_options *opt)
     return (!opt->op || !strcmp(opt->op, c->op)) && (!c->large || opt->large);
 }
 
+/* Run case i into res and judge it. */
+static void run_judged(tappa_context *ctx, const conform_options *opt, size_t i, conform_result *res)
+{
+    const conform_case *c = &cases[i];
+    snprintf(res->op, sizeof res->op, "%s", c->op);
+    snprintf(res->dtype, sizeof res->dtype, "%s", tappa_dtype_name(c->dtype));
+    /* Each case draws from its own stream, so one case reproduces alone. */
+    rng r;
+    rng_seed(&r, opt->seed ^ (0x9e3779b97f4a7c15ull * (i + 1)));
+    tappa_error case_err = { 0 };
+    tappa_status st = run_case(ctx, c, &r, res, &case_err);
+    if (st == TAPPA_ERR_UNSUPPORTED) {
+        res->unsupported = true;
+        res->error = NAN;
+        snprintf(res->note, sizeof res->note, "%s", case_err.message);
+    } else if (st) {
+        res->error = NAN;
+        snprintf(res->note, sizeof res->note, "%s", case_err.message);
+    } else {
+        /* NaN compares false, so an unwritten (poisoned) output fails here. */
+        res->pass = res->error <= res->tolerance;
+    }
+}
+
+/* Whether a case may take a cooperative-matrix path (f16 attention), for
+ * the progress count; whether it did is counted by the device. */
+static bool may_use_coopmat(const conform_case *c) { return !strcmp(c->op, "attention") && c->dtype == TAPPA_F16; }
+
 tappa_status conform_run(tappa_context *ctx, const conform_options *opt,
                          void (*progress)(const conform_result *done, size_t index, size_t total, void *user),
                          void *user,
                          conform_result **results, size_t *count, tappa_error *err)
 {
     size_t n_cases = sizeof cases / sizeof cases[0];
-    conform_result *out = calloc(n_cases, sizeof *out);
+    /* A case that ran on a cooperative-matrix path runs again on the
+     * portable path: both are checked on a device that has both. */
+    conform_result *out = calloc(2 * n_cases, sizeof *out);
     if (!out) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    tvk_device *dev = ctx->vk;
+    bool coopmat = dev && dev->coopmat;
     size_t total = 0;
-    for (size_t i = 0; i < n_cases; i++) total += selected(&cases[i], opt);
+    for (size_t i = 0; i < n_cases; i++)
+        if (selected(&cases[i], opt)) total += 1 + (coopmat && may_use_coopmat(&cases[i]));
     size_t n = 0;
     for (size_t i = 0; i < n_cases; i++) {
-        const conform_case *c = &cases[i];
-        if (!selected(c, opt)) continue;
+        if (!selected(&cases[i], opt)) continue;
         conform_result *res = &out[n++];
-        snprintf(res->op, sizeof res->op, "%s", c->op);
-        snprintf(res->dtype, sizeof res->dtype, "%s", tappa_dtype_name(c->dtype));
-        /* Each case draws from its own stream, so one case reproduces alone. */
-        rng r;
-        rng_seed(&r, opt->seed ^ (0x9e3779b97f4a7c15ull * (i + 1)));
-        tappa_error case_err = { 0 };
-        tappa_status st = run_case(ctx, c, &r, res, &case_err);
-        if (st == TAPPA_ERR_UNSUPPORTED) {
-            res->unsupported = true;
-            res->error = NAN;
-            snprintf(res->note, sizeof res->note, "%s", case_err.message);
-        } else if (st) {
-            res->error = NAN;
-            snprintf(res->note, sizeof res->note, "%s", case_err.message);
-        } else {
-            /* NaN compares false, so an unwritten (poisoned) output fails here. */
-            res->pass = res->error <= res->tolerance;
+        uint64_t before = dev ? dev->coopmat_dispatches : 0;
+        run_judged(ctx, opt, i, res);
+        if (!dev || dev->coopmat_dispatches == before) {
+            if (progress) progress(res, n - 1, total, user);
+            continue;
         }
+        size_t len = strlen(res->shape);
+        snprintf(res->shape + len, sizeof res->shape - len, " coopmat");
+        if (progress) progress(res, n - 1, total, user);
+        dev->coopmat = false;
+        res = &out[n++];
+        run_judged(ctx, opt, i, res);
+        dev->coopmat = true;
+        len = strlen(res->shape);
+        snprintf(res->shape + len, sizeof res->shape - len, " portable");
         if (progress) progress(res, n - 1, total, user);
     }
     (void)err;

@@ -37,7 +37,7 @@ typedef struct vk_session {
     tappa_kv_cache *cache;
     tappa_tensor *x, *h;          /* [VK_CHUNK, E] token-major */
     tappa_tensor *q, *k, *v;      /* [H or Hkv, VK_CHUNK, D] head-major, as RoPE and the cache take them */
-    tappa_tensor *q1, *att1, *lse1; /* one token's query, attention output, lse: [H, 1, D], [H, 1] */
+    tappa_tensor *lse1;             /* one decode's log-sum-exps: [H, 1] */
     tappa_tensor *att;            /* [VK_CHUNK, H * D] token-major, for the output projection */
     tappa_tensor *gate, *up;      /* [VK_CHUNK, F] */
     tappa_tensor *logits;         /* [VK_CHUNK, V] */

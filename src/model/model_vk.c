@@ -97,7 +97,7 @@ tappa_status session_vk_create(tappa_session *s, tappa_error *err)
     vk_session *d = s->dev = calloc(1, sizeof *s->dev);
     if (!d) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     int64_t E = in->embd, F = in->ffn, V = in->vocab, H = in->heads, HK = in->kv_heads, D = in->head_dim, C = VK_CHUNK;
-    int64_t xs[2] = { C, E }, qs[3] = { H, C, D }, ks[3] = { HK, C, D }, q1s[3] = { H, 1, D }, l1s[2] = { H, 1 };
+    int64_t xs[2] = { C, E }, qs[3] = { H, C, D }, ks[3] = { HK, C, D }, l1s[2] = { H, 1 };
     int64_t as[2] = { C, H * D }, fs[2] = { C, F }, vs[2] = { C, V };
     tappa_status st = tappa_kv_cache_create(ctx, in->layers, HK, s->cap, D, TAPPA_F32, &d->cache, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, xs, &d->x, err);
@@ -105,8 +105,6 @@ tappa_status session_vk_create(tappa_session *s, tappa_error *err)
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, qs, &d->q, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, ks, &d->k, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, ks, &d->v, err);
-    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, q1s, &d->q1, err);
-    if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 3, q1s, &d->att1, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, l1s, &d->lse1, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, as, &d->att, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, fs, &d->gate, err);
@@ -116,7 +114,7 @@ tappa_status session_vk_create(tappa_session *s, tappa_error *err)
     tappa_rope_params rp = rope_params(m);
     if (!st) st = rope_table_create(ctx, s->cap + C, D, &rp, &d->rope_table, err);
     /* Decode's partial buffers, sized for the longest context this session reaches. */
-    if (!st) st = attention_decode_prepare(ctx, d->q1, tappa_kv_cache_keys(d->cache, 0), s->cap, err);
+    if (!st) st = attention_decode_prepare(ctx, d->q, tappa_kv_cache_keys(d->cache, 0), s->cap, err);
     return st;
 }
 
@@ -125,7 +123,7 @@ void session_vk_free(tappa_session *s)
     vk_session *d = s->dev;
     if (!d) return;
     tappa_kv_cache_destroy(&d->cache);
-    tappa_tensor *ts[] = { d->x, d->h, d->q, d->k, d->v, d->q1, d->att1, d->lse1, d->att, d->gate, d->up, d->logits,
+    tappa_tensor *ts[] = { d->x, d->h, d->q, d->k, d->v, d->lse1, d->att, d->gate, d->up, d->logits,
                            d->rope_table, d->t_hidden, d->t_qpre, d->t_q, d->t_k, d->t_v };
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) tappa_tensor_destroy(&ts[i]);
     free(d);
@@ -190,23 +188,20 @@ typedef struct chunk_args {
 } chunk_args;
 
 /* Causal attention of the chunk's tokens, one decode at a time: token i
- * sees the cache up to its own position. q is head-major [H, VK_CHUNK, D];
- * each token's rows are gathered into q1 and its output lands in row i of att. */
+ * sees the cache up to its own position. Each decode reads token i's rows
+ * of the head-major q [H, VK_CHUNK, D] in place and writes row i of att;
+ * consecutive decodes share the partial buffers, hence the barriers. */
 static tappa_status record_attention(vk_session *d, tvk_device *dev, int layer, int64_t held, uint32_t t, int H, int D,
                                      tappa_error *err)
 {
     tappa_status st = TAPPA_OK;
     for (uint32_t i = 0; i < t && !st; i++) {
-        for (int h = 0; h < H && !st; h++)
-            st = tensor_copy_range(d->q, ((size_t)h * VK_CHUNK + i) * D, d->q1, (size_t)h * D, (size_t)D, err);
-        tvk_barrier(dev);
-        if (!st)
-            st = attention_decode_record(d->q1, tappa_kv_cache_keys(d->cache, layer),
-                                         tappa_kv_cache_values(d->cache, layer), held + i + 1, d->att1, d->lse1, err);
-        tvk_barrier(dev);
-        if (!st) st = tensor_copy_range(d->att1, 0, d->att, (size_t)i * H * D, (size_t)H * D, err);
-        tvk_barrier(dev);
+        if (i) tvk_barrier(dev);
+        st = attention_decode_record_rows(d->q, (size_t)i * D, (size_t)VK_CHUNK * D, tappa_kv_cache_keys(d->cache, layer),
+                                          tappa_kv_cache_values(d->cache, layer), held + i + 1, d->att,
+                                          (size_t)i * H * D, d->lse1, err);
     }
+    tvk_barrier(dev);
     return st;
 }
 

@@ -4,6 +4,7 @@
 #include "ops_internal.h"
 
 #define PREFILL_WG 128  /* 16 invocations per row group */
+#define PREFILL_CM_WG 128 /* tensor-core path: 4 subgroups of 32, 16 query rows each */
 
 /* Rows per workgroup (BR), rows per invocation (RT) and keys per tile (BC). */
 typedef struct prefill_config {
@@ -100,11 +101,84 @@ static tappa_status record_pass(tvk_device *dev, const tvk_pipeline *p, prefill_
     return st;
 }
 
+/* Shared memory of attention_prefill_coopmat.comp: K and V tiles of 32
+ * padded rows, and each subgroup's score and probability scratches. */
+static uint64_t coopmat_shared(uint32_t d)
+{
+    uint32_t subgroups = PREFILL_CM_WG / 32;
+    return 2ull * 32 * (d + 8) * 2 + subgroups * (32ull * 20 * 4 + 32ull * 24 * 2);
+}
+
+/* Whether a tensor's rows start 16-byte aligned in their bindings, as tile
+ * loads need: each binding starts at a segment, so every segment must start
+ * on a row (rows are multiples of 16 elements here). */
+static bool aligned_rows(const tappa_tensor *t)
+{
+    for (size_t i = 0; i < t->n_segments; i++)
+        if (t->segments[i].first % (size_t)t->shape[t->ndim - 1]) return false;
+    return true;
+}
+
+/* Whether the tensor-core path takes this prefill: f16 K/V, head dims that
+ * are multiples of 16, the device's 16 x 16 x 16 f16 tiles in subgroups of
+ * 32 (two lanes per row), and 16-byte aligned rows. */
+static bool use_coopmat(const tvk_device *dev, const tappa_tensor *q, const tappa_tensor *k,
+                        const tappa_tensor *v, const tappa_tensor *out)
+{
+    const tappa_device_info *info = &dev->info;
+    uint32_t d = (uint32_t)q->shape[2];
+    return dev->coopmat && info->coopmat_f16_16x16x16 && k->dtype == TAPPA_F16 && d % 16 == 0 && d <= 256 &&
+           info->subgroup_min_size == 32 && info->subgroup_max_size == 32 && info->subgroup_shuffle &&
+           info->subgroup_vote && info->subgroup_in_compute && coopmat_shared(d) <= info->max_shared_memory_bytes &&
+           aligned_rows(q) && aligned_rows(k) && aligned_rows(v) && aligned_rows(out);
+}
+
+/* The tensor-core path: one dispatch over every head and row block where
+ * each tensor is one binding, else one dispatch per query head. */
+static tappa_status record_coopmat(tvk_device *dev, const tappa_tensor *q, const tappa_tensor *k,
+                                   const tappa_tensor *v, bool causal, tappa_tensor *out, tappa_tensor *lse,
+                                   tappa_error *err)
+{
+    uint32_t hq = (uint32_t)q->shape[0], nq = (uint32_t)q->shape[1], d = (uint32_t)q->shape[2];
+    uint32_t hkv = (uint32_t)k->shape[0], nk = (uint32_t)k->shape[1];
+    uint32_t spec[2] = { PREFILL_CM_WG, d };
+    tvk_pipeline *p;
+    tappa_status st = tvk_pipeline_get(dev, SHADER(attention_prefill_coopmat), 5, spec, 2, &p, err);
+    bool whole = tappa_tensor_segments(q) == 1 && tappa_tensor_segments(k) == 1 && tappa_tensor_segments(v) == 1 &&
+                 tappa_tensor_segments(out) == 1 && tappa_tensor_segments(lse) == 1;
+    uint32_t blocks = (nq + PREFILL_CM_WG / 2 - 1) / (PREFILL_CM_WG / 2); /* 16 rows per subgroup of 32 */
+    size_t q_head = (size_t)nq * d, kv_head = (size_t)nk * d;
+    for (uint32_t h = 0; h < (whole ? 1 : hq) && !st; h++) {
+        uint32_t heads = whole ? hq : 1;
+        size_t qs, qo, ks, ko, vs, vo, os, oo, ls, lo;
+        st = op_locate(q, h * q_head, heads * q_head, &qs, &qo, err);
+        if (!st) st = op_locate(k, h / (hq / hkv) * kv_head, (whole ? hkv : 1) * kv_head, &ks, &ko, err);
+        if (!st) st = op_locate(v, h / (hq / hkv) * kv_head, (whole ? hkv : 1) * kv_head, &vs, &vo, err);
+        if (!st) st = op_locate(out, h * q_head, heads * q_head, &os, &oo, err);
+        if (!st) st = op_locate(lse, (size_t)h * nq, (size_t)heads * nq, &ls, &lo, err);
+        if (st) break;
+        tvk_binding b[5] = { tensor_binding(q, qs), tensor_binding(k, ks), tensor_binding(v, vs),
+                             tensor_binding(out, os), tensor_binding(lse, ls) };
+        struct {
+            uint32_t q_base, k_base, v_base, o_base, lse_base, nq, nk, causal;
+            float scale;
+            uint32_t blocks, group;
+        } push = { (uint32_t)qo, (uint32_t)ko, (uint32_t)vo, (uint32_t)oo, (uint32_t)lo, nq, nk, causal,
+                   (float)(1.0 / sqrt((double)d)), blocks, whole ? hq / hkv : 1 };
+        uint32_t gx, gy;
+        tvk_grid(dev, (uint64_t)blocks * heads, &gx, &gy);
+        st = tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, 1, err);
+        dev->coopmat_dispatches++;
+    }
+    return st;
+}
+
 tappa_status attention_prefill_record(const tappa_tensor *q, const tappa_tensor *k,
                                       const tappa_tensor *v, bool causal, tappa_tensor *out,
                                       tappa_tensor *lse, tappa_error *err)
 {
     tvk_device *dev = q->ctx->vk;
+    if (use_coopmat(dev, q, k, v, out)) return record_coopmat(dev, q, k, v, causal, out, lse, err);
     uint32_t d = (uint32_t)q->shape[2], nk = (uint32_t)k->shape[1];
     prefill_config cfg = choose(&dev->info, d);
     if (shared_bytes(d, cfg.br, cfg.bc) > dev->info.max_shared_memory_bytes)

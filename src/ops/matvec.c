@@ -8,6 +8,7 @@
 #include "tappa/matrix.h"
 
 #define MATVEC_MAX_T 8
+#define MATVEC_SG_WG 128 /* the subgroup variant's workgroup: 4 rows of 32 lanes */
 
 struct tappa_matrix {
     tappa_context *ctx;
@@ -134,14 +135,24 @@ tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_
                            bool accumulate, tappa_tensor *y, uint32_t head_dim, uint32_t y_stride, tappa_error *err)
 {
     tvk_device *dev = m->ctx->vk;
-    uint32_t wg = op_workgroup_size(dev), format = m->type == TAPPA_GGML_F32 ? 0 : m->type == TAPPA_GGML_F16 ? 1
+    const tappa_device_info *info = &dev->info;
+    /* One subgroup per row where subgroups have one known size: no barriers,
+     * MATVEC_SG_WG / size rows per workgroup (the tree costs 8 barriers a row,
+     * which bounded f16 at 45% of copy on the H200). */
+    bool sg = info->subgroup_arithmetic && info->subgroup_in_compute && info->subgroup_min_size == info->subgroup_max_size &&
+              info->subgroup_size >= 8 && info->subgroup_size <= MATVEC_SG_WG;
+    uint32_t wg = sg ? MATVEC_SG_WG : op_workgroup_size(dev), rows_per_wg = sg ? MATVEC_SG_WG / info->subgroup_size : 1;
+    uint32_t format = m->type == TAPPA_GGML_F32 ? 0 : m->type == TAPPA_GGML_F16 ? 1
                                                                            : m->type == TAPPA_GGML_Q8_0 ? 2 : 3;
     uint32_t words = (uint32_t)row_words(m->type, m->cols);
     uint32_t per = format == 0 ? 4 : format == 1 ? 8 : format == 2 ? 16 : 32;
-    tappa_status st = op_check_loops(dev, (uint64_t)(m->cols / per) / wg * (tokens + 1) + 64, "matvec", err);
+    uint32_t lanes = sg ? info->subgroup_size : wg;
+    tappa_status st = op_check_loops(dev, (uint64_t)(m->cols / per) / lanes * (tokens + 1) + 64, "matvec", err);
     uint32_t spec[2] = { wg, format };
     tvk_pipeline *p;
-    if (!st) st = tvk_pipeline_get(dev, SHADER(matvec), 5, spec, 2, &p, err);
+    if (!st)
+        st = sg ? tvk_pipeline_get(dev, SHADER(matvec_sg), 5, spec, 2, &p, err)
+                : tvk_pipeline_get(dev, SHADER(matvec), 5, spec, 2, &p, err);
     size_t xs, xo, ys, yo, bs = 0, bo = 0;
     if (!st) st = op_locate(x, 0, (size_t)tokens * (size_t)m->cols, &xs, &xo, err);
     if (!st) st = op_locate(y, 0, y->numel, &ys, &yo, err);
@@ -160,7 +171,7 @@ tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_
         uint32_t push[11] = { rows, row0, (uint32_t)m->cols, 0, (uint32_t)so, tokens, y_stride ? y_stride : (uint32_t)m->rows,
                               (uint32_t)yo, accumulate, bias != NULL, head_dim };
         uint32_t gx, gy;
-        tvk_grid(dev, rows, &gx, &gy);
+        tvk_grid(dev, (rows + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
         st = tvk_dispatch(dev, p, b, push, sizeof push, gx, gy, 1, err);
     }
     (void)xo;

@@ -122,6 +122,12 @@ tappa_status attention_decode_prepare(tappa_context *ctx, const tappa_tensor *q,
 tappa_status attention_decode_record(const tappa_tensor *q, const tappa_tensor *k,
                                      const tappa_tensor *v, int64_t n, tappa_tensor *out,
                                      tappa_tensor *lse, tappa_error *err);
+/* The same with the Hq query rows read q_stride floats apart from element
+ * q_first of q (a chunk's token in a head-major [Hq, T, D] block), and the
+ * output rows written as Hq * D contiguous floats from element out_first. */
+tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first, size_t q_stride,
+                                          const tappa_tensor *k, const tappa_tensor *v, int64_t n,
+                                          tappa_tensor *out, size_t out_first, tappa_tensor *lse, tappa_error *err);
 /* Decode attention over the first n rows of each head of k, v (kv_cache.c). */
 tappa_status attention_decode_cache(const tappa_tensor *q, const tappa_tensor *k,
                                     const tappa_tensor *v, int64_t n, tappa_tensor *out,

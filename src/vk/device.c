@@ -123,7 +123,7 @@ static tappa_status create_logical(tvk_device *dev, tappa_error *err)
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES,
         .storageBuffer8BitAccess = info->storage_8bit,
     };
-    const char *exts[4];
+    const char *exts[5];
     uint32_t n_exts = 0;
     bool api12 = strncmp(info->api_version, "1.0", 3) && strncmp(info->api_version, "1.1", 3);
     VkPhysicalDeviceFeatures2 feats = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2 };
@@ -138,6 +138,14 @@ static tappa_status create_logical(tvk_device *dev, tappa_error *err)
         if (!api12) exts[n_exts++] = VK_KHR_8BIT_STORAGE_EXTENSION_NAME;
     }
     if (info->memory_budget_ext) exts[n_exts++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV coop = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+        .cooperativeMatrix = VK_TRUE,
+    };
+    if (info->coopmat_f16_16x8x16 || info->coopmat_f16_16x16x16) {
+        *next = &coop; next = &coop.pNext;
+        exts[n_exts++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    }
 
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = {
@@ -218,6 +226,11 @@ tappa_status tvk_device_create(const char *selector, bool validate, tvk_device *
     infos = NULL;
     st = create_logical(dev, err);
     if (st) goto fail;
+    /* TAPPA_COOPMAT=0 keeps every op on its portable path, to compare the two
+     * on one device. */
+    const char *coopmat = getenv("TAPPA_COOPMAT");
+    dev->coopmat = (dev->info.coopmat_f16_16x8x16 || dev->info.coopmat_f16_16x16x16) &&
+                   !(coopmat && !strcmp(coopmat, "0"));
     *out = dev;
     return TAPPA_OK;
 fail:

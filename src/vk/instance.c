@@ -197,6 +197,29 @@ static void probe_memory(VkPhysicalDevice phys, tappa_device_info *info)
     info->unified_memory = mappable_local && strcmp(info->type, "discrete") != 0;
 }
 
+/* The f16 x f16 + f32 tile shapes of VK_NV_cooperative_matrix that tappa's
+ * tensor-core paths can use. */
+static void probe_coopmat(VkPhysicalDevice phys, tappa_device_info *info)
+{
+    if (!vkGetPhysicalDeviceCooperativeMatrixPropertiesNV) return;
+    uint32_t n = 0;
+    if (vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, NULL) != VK_SUCCESS || !n) return;
+    VkCooperativeMatrixPropertiesNV *p = calloc(n, sizeof *p);
+    if (!p) return;
+    for (uint32_t i = 0; i < n; i++) p[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+    if (vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, p) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n; i++) {
+            const VkCooperativeMatrixPropertiesNV *c = &p[i];
+            if (c->AType != VK_COMPONENT_TYPE_FLOAT16_NV || c->BType != VK_COMPONENT_TYPE_FLOAT16_NV ||
+                c->CType != VK_COMPONENT_TYPE_FLOAT32_NV || c->DType != VK_COMPONENT_TYPE_FLOAT32_NV ||
+                c->scope != VK_SCOPE_SUBGROUP_NV || c->MSize != 16 || c->KSize != 16)
+                continue;
+            if (c->NSize == 8) info->coopmat_f16_16x8x16 = true;
+            if (c->NSize == 16) info->coopmat_f16_16x16x16 = true;
+        }
+    free(p);
+}
+
 void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *info)
 {
     memset(info, 0, sizeof *info);
@@ -292,20 +315,25 @@ void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *inf
     VkPhysicalDeviceBufferDeviceAddressFeatures bda = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES,
     };
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV coop = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+    };
+    info->cooperative_matrix_nv = has_device_extension(phys, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
     VkPhysicalDeviceFeatures2 feats = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2 };
     next = &feats.pNext;
     *next = &s16; next = &s16.pNext;
     if (has_f16i8) { *next = &f16i8; next = &f16i8.pNext; }
     if (has_8bit) { *next = &s8; next = &s8.pNext; }
     if (has_bda) { *next = &bda; next = &bda.pNext; }
+    if (info->cooperative_matrix_nv) { *next = &coop; next = &coop.pNext; }
     vkGetPhysicalDeviceFeatures2(phys, &feats);
+    if (coop.cooperativeMatrix) probe_coopmat(phys, info);
     info->storage_16bit = s16.storageBuffer16BitAccess;
     info->shader_float16 = f16i8.shaderFloat16;
     info->shader_int8 = f16i8.shaderInt8;
     info->storage_8bit = s8.storageBuffer8BitAccess;
     info->buffer_device_address = bda.bufferDeviceAddress;
     info->cooperative_matrix_khr = has_device_extension(phys, "VK_KHR_cooperative_matrix");
-    info->cooperative_matrix_nv = has_device_extension(phys, "VK_NV_cooperative_matrix");
     info->memory_budget_ext = has_device_extension(phys, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
     probe_memory(phys, info);
 

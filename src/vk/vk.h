@@ -52,6 +52,11 @@ typedef struct tvk_device {
     char pipeline_cache_path[1024];
 
     tappa_device_info info;
+    /* Ops take their cooperative-matrix (tensor-core) paths where they have
+     * one and the device offers the tiles; each such dispatch is counted, so
+     * the conformance harness knows which cases ran on those paths. */
+    bool coopmat;
+    uint64_t coopmat_dispatches;
     uint32_t tensor_memory_type;   /* where tensors live */
     uint32_t staging_memory_type;  /* host-visible coherent, for uploads/downloads */
     bool tensor_memory_mapped;     /* unified: tensors are mapped, no staging */
