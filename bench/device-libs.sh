@@ -8,7 +8,7 @@
 set -eu
 build=${1:?usage: bench/device-libs.sh BUILD_DIR}
 mkdir -p "$build/lib"
-for exe in "$build/tappa" "$build/tappa-bench" "$build/tests/test_vulkan" "$build/tests/test_model"; do
+for exe in "$build/tappa" "$build/tappa-bench" "$build/tappa-peer" "$build/tests/test_vulkan" "$build/tests/test_model"; do
     [ -x "$exe" ] || continue
     ldd "$exe" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'
 done | sort -u | while read -r lib; do

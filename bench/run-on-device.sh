@@ -4,17 +4,21 @@
 # validation-layer .debs, then run the steps asked for (default: all), each
 # written under $OUT (or ./device-out):
 #   info     tappa info (text and JSON), nvidia-smi
-#   conform  tappa conform on the GPU under the validation layer
+#   conform  tappa conform on the GPU under the validation layer (only the ops
+#            in $CONFORM_OPS when set); tensor-core cases run on both paths
 #   tests    the Vulkan tests on the GPU (tensors, model, run, prune/eval, compress, attn)
 #   model    tappa run / run --kv / eval / prune on the bundled model, on the GPU
 #   decode   tappa-bench --op decode (1K..128K), also for each extra bench binary in $BENCHES
 #   bench    the whole tappa-bench
+#   peer     tappa-bench decode, prefill and qsim (tensor-core paths, then with
+#            TAPPA_COOPMAT=0), bench/peer.py (PyTorch) and tappa-peer: the
+#            side-by-side table (peer.txt), compare.json and two PNGs
 #   usage: bench/run-on-device.sh BUILD_DIR [STEP ...]
 #   (BUILD_DIR carried, with lib/ from bench/device-libs.sh)
 set -u
 build=${1:-build-rel}
 [ $# -gt 0 ] && shift
-steps=${*:-info conform tests model decode bench}
+steps=${*:-info conform tests model decode bench peer}
 out=${OUT:-device-out}
 mkdir -p "$out"
 for f in .gl/*.deb; do dpkg -x "$f" / || exit 1; done
@@ -35,8 +39,16 @@ for s in $steps; do
         "$tappa" info --json >"$out/info.json" ;;
     conform)
         step conform
-        TAPPA_VALIDATE=1 "$tappa" conform --device 0 >"$out/conform.txt" 2>&1
-        echo "conform exit $?: $(tail -1 "$out/conform.txt")" | tee -a "$log" ;;
+        if [ -n "${CONFORM_OPS:-}" ]; then
+            : >"$out/conform.txt"
+            for op in $CONFORM_OPS; do
+                TAPPA_VALIDATE=1 "$tappa" conform --device 0 --op "$op" >>"$out/conform.txt" 2>&1
+                echo "conform $op exit $?: $(tail -1 "$out/conform.txt")" | tee -a "$log"
+            done
+        else
+            TAPPA_VALIDATE=1 "$tappa" conform --device 0 >"$out/conform.txt" 2>&1
+            echo "conform exit $?: $(tail -1 "$out/conform.txt")" | tee -a "$log"
+        fi ;;
     tests)
         step tests
         dev=$("$tappa" info --json | python3 -c "import json,sys; print(json.load(sys.stdin)['devices'][0]['name'])")
@@ -78,6 +90,22 @@ for s in $steps; do
     bench)
         step bench
         "$build/tappa-bench" --json "$out/bench.json" 2>"$out/bench.err" | tee "$out/bench.txt" | tail -60 | tee -a "$log" ;;
+    peer)
+        step peer
+        for op in decode prefill qsim; do
+            "$build/tappa-bench" --op $op --json "$out/tappa-$op.json" >"$out/tappa-$op.txt" 2>/dev/null
+            echo "tappa-bench --op $op exit $?" | tee -a "$log"
+        done
+        for op in decode prefill; do
+            TAPPA_COOPMAT=0 "$build/tappa-bench" --op $op --json "$out/portable-$op.json" >"$out/portable-$op.txt" 2>/dev/null
+            echo "TAPPA_COOPMAT=0 tappa-bench --op $op exit $?" | tee -a "$log"
+        done
+        python3 bench/peer.py --json "$out/peer.json" >"$out/peer-only.txt" 2>&1
+        echo "peer.py exit $?" | tee -a "$log"
+        "$build/tappa-peer" --tappa "$out/tappa-decode.json" --tappa "$out/tappa-prefill.json" \
+            --tappa "$out/tappa-qsim.json" --portable "$out/portable-decode.json" \
+            --portable "$out/portable-prefill.json" --peer "$out/peer.json" --json "$out/compare.json" \
+            --plots "$out" 2>&1 | tee "$out/peer.txt" | tee -a "$log" ;;
     *) echo "run-on-device.sh: unknown step '$s'" >&2; exit 2 ;;
     esac
 done

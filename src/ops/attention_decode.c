@@ -39,7 +39,7 @@
 #define DECODE_MIN_CHUNK 128
 #define DECODE_MAX_PARTS 2048            /* partials per query head */
 /* The cooperative-matrix path (attention_decode_coopmat.comp): workgroups to
- * aim for, the shortest chunk, and the keys of one step (S and P of a step
+ * aim for, the shortest chunk, and the keys of one step (its K and V rows
  * live in shared memory). */
 #ifndef DECODE_CM_TARGET_WGS
 #define DECODE_CM_TARGET_WGS 512
@@ -47,7 +47,7 @@
 #ifndef DECODE_CM_MIN_CHUNK
 #define DECODE_CM_MIN_CHUNK 128
 #endif
-#define DECODE_CM_SUB 256
+#define DECODE_CM_SUB 64 /* keys per step at most; chunks are multiples of it */
 
 
 /* Partials per query head for chunks of c keys: the most any KV head needs. */
@@ -64,10 +64,21 @@ static uint32_t count_parts(const tappa_tensor *k, int64_t n, uint32_t c)
     return parts;
 }
 
-/* Shared memory of attention_decode_coopmat.comp for tiles of N = nh. */
-static uint64_t coopmat_shared(uint32_t nh, uint32_t d)
+/* Shared memory of attention_decode_coopmat.comp for tiles of N = nh and
+ * steps of sub keys. */
+static uint64_t coopmat_shared(uint32_t nh, uint32_t d, uint32_t sub)
 {
-    return 2ull * nh * d + 6ull * nh * DECODE_CM_SUB + 4ull * nh * d + 64ull * d + 2048 + 24ull * DECODE_WG + 4;
+    return 2ull * nh * d + 32ull * sub * (d / 8 + 1) + 4ull * nh * (sub > d ? sub : d) + 2ull * nh * sub + 2048 +
+           24ull * DECODE_WG + 4;
+}
+
+/* Keys per step of the tensor-core path: the most whose K and V rows fit
+ * shared memory (0: none). */
+static uint32_t coopmat_sub(const tappa_device_info *info, uint32_t nh, uint32_t d)
+{
+    for (uint32_t sub = DECODE_CM_SUB; sub >= 16; sub /= 2)
+        if (coopmat_shared(nh, d, sub) <= info->max_shared_memory_bytes) return sub;
+    return 0;
 }
 
 /* N of the tensor-core path's tiles for this decode (8 or 16, at least G),
@@ -81,7 +92,7 @@ static uint32_t coopmat_n(const tvk_device *dev, const tappa_tensor *q, const ta
         !info->subgroup_in_compute || info->loop_iteration_limit)
         return 0;
     uint32_t nh = g <= 8 && info->coopmat_f16_16x8x16 ? 8 : g <= 16 && info->coopmat_f16_16x16x16 ? 16 : 0;
-    return nh && coopmat_shared(nh, d) <= info->max_shared_memory_bytes ? nh : 0;
+    return nh && coopmat_sub(info, nh, d) ? nh : 0;
 }
 
 /* Keys per workgroup before plan() lengthens chunks to fit the partials in
@@ -94,8 +105,7 @@ static uint64_t first_chunk(uint32_t hkv, uint32_t g, int64_t n, uint32_t limit,
 {
     if (cm) {
         uint64_t c = ((uint64_t)n * hkv + DECODE_CM_TARGET_WGS - 1) / DECODE_CM_TARGET_WGS;
-        uint64_t step = c > DECODE_CM_SUB ? DECODE_CM_SUB : 64;
-        c = (c + step - 1) / step * step;
+        c = (c + DECODE_CM_SUB - 1) / DECODE_CM_SUB * DECODE_CM_SUB;
         return c < DECODE_CM_MIN_CHUNK ? DECODE_CM_MIN_CHUNK : c > 8192 ? 8192 : c;
     }
     uint64_t c = ((uint64_t)n * hkv + DECODE_TARGET_WGS - 1) / DECODE_TARGET_WGS;
@@ -235,8 +245,7 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
     uint32_t spec[7] = { DECODE_WG, d, g, chunk, f16 ? DECODE_UNROLL_F16 : DECODE_UNROLL_F32,
                          f16 ? DECODE_PREFETCH_F16 : DECODE_PREFETCH_F32,
                          DECODE_MERGE_UNROLL };
-    uint32_t spec_cm[7] = { DECODE_WG, d, g, chunk, chunk < DECODE_CM_SUB ? chunk : DECODE_CM_SUB, nh,
-                            DECODE_MERGE_UNROLL };
+    uint32_t spec_cm[7] = { DECODE_WG, d, g, chunk, nh ? coopmat_sub(info, nh, d) : 0, nh, DECODE_MERGE_UNROLL };
     tvk_pipeline *p;
     tappa_status st;
     if (nh) {

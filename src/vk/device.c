@@ -123,7 +123,7 @@ static tappa_status create_logical(tvk_device *dev, tappa_error *err)
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES,
         .storageBuffer8BitAccess = info->storage_8bit,
     };
-    const char *exts[5];
+    const char *exts[6];
     uint32_t n_exts = 0;
     bool api12 = strncmp(info->api_version, "1.0", 3) && strncmp(info->api_version, "1.1", 3);
     VkPhysicalDeviceFeatures2 feats = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2 };
@@ -142,9 +142,15 @@ static tappa_status create_logical(tvk_device *dev, tappa_error *err)
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
         .cooperativeMatrix = VK_TRUE,
     };
-    if (info->coopmat_f16_16x8x16 || info->coopmat_f16_16x16x16) {
+    VkPhysicalDeviceVulkanMemoryModelFeatures vmm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES,
+        .vulkanMemoryModel = VK_TRUE,
+    };
+    if (info->coopmat_f16_16x8x16 || info->coopmat_f16_16x16x16) { /* probed only with the memory model */
         *next = &coop; next = &coop.pNext;
+        *next = &vmm; next = &vmm.pNext;
         exts[n_exts++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+        if (!api12) exts[n_exts++] = VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME;
     }
 
     float prio = 1.0f;

@@ -319,6 +319,12 @@ void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *inf
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
     };
     info->cooperative_matrix_nv = has_device_extension(phys, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    /* The cooperative-matrix shaders declare the Vulkan memory model
+     * (GL_KHR_memory_scope_semantics): tappa uses them only where it is on. */
+    VkPhysicalDeviceVulkanMemoryModelFeatures vmm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES,
+    };
+    bool has_vmm = api12 || has_device_extension(phys, VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME);
     VkPhysicalDeviceFeatures2 feats = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2 };
     next = &feats.pNext;
     *next = &s16; next = &s16.pNext;
@@ -326,8 +332,9 @@ void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *inf
     if (has_8bit) { *next = &s8; next = &s8.pNext; }
     if (has_bda) { *next = &bda; next = &bda.pNext; }
     if (info->cooperative_matrix_nv) { *next = &coop; next = &coop.pNext; }
+    if (has_vmm) { *next = &vmm; next = &vmm.pNext; }
     vkGetPhysicalDeviceFeatures2(phys, &feats);
-    if (coop.cooperativeMatrix) probe_coopmat(phys, info);
+    if (coop.cooperativeMatrix && vmm.vulkanMemoryModel) probe_coopmat(phys, info);
     info->storage_16bit = s16.storageBuffer16BitAccess;
     info->shader_float16 = f16i8.shaderFloat16;
     info->shader_int8 = f16i8.shaderInt8;
