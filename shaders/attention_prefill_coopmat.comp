@@ -3,8 +3,7 @@
 // cores), f16 K/V, for devices with VK_NV_cooperative_matrix; the portable
 // kernel is attention_prefill.comp. Each subgroup owns 16 query rows (a
 // workgroup 16 * subgroups), kept as f16 tiles; K and V stream through
-// shared memory 32 keys at a time, shared by the workgroup's subgroups, the
-// next tile's rows held in registers while the current one computes.
+// shared memory BC keys at a time, shared by the workgroup's subgroups.
 // Per key tile a subgroup computes S = Q K^T (16 x 32, f32), stores it to
 // its scratch, where its lanes (two per row, subgroups of 32) mask, take the
 // row max and write P = exp(S - m) in f16; then O += P V on the tiles. The
@@ -38,9 +37,7 @@ const uint BR = 16 * NSG;                     // query rows per workgroup
 const uint BC = 32;                           // keys per tile
 const uint DT = D / 16;                       // dim tiles
 const uint KT = BC / 16;                      // key tiles
-const uint ROW8 = D / 8;                      // uvec4s (8 halves) per K/V row
-const uint STRIDE8 = ROW8 + 1;                // shared K/V row, padded: fewer bank conflicts
-const uint LOADS = (BC * ROW8 + WG - 1) / WG; // uvec4s of K (and of V) per invocation per tile
+const uint STRIDE8 = D / 8 + 1;               // shared K/V row in uvec4s (8 halves), padded
 const uint SST = 20;                          // scratch column stride, floats
 const uint PST = 24;                          // probability column stride, halves
 const float RESCALE = 8.0;
@@ -64,17 +61,6 @@ shared uvec4 k_sh[BC * STRIDE8];      // (BC, D) f16, padded rows
 shared uvec4 v_sh[BC * STRIDE8];
 shared float s_scr[NSG * BC * SST];   // per subgroup: S (16 x BC) column-major, or one O tile
 shared float16_t p_scr[NSG * BC * PST]; // per subgroup: P (16 x BC) column-major
-
-// This invocation's share of the K and V rows of the tile at key k0 (zeros past nk).
-void load_tile(uint k0, uint k_base, uint v_base, out uvec4 kr[LOADS], out uvec4 vr[LOADS])
-{
-    [[unroll]] for (uint x = 0; x < LOADS; x++) {
-        uint i = gl_LocalInvocationID.x + x * WG, key = k0 + i / ROW8, c = i % ROW8;
-        bool inside = i < BC * ROW8 && key < pc.nk;
-        kr[x] = inside ? k8[k_base / 8 + key * ROW8 + c] : uvec4(0);
-        vr[x] = inside ? v8[v_base / 8 + key * ROW8 + c] : uvec4(0);
-    }
-}
 
 void main()
 {
@@ -118,22 +104,16 @@ void main()
     [[unroll]] for (uint t = 0; t < DT; t++) acc[t] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
     float m_row = -1.0 / 0.0, l_row = 0.0; // the lane's row: the max in use and its half's sum
 
-    // Each tile's K and V rows are loaded into registers while the previous
-    // tile computes, then stored to shared memory.
-    uvec4 kr[LOADS], vr[LOADS];
-    load_tile(0, k_base, v_base, kr, vr);
     for (uint k0 = 0; k0 < k_hi; k0 += BC) {
         barrier(); // the previous tile's K and V reads are done
-        [[unroll]] for (uint x = 0; x < LOADS; x++) {
-            uint i = l + x * WG;
-            if (i < BC * ROW8) {
-                uint at = (i / ROW8) * STRIDE8 + i % ROW8;
-                k_sh[at] = kr[x];
-                v_sh[at] = vr[x];
-            }
+        for (uint i = l; i < BC * (D / 8); i += WG) {
+            uint key = k0 + i / (D / 8), c8 = i % (D / 8);
+            bool inside = key < pc.nk;
+            uint at = (i / (D / 8)) * STRIDE8 + c8;
+            k_sh[at] = inside ? k8[(k_base + key * D) / 8 + c8] : uvec4(0);
+            v_sh[at] = inside ? v8[(v_base + key * D) / 8 + c8] : uvec4(0);
         }
         barrier();
-        if (k0 + BC < k_hi) load_tile(k0 + BC, k_base, v_base, kr, vr);
         // A subgroup whose rows see none of this tile, or has no rows, skips it.
         if (row0 >= pc.nq || (pc.causal != 0 && k0 >= offset + min(row0 + 16, pc.nq))) continue;
 

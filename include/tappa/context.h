@@ -106,6 +106,15 @@ const char *tappa_context_fallback_reason(const tappa_context *ctx);
 /* Largest byte size one storage binding of a tensor segment may have. */
 uint64_t tappa_context_max_binding_bytes(const tappa_context *ctx);
 
+/* Where a Vulkan context's time went on the host, summed since it was
+ * created: recording command buffers (descriptor sets, dispatches), and
+ * submitting and waiting for the GPU. Zeros on the CPU backend. */
+typedef struct tappa_host_stats {
+    double record_ms, submit_wait_ms;
+    uint64_t submits, dispatches;
+} tappa_host_stats;
+tappa_host_stats tappa_context_host_stats(const tappa_context *ctx);
+
 /* Validation-layer messages (warnings and errors) seen so far. */
 size_t tappa_context_validation_count(const tappa_context *ctx);
 /* Message i of the first few kept (i < min(count, kept)), or NULL. */

@@ -26,7 +26,8 @@ static const char help[] =
     "                 tappa, cake, snapkv, pyramidkv, h2o, streamingllm or full (SPEC.md)\n"
     "  --kv-budget C  average positions kept per layer, window included (default 128)\n"
     "  --kv-window W  the observation window, always kept (default 32)\n"
-    "  --verbose      each layer's q-similarity and budget after compression\n"
+    "  --verbose      each layer's q-similarity and budget after compression, and where a\n"
+    "                 decode step's time goes on the host (recording, submit and wait)\n"
     "  --device D     index, name substring, or 'cpu'\n"
     "  --json         no streaming: print {\"text\", \"tokens\", ...} at the end\n";
 
@@ -221,6 +222,7 @@ int cmd_run(int argc, char **argv)
     size_t out_len = 0, out_cap = 0;
     unsigned long long generated = 0;
     double t1 = cli_now_ms();
+    tappa_host_stats h0 = tappa_context_host_stats(ctx);
     if (!st && !json) fwrite(text, 1, len, stdout);
     for (; !st && generated < n_gen; generated++) {
         int32_t next = sample(logits, info->vocab, temp, top_p, &r, cand);
@@ -245,6 +247,11 @@ int cmd_run(int argc, char **argv)
         if (generated + 1 < n_gen) st = tappa_session_eval(s, &next, 1, false, logits, &err);
     }
     double decode_ms = cli_now_ms() - t1;
+    tappa_host_stats h1 = tappa_context_host_stats(ctx);
+    /* Where a decode step's time went on the host: recording, submit + GPU. */
+    double steps = generated > 1 ? (double)(generated - 1) : 1;
+    double rec_ms = (h1.record_ms - h0.record_ms) / steps, wait_ms = (h1.submit_wait_ms - h0.submit_wait_ms) / steps;
+    double disp = (double)(h1.dispatches - h0.dispatches) / steps;
     if (!st) {
         double pre_tps = prefill_ms > 0 ? n_prompt / (prefill_ms / 1e3) : 0;
         double dec_tps = decode_ms > 0 && generated ? generated / (decode_ms / 1e3) : 0;
@@ -258,6 +265,12 @@ int cmd_run(int argc, char **argv)
             cJSON_AddNumberToObject(root, "prefill_tokens_per_s", pre_tps);
             cJSON_AddNumberToObject(root, "decode_tokens_per_s", dec_tps);
             cJSON_AddNumberToObject(root, "kv_cache_bytes", (double)tappa_session_kv_bytes(s));
+            if (h1.submits > h0.submits) {
+                cJSON *h = cJSON_AddObjectToObject(root, "decode_step_host");
+                cJSON_AddNumberToObject(h, "record_ms", rec_ms);
+                cJSON_AddNumberToObject(h, "submit_wait_ms", wait_ms);
+                cJSON_AddNumberToObject(h, "dispatches", disp);
+            }
             if (kv_method) {
                 cJSON *kv = cJSON_AddObjectToObject(root, "kv");
                 cJSON_AddStringToObject(kv, "method", tappa_method_name(cp.method));
@@ -283,6 +296,9 @@ int cmd_run(int argc, char **argv)
                     "KV cache %.2f MiB; seed %llu; on %s\n",
                     n_prompt, pre_tps, generated, dec_tps, tappa_session_kv_bytes(s) / 1048576.0, seed,
                     tappa_context_name(ctx));
+            if (verbose && h1.submits > h0.submits)
+                fprintf(stderr, "tappa run: a decode step: %.3f ms recording %.0f dispatches, %.3f ms submitting and "
+                                "waiting for the GPU\n", rec_ms, disp, wait_ms);
             if (kv_method)
                 fprintf(stderr, "tappa run: --kv %s: the prompt's KV cache %.3f MiB -> %.3f MiB (%.1f%% kept, budget %lld, "
                                 "window %lld) in %.1f ms\n",

@@ -970,7 +970,7 @@ static const conform_case cases[] = {
     ATTN(dt, 4, 2, 1, 1, 80, true, false),        /* one key */                      \
     ATTN(dt, 6, 3, 1, 3001, 80, true, false),     /* decode, d / 4 not a power of 2 */ \
     ATTN(dt, 8, 4, 1, 777, 96, true, true),       /* decode on a KV cache */         \
-    ATTN(dt, 8, 2, 1, 70001, 128, true, false)    /* decode, several steps per chunk */
+    ATTN(dt, 8, 2, 1, 70001, 128, true, false)    /* decode, long chunks (more than 256 keys each) */
     ATTENTION(TAPPA_F32),
     ATTENTION(TAPPA_F16),
     { "token_scores", TAPPA_F32, 8, 2, 300, 32, 5, { 0 }, 0, false, { 0 } },
@@ -1098,9 +1098,12 @@ static void run_judged(tappa_context *ctx, const conform_options *opt, size_t i,
     }
 }
 
-/* Whether a case may take a cooperative-matrix path (f16 attention), for
- * the progress count; whether it did is counted by the device. */
-static bool may_use_coopmat(const conform_case *c) { return !strcmp(c->op, "attention") && c->dtype == TAPPA_F16; }
+/* Whether a case may take a cooperative-matrix path (f16 prefill
+ * attention), for the progress count; whether it did is counted by the device. */
+static bool may_use_coopmat(const conform_case *c)
+{
+    return !strcmp(c->op, "attention") && c->dtype == TAPPA_F16 && c->attn.nq > 1 && !c->attn.cache;
+}
 
 tappa_status conform_run(tappa_context *ctx, const conform_options *opt,
                          void (*progress)(const conform_result *done, size_t index, size_t total, void *user),

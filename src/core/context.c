@@ -85,6 +85,18 @@ const char *tappa_context_fallback_reason(const tappa_context *ctx)
 
 uint64_t tappa_context_max_binding_bytes(const tappa_context *ctx) { return ctx->max_binding_bytes; }
 
+tappa_host_stats tappa_context_host_stats(const tappa_context *ctx)
+{
+    tappa_host_stats s = { 0 };
+    if (ctx->vk) {
+        s.record_ms = ctx->vk->record_ms;
+        s.submit_wait_ms = ctx->vk->submit_wait_ms;
+        s.submits = ctx->vk->submits;
+        s.dispatches = ctx->vk->dispatches;
+    }
+    return s;
+}
+
 size_t tappa_context_validation_count(const tappa_context *ctx)
 {
     return ctx->vk ? ctx->vk->validation_count : 0;

@@ -38,16 +38,6 @@
  * 4K context: 23.6 us with 128-key chunks, 28.4 us with 64). */
 #define DECODE_MIN_CHUNK 128
 #define DECODE_MAX_PARTS 2048            /* partials per query head */
-/* The cooperative-matrix path (attention_decode_coopmat.comp): workgroups to
- * aim for, the shortest chunk, and the keys of one step (its K and V rows
- * live in shared memory). */
-#ifndef DECODE_CM_TARGET_WGS
-#define DECODE_CM_TARGET_WGS 512
-#endif
-#ifndef DECODE_CM_MIN_CHUNK
-#define DECODE_CM_MIN_CHUNK 128
-#endif
-#define DECODE_CM_SUB 64 /* keys per step at most; chunks are multiples of it */
 
 
 /* Partials per query head for chunks of c keys: the most any KV head needs. */
@@ -64,50 +54,13 @@ static uint32_t count_parts(const tappa_tensor *k, int64_t n, uint32_t c)
     return parts;
 }
 
-/* Shared memory of attention_decode_coopmat.comp for tiles of N = nh and
- * steps of sub keys. */
-static uint64_t coopmat_shared(uint32_t nh, uint32_t d, uint32_t sub)
-{
-    return 2ull * nh * d + 32ull * sub * (d / 8 + 1) + 4ull * nh * (sub > d ? sub : d) + 2ull * nh * sub + 2048 +
-           24ull * DECODE_WG + 4;
-}
-
-/* Keys per step of the tensor-core path: the most whose K and V rows fit
- * shared memory (0: none). */
-static uint32_t coopmat_sub(const tappa_device_info *info, uint32_t nh, uint32_t d)
-{
-    for (uint32_t sub = DECODE_CM_SUB; sub >= 16; sub /= 2)
-        if (coopmat_shared(nh, d, sub) <= info->max_shared_memory_bytes) return sub;
-    return 0;
-}
-
-/* N of the tensor-core path's tiles for this decode (8 or 16, at least G),
- * or 0 where it does not apply: it takes f16 caches, head dims that are
- * multiples of 16, and subgroup reductions. */
-static uint32_t coopmat_n(const tvk_device *dev, const tappa_tensor *q, const tappa_tensor *k)
-{
-    const tappa_device_info *info = &dev->info;
-    uint32_t g = (uint32_t)(q->shape[0] / k->shape[0]), d = (uint32_t)q->shape[2];
-    if (!dev->coopmat || k->dtype != TAPPA_F16 || d % 16 || g * d > 16 * DECODE_WG || !info->subgroup_arithmetic ||
-        !info->subgroup_in_compute || info->loop_iteration_limit)
-        return 0;
-    uint32_t nh = g <= 8 && info->coopmat_f16_16x8x16 ? 8 : g <= 16 && info->coopmat_f16_16x16x16 ? 16 : 0;
-    return nh && coopmat_sub(info, nh, d) ? nh : 0;
-}
-
 /* Keys per workgroup before plan() lengthens chunks to fit the partials in
  * one binding: enough workgroups to fill a large GPU and, on drivers that cap
  * loop iterations per invocation, chunks short enough for the key loop (about
  * 16 G + 4 iterations per key of a group) and few enough partials for the
- * merge loops. The tensor-core path (cm) takes whole steps of up to
- * DECODE_CM_SUB keys. */
-static uint64_t first_chunk(uint32_t hkv, uint32_t g, int64_t n, uint32_t limit, bool cm)
+ * merge loops. */
+static uint64_t first_chunk(uint32_t hkv, uint32_t g, int64_t n, uint32_t limit)
 {
-    if (cm) {
-        uint64_t c = ((uint64_t)n * hkv + DECODE_CM_TARGET_WGS - 1) / DECODE_CM_TARGET_WGS;
-        c = (c + DECODE_CM_SUB - 1) / DECODE_CM_SUB * DECODE_CM_SUB;
-        return c < DECODE_CM_MIN_CHUNK ? DECODE_CM_MIN_CHUNK : c > 8192 ? 8192 : c;
-    }
     uint64_t c = ((uint64_t)n * hkv + DECODE_TARGET_WGS - 1) / DECODE_TARGET_WGS;
     if (limit) {
         uint64_t most = (uint64_t)DECODE_GROUPS * (limit / 2) / (16 * g + 4);
@@ -121,16 +74,16 @@ static uint64_t first_chunk(uint32_t hkv, uint32_t g, int64_t n, uint32_t limit,
 
 /* Keys per workgroup and partials per query head for n keys: first_chunk(),
  * doubled while the partials would not fit one binding. */
-static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, bool cm, uint32_t *chunk,
+static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, uint32_t *chunk,
                  uint32_t *parts)
 {
     uint32_t hkv = (uint32_t)k->shape[0], g = (uint32_t)(q->shape[0] / k->shape[0]);
     uint64_t part_bytes = 4ull * (uint64_t)q->shape[0] * (uint64_t)q->shape[2];
-    uint64_t c = first_chunk(hkv, g, n, k->ctx->vk->info.loop_iteration_limit, cm);
+    uint64_t c = first_chunk(hkv, g, n, k->ctx->vk->info.loop_iteration_limit);
     *parts = count_parts(k, n, (uint32_t)c);
     while (((uint64_t)*parts * part_bytes > k->ctx->max_binding_bytes || *parts > DECODE_MAX_PARTS) &&
            c < 8192) {
-        c *= 2; /* still a whole number of steps on the tensor-core path */
+        c *= 2;
         *parts = count_parts(k, n, (uint32_t)c);
     }
     *chunk = (uint32_t)c;
@@ -141,7 +94,7 @@ static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, bool c
  * shorter context can need more partials than the longest. A head split
  * into np pieces needs at most ceil(n / c) + np - 1, and plan() only ever
  * lengthens c from first_chunk(). */
-static uint32_t most_parts(const tappa_tensor *k, const tappa_tensor *q, int64_t cap, bool cm)
+static uint32_t most_parts(const tappa_tensor *k, const tappa_tensor *q, int64_t cap)
 {
     uint32_t hkv = (uint32_t)k->shape[0], g = (uint32_t)(q->shape[0] / k->shape[0]);
     uint32_t limit = k->ctx->vk->info.loop_iteration_limit;
@@ -153,7 +106,7 @@ static uint32_t most_parts(const tappa_tensor *k, const tappa_tensor *q, int64_t
     }
     uint64_t most = 0;
     for (int64_t n = 1; n <= cap; n++) {
-        uint64_t c = first_chunk(hkv, g, n, limit, cm), p = ((uint64_t)n + c - 1) / c;
+        uint64_t c = first_chunk(hkv, g, n, limit), p = ((uint64_t)n + c - 1) / c;
         if (p > most) most = p;
     }
     most += np - 1;
@@ -171,18 +124,15 @@ tappa_status attention_decode_prepare(tappa_context *ctx, const tappa_tensor *q,
                                       const tappa_tensor *k, int64_t n, tappa_error *err)
 {
     uint32_t chunk, parts;
-    bool cm = coopmat_n(ctx->vk, q, k) > 0;
-    plan(k, q, n, cm, &chunk, &parts);
+    plan(k, q, n, &chunk, &parts);
     int64_t hq = q->shape[0], d = q->shape[2];
     uint64_t part_bytes = 4ull * (uint64_t)hq * (uint64_t)d;
     if ((uint64_t)parts * part_bytes > ctx->max_binding_bytes || parts > DECODE_MAX_PARTS)
         return tappa_fail(err, TAPPA_ERR_LIMIT, "attention: decode partials exceed one binding");
     tappa_status st = op_check_loops(ctx->vk, 3ull * parts + d, "attention (decode merge)", err);
     if (st) return st;
-    /* Room for every context up to n on either path (TAPPA_COOPMAT or the
-     * conformance harness may switch), within what one binding holds. */
-    uint64_t room = most_parts(k, q, n, false), fit = ctx->max_binding_bytes / part_bytes;
-    if (cm && most_parts(k, q, n, true) > room) room = most_parts(k, q, n, true);
+    /* Room for every context up to n, within what one binding holds. */
+    uint64_t room = most_parts(k, q, n), fit = ctx->max_binding_bytes / part_bytes;
     if (room > fit) room = fit;
     if (room > DECODE_MAX_PARTS) room = DECODE_MAX_PARTS;
     if (room < parts) room = parts;
@@ -215,15 +165,8 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
     uint32_t hq = (uint32_t)q->shape[0], d = (uint32_t)q->shape[2], hkv = (uint32_t)k->shape[0];
     uint32_t g = hq / hkv;
     if (g > 16) return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "attention: decode supports at most 16 query heads per KV head");
-    uint32_t nh = coopmat_n(dev, q, k);
-    for (uint32_t kvh = 0; kvh < hkv && nh; kvh++) { /* tile loads need 16-byte aligned rows */
-        op_piece kp[OP_MAX_PIECES];
-        size_t np = op_head_pieces(k, kvh, (size_t)n, kp, OP_MAX_PIECES);
-        for (size_t i = 0; i < np; i++)
-            if (kp[i].offset % 8) nh = 0;
-    }
     uint32_t chunk, parts;
-    plan(k, q, n, nh > 0, &chunk, &parts);
+    plan(k, q, n, &chunk, &parts);
     if (!ctx->decode_ml || !ctx->decode_count || ctx->decode_ml->numel < (size_t)hq * parts * 2 ||
         ctx->decode_o->numel < (size_t)hq * parts * d || ctx->decode_count->numel < hkv)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
@@ -236,7 +179,7 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
      * merge's per-invocation states and, without shuffles, the dot products. */
     uint64_t shared = 4ull * (2 * DECODE_GROUPS * g + (uint64_t)g * d + 2 * DECODE_WG + 1) + 16ull * DECODE_WG +
                       (sg ? 0 : 4ull * DECODE_WG * g);
-    if (!nh && shared > info->max_shared_memory_bytes)
+    if (shared > info->max_shared_memory_bytes)
         return tappa_fail(err, TAPPA_ERR_UNSUPPORTED,
                           "attention: decode with %u query heads per KV head and head dim %u needs %llu bytes of "
                           "shared memory; %s has %u",
@@ -245,13 +188,9 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
     uint32_t spec[7] = { DECODE_WG, d, g, chunk, f16 ? DECODE_UNROLL_F16 : DECODE_UNROLL_F32,
                          f16 ? DECODE_PREFETCH_F16 : DECODE_PREFETCH_F32,
                          DECODE_MERGE_UNROLL };
-    uint32_t spec_cm[7] = { DECODE_WG, d, g, chunk, nh ? coopmat_sub(info, nh, d) : 0, nh, DECODE_MERGE_UNROLL };
     tvk_pipeline *p;
     tappa_status st;
-    if (nh) {
-        st = tvk_pipeline_get(dev, SHADER(attention_decode_coopmat), 8, spec_cm, 7, &p, err);
-        dev->coopmat_dispatches++;
-    } else if (f16)
+    if (f16)
         st = sg ? tvk_pipeline_get(dev, SHADER(attention_decode_f16_sg), 8, spec, 7, &p, err)
                 : tvk_pipeline_get(dev, SHADER(attention_decode_f16), 8, spec, 7, &p, err);
     else

@@ -111,6 +111,7 @@ tappa_status tvk_dispatch(tvk_device *dev, const tvk_pipeline *p, const tvk_bind
     dev->vk.vkCmdPushConstants(dev->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, TVK_PUSH_BYTES,
                                block);
     dev->vk.vkCmdDispatch(dev->cmd, gx, gy, gz);
+    dev->dispatches++;
     return TAPPA_OK;
 }
 

@@ -57,6 +57,9 @@ typedef struct tvk_device {
      * the conformance harness knows which cases ran on those paths. */
     bool coopmat;
     uint64_t coopmat_dispatches;
+    /* Host time of op_submit's recordings and of their submit-and-wait. */
+    double record_ms, submit_wait_ms;
+    uint64_t submits, dispatches;
     uint32_t tensor_memory_type;   /* where tensors live */
     uint32_t staging_memory_type;  /* host-visible coherent, for uploads/downloads */
     bool tensor_memory_mapped;     /* unified: tensors are mapped, no staging */
