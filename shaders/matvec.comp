@@ -19,7 +19,7 @@
 
 layout(constant_id = 1) const uint FORMAT = 0;
 const uint MAX_T = 8;
-const uint UNROLL = 4;
+layout(constant_id = 2) const uint UNROLL = 4; // TAPPA_SUBGROUP: uvec4 loads in flight per lane
 
 layout(binding = 0) readonly buffer W { uvec4 w[]; };
 layout(binding = 1) readonly buffer Scales { float scales[]; };

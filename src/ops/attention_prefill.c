@@ -4,7 +4,9 @@
 #include "ops_internal.h"
 
 #define PREFILL_WG 128  /* 16 invocations per row group */
-#define PREFILL_CM_WG 128 /* tensor-core path: 4 subgroups of 32, 16 query rows each */
+#ifndef PREFILL_CM_WG
+#define PREFILL_CM_WG 128 /* tensor-core path: 4 subgroups of 32, 16 query rows each (-D to try 64) */
+#endif
 
 /* Rows per workgroup (BR), rows per invocation (RT) and keys per tile (BC). */
 typedef struct prefill_config {

@@ -9,6 +9,9 @@
 
 #define MATVEC_MAX_T 8
 #define MATVEC_SG_WG 128 /* the subgroup variant's workgroup: 4 rows of 32 lanes */
+#ifndef MATVEC_UNROLL
+#define MATVEC_UNROLL 4  /* the subgroup variant's loads in flight per lane (-DMATVEC_UNROLL=8 to try others) */
+#endif
 
 struct tappa_matrix {
     tappa_context *ctx;
@@ -148,10 +151,10 @@ tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_
     uint32_t per = format == 0 ? 4 : format == 1 ? 8 : format == 2 ? 16 : 32;
     uint32_t lanes = sg ? info->subgroup_size : wg;
     tappa_status st = op_check_loops(dev, (uint64_t)(m->cols / per) / lanes * (tokens + 1) + 64, "matvec", err);
-    uint32_t spec[2] = { wg, format };
+    uint32_t spec[3] = { wg, format, MATVEC_UNROLL };
     tvk_pipeline *p;
     if (!st)
-        st = sg ? tvk_pipeline_get(dev, SHADER(matvec_sg), 5, spec, 2, &p, err)
+        st = sg ? tvk_pipeline_get(dev, SHADER(matvec_sg), 5, spec, 3, &p, err)
                 : tvk_pipeline_get(dev, SHADER(matvec), 5, spec, 2, &p, err);
     size_t xs, xo, ys, yo, bs = 0, bo = 0;
     if (!st) st = op_locate(x, 0, (size_t)tokens * (size_t)m->cols, &xs, &xo, err);

@@ -145,6 +145,7 @@ static tappa_status create_logical(tvk_device *dev, tappa_error *err)
     VkPhysicalDeviceVulkanMemoryModelFeatures vmm = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES,
         .vulkanMemoryModel = VK_TRUE,
+        .vulkanMemoryModelDeviceScope = VK_TRUE,
     };
     if (info->coopmat_f16_16x8x16 || info->coopmat_f16_16x16x16) { /* probed only with the memory model */
         *next = &coop; next = &coop.pNext;

@@ -334,7 +334,9 @@ void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *inf
     if (info->cooperative_matrix_nv) { *next = &coop; next = &coop.pNext; }
     if (has_vmm) { *next = &vmm; next = &vmm.pNext; }
     vkGetPhysicalDeviceFeatures2(phys, &feats);
-    if (coop.cooperativeMatrix && vmm.vulkanMemoryModel) probe_coopmat(phys, info);
+    /* Device scope too: once the memory model is on, every shader's
+     * device-scope atomics and barriers (decode's arrival counters) need it. */
+    if (coop.cooperativeMatrix && vmm.vulkanMemoryModel && vmm.vulkanMemoryModelDeviceScope) probe_coopmat(phys, info);
     info->storage_16bit = s16.storageBuffer16BitAccess;
     info->shader_float16 = f16i8.shaderFloat16;
     info->shader_int8 = f16i8.shaderInt8;
