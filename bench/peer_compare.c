@@ -207,8 +207,10 @@ int main(int argc, char **argv)
         }
         /* > 1: tappa is faster. */
         double speed = r->peer_us / r->tappa_us;
-        printf("%-7s %-40s %10.1f %-8s %11.1f %10.1f %10.2fx %10s %10s\n", r->kind, r->text, r->tappa_us, r->tappa_path,
-               r->portable_us, r->peer_us, speed, tr, pr);
+        char portable_us[32] = "-";
+        if (isfinite(r->portable_us)) snprintf(portable_us, sizeof portable_us, "%.1f", r->portable_us);
+        printf("%-7s %-40s %10.1f %-8s %11s %10.1f %10.2fx %10s %10s\n", r->kind, r->text, r->tappa_us, r->tappa_path,
+               portable_us, r->peer_us, speed, tr, pr);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "op", r->kind);
         cJSON_AddStringToObject(o, "case", r->text);
@@ -267,15 +269,15 @@ int main(int argc, char **argv)
         /* The portable series only where a portable run was given. */
         plot_series ds[4], ps[3];
         size_t nd = 0, np = 0;
-        ds[nd++] = (plot_series){ "tappa (tensor cores where offered)", dec[0], false };
-        ps[np++] = (plot_series){ "tappa (tensor cores where offered)", pre[0], false };
+        ds[nd++] = (plot_series){ "tappa", dec[0], false };
+        ps[np++] = (plot_series){ "tappa", pre[0], false };
         if (n_portable) {
             ds[nd++] = (plot_series){ "tappa, portable path", dec[1], false };
             ps[np++] = (plot_series){ "tappa, portable path", pre[1], false };
         }
         ds[nd++] = (plot_series){ "PyTorch SDPA", dec[2], false };
         ps[np++] = (plot_series){ "PyTorch SDPA", pre[2], false };
-        ds[nd++] = (plot_series){ "Vulkan copy, same run", dec[3], true };
+        ds[nd++] = (plot_series){ "Vulkan copy", dec[3], true };
         char path[4096], title[256];
         tappa_error err = { 0 };
         snprintf(title, sizeof title, "f16 decode, Hq 32 / Hkv 8 / D 128, %s", str(tappa[0], "device"));

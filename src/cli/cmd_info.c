@@ -39,11 +39,13 @@ static void print_device(const tappa_device_info *d, bool selected)
     printf("    fp16 arithmetic        %s\n", yes(d->shader_float16));
     printf("    int8 arithmetic        %s\n", yes(d->shader_int8));
     printf("    16-bit / 8-bit storage %s / %s\n", yes(d->storage_16bit), yes(d->storage_8bit));
-    printf("    cooperative matrix     %s\n",
+    printf("    cooperative matrix     %s%s%s%s\n",
            d->cooperative_matrix_khr && d->cooperative_matrix_nv ? "KHR, NV"
            : d->cooperative_matrix_khr                          ? "KHR"
            : d->cooperative_matrix_nv                           ? "NV"
-                                                                : "no");
+                                                                : "no",
+           d->coopmat_f16_16x8x16 || d->coopmat_f16_16x16x16 ? "; f16 tiles used by tappa:" : "",
+           d->coopmat_f16_16x8x16 ? " 16x8x16" : "", d->coopmat_f16_16x16x16 ? " 16x16x16" : "");
     printf("    buffer device address  %s\n", yes(d->buffer_device_address));
     printf("    memory                 %.0f MiB device-local, budget %.0f MiB%s, %s\n",
            mib(d->device_local_bytes), mib(d->budget_bytes),
@@ -85,6 +87,8 @@ static cJSON *device_json(const tappa_device_info *d, bool selected)
     cJSON_AddBoolToObject(o, "storage_8bit", d->storage_8bit);
     cJSON_AddBoolToObject(o, "cooperative_matrix_khr", d->cooperative_matrix_khr);
     cJSON_AddBoolToObject(o, "cooperative_matrix_nv", d->cooperative_matrix_nv);
+    cJSON_AddBoolToObject(o, "coopmat_f16_16x8x16", d->coopmat_f16_16x8x16);
+    cJSON_AddBoolToObject(o, "coopmat_f16_16x16x16", d->coopmat_f16_16x16x16);
     cJSON_AddBoolToObject(o, "buffer_device_address", d->buffer_device_address);
     cJSON_AddBoolToObject(o, "unified_memory", d->unified_memory);
     cJSON_AddBoolToObject(o, "memory_budget_ext", d->memory_budget_ext);

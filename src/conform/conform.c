@@ -1099,10 +1099,13 @@ static void run_judged(tappa_context *ctx, const conform_options *opt, size_t i,
 }
 
 /* Whether a case may take a cooperative-matrix path (f16 prefill
- * attention), for the progress count; whether it did is counted by the device. */
+ * attention, also under window statistics' h2o sums), for the progress
+ * count; whether it did is counted by the device. */
 static bool may_use_coopmat(const conform_case *c)
 {
-    return !strcmp(c->op, "attention") && c->dtype == TAPPA_F16 && c->attn.nq > 1 && !c->attn.cache;
+    if (c->dtype != TAPPA_F16) return false;
+    if (!strcmp(c->op, "window_stats")) return c->variant == 1;
+    return !strcmp(c->op, "attention") && c->attn.nq > 1 && !c->attn.cache;
 }
 
 tappa_status conform_run(tappa_context *ctx, const conform_options *opt,
