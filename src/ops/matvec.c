@@ -11,7 +11,7 @@
 #define MATVEC_SG_WG 128 /* the subgroup variant's workgroup: 4 rows of 32 lanes */
 /* The subgroup variant's loads in flight per lane (-DMATVEC_UNROLL=8 to try
  * others). H200, f16 14336 x 4096: unroll 2 63.3% of copy, 4 63.1%, 8 53.7%;
- * two to four rows per subgroup with their loads side by side: 29-37%. */
+ * several rows per subgroup, side by side or one after another: 29-53%. */
 #ifndef MATVEC_UNROLL
 #define MATVEC_UNROLL 4
 #endif
