@@ -55,6 +55,7 @@ layout(push_constant) uniform Push {
     float scale;
     uint blocks;    // row blocks per query head
     uint group;     // query heads per KV head
+    uint heads;     // query heads in this dispatch (blocks * heads workgroups)
 } pc;
 
 shared uvec4 k_sh[BC * STRIDE8];      // (BC, D) f16, padded rows
@@ -67,6 +68,7 @@ void main()
     uint l = gl_LocalInvocationID.x, sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
     uint g = linear_group();
     uint head = g / pc.blocks, block = pc.blocks - 1 - g % pc.blocks;
+    if (head >= pc.heads) return; // grid padding (tvk_grid rounds up): the whole workgroup leaves
     uint kv_head = head / pc.group;
     uint q_base = pc.q_base + head * pc.nq * D, o_base = pc.o_base + head * pc.nq * D;
     uint k_base = pc.k_base + kv_head * pc.nk * D, v_base = pc.v_base + kv_head * pc.nk * D;

@@ -164,9 +164,9 @@ static tappa_status record_coopmat(tvk_device *dev, const tappa_tensor *q, const
         struct {
             uint32_t q_base, k_base, v_base, o_base, lse_base, nq, nk, causal;
             float scale;
-            uint32_t blocks, group;
+            uint32_t blocks, group, heads;
         } push = { (uint32_t)qo, (uint32_t)ko, (uint32_t)vo, (uint32_t)oo, (uint32_t)lo, nq, nk, causal,
-                   (float)(1.0 / sqrt((double)d)), blocks, whole ? hq / hkv : 1 };
+                   (float)(1.0 / sqrt((double)d)), blocks, whole ? hq / hkv : 1, heads };
         uint32_t gx, gy;
         tvk_grid(dev, (uint64_t)blocks * heads, &gx, &gy);
         st = tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, 1, err);
