@@ -122,14 +122,16 @@ static bool aligned_rows(const tappa_tensor *t)
 }
 
 /* Whether the tensor-core path takes this prefill: f16 K/V, head dims that
- * are multiples of 16, the device's 16 x 16 x 16 f16 tiles in subgroups of
+ * are multiples of 16, f16 arithmetic (the shader's P and Q tiles), the
+ * device's 16 x 16 x 16 f16 tiles in subgroups of
  * 32 (two lanes per row), and 16-byte aligned rows. */
 static bool use_coopmat(const tvk_device *dev, const tappa_tensor *q, const tappa_tensor *k,
                         const tappa_tensor *v, const tappa_tensor *out)
 {
     const tappa_device_info *info = &dev->info;
     uint32_t d = (uint32_t)q->shape[2];
-    return dev->coopmat && info->coopmat_f16_16x16x16 && k->dtype == TAPPA_F16 && d % 16 == 0 && d <= 256 &&
+    return dev->coopmat && info->coopmat_f16_16x16x16 && info->shader_float16 && k->dtype == TAPPA_F16 &&
+           d % 16 == 0 && d <= 256 &&
            info->subgroup_min_size == 32 && info->subgroup_max_size == 32 && info->subgroup_shuffle &&
            info->subgroup_vote && info->subgroup_in_compute && coopmat_shared(d) <= info->max_shared_memory_bytes &&
            aligned_rows(q) && aligned_rows(k) && aligned_rows(v) && aligned_rows(out);
