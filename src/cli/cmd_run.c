@@ -220,7 +220,7 @@ int cmd_run(int argc, char **argv)
     rng_seed(&r, seed);
     char *out = NULL;
     size_t out_len = 0, out_cap = 0;
-    unsigned long long generated = 0;
+    unsigned long long generated = 0, steps_run = 0;
     double t1 = cli_now_ms();
     tappa_host_stats h0 = tappa_context_host_stats(ctx);
     if (!st && !json) fwrite(text, 1, len, stdout);
@@ -244,12 +244,15 @@ int cmd_run(int argc, char **argv)
             fwrite(piece, 1, n, stdout);
             fflush(stdout);
         }
-        if (generated + 1 < n_gen) st = tappa_session_eval(s, &next, 1, false, logits, &err);
+        if (generated + 1 < n_gen) {
+            st = tappa_session_eval(s, &next, 1, false, logits, &err);
+            steps_run++;
+        }
     }
     double decode_ms = cli_now_ms() - t1;
     tappa_host_stats h1 = tappa_context_host_stats(ctx);
     /* Where a decode step's time went on the host: recording, submit + GPU. */
-    double steps = generated > 1 ? (double)(generated - 1) : 1;
+    double steps = steps_run ? (double)steps_run : 1; /* generated - 1, or generated after an EOS */
     double rec_ms = (h1.record_ms - h0.record_ms) / steps, wait_ms = (h1.submit_wait_ms - h0.submit_wait_ms) / steps;
     double disp = (double)(h1.dispatches - h0.dispatches) / steps;
     if (!st) {
