@@ -19,7 +19,8 @@ static const char usage[] =
     "Compares tappa-bench results (e.g. --op decode, --op prefill, --op qsim;\n"
     "repeat --tappa, up to 4 files) with bench/peer.py's on the same GPU.\n"
     "--portable: runs with TAPPA_COOPMAT=0 (the portable paths), up to 4 files.\n"
-    "--plots DIR writes DIR/decode-bandwidth.png and DIR/prefill-tflops.png.\n";
+    "--plots DIR writes DIR/decode-bandwidth.png and DIR/prefill-tflops.png (each\n"
+    "where its op has rows).\n";
 
 #define MAX_FILES 4
 #define N_CTX 8
@@ -278,18 +279,32 @@ int main(int argc, char **argv)
         ds[nd++] = (plot_series){ "PyTorch SDPA", dec[2], false };
         ps[np++] = (plot_series){ "PyTorch SDPA", pre[2], false };
         ds[nd++] = (plot_series){ "Vulkan copy", dec[3], true };
-        char path[4096], title[256];
+        /* A plot only where its op has rows (a decode-only run has no prefill
+         * points); on failure nothing this run wrote is left behind. */
+        bool has_dec = false, has_pre = false;
+        for (size_t i = 0; i < n_rows; i++) {
+            has_dec |= !strcmp(rows[i].kind, "decode");
+            has_pre |= !strcmp(rows[i].kind, "prefill");
+        }
+        char dec_path[4096], pre_path[4096], title[256];
         tappa_error err = { 0 };
-        snprintf(title, sizeof title, "f16 decode, Hq 32 / Hkv 8 / D 128, %s", str(tappa[0], "device"));
-        snprintf(path, sizeof path, "%s/decode-bandwidth.png", plots);
-        tappa_status st = plot_lines_png(path, title, "context (tokens)", "KV-cache read, GB/s", contexts, N_CTX, ds,
-                                         nd, &err);
-        snprintf(title, sizeof title, "f16 causal prefill, Hq 32 / Hkv 8 / D 128, %s", str(tappa[0], "device"));
-        snprintf(path, sizeof path, "%s/prefill-tflops.png", plots);
-        if (!st) st = plot_lines_png(path, title, "prompt (tokens)", "TFLOP/s", prompts, N_PROMPT, ps, np, &err);
+        tappa_status st = TAPPA_OK;
+        snprintf(dec_path, sizeof dec_path, "%s/decode-bandwidth.png", plots);
+        snprintf(pre_path, sizeof pre_path, "%s/prefill-tflops.png", plots);
+        if (has_dec) {
+            snprintf(title, sizeof title, "f16 decode, Hq 32 / Hkv 8 / D 128, %s", str(tappa[0], "device"));
+            st = plot_lines_png(dec_path, title, "context (tokens)", "KV-cache read, GB/s", contexts, N_CTX, ds, nd,
+                                &err);
+        }
+        if (!st && has_pre) {
+            snprintf(title, sizeof title, "f16 causal prefill, Hq 32 / Hkv 8 / D 128, %s", str(tappa[0], "device"));
+            st = plot_lines_png(pre_path, title, "prompt (tokens)", "TFLOP/s", prompts, N_PROMPT, ps, np, &err);
+        }
         plot_release();
         if (st) {
             fprintf(stderr, "tappa-peer: %s\n", err.message);
+            if (has_dec) remove(dec_path);
+            if (json_path) remove(json_path);
             rc = 1;
         }
     }
