@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """The CUDA peer of tappa-bench: PyTorch on the same GPU, the same shapes.
 
-Times, with CUDA events (median of --reps runs, inputs rotated over enough
-sets to leave the L2 cache, as tappa-bench does):
+Times, with CUDA events (median of --reps batches of back-to-back calls,
+inputs rotated over enough sets to leave the L2 cache, as tappa-bench does):
   copy     a 1 GiB f32 clone (read + write), the yardstick of this run;
   decode   SDPA, fp16, one query per head, Hq 32 / Hkv 8 / D 128 (enable_gqa),
            contexts 1K..128K;
   prefill  causal SDPA, fp16, the same heads, prompts 1K..16K;
   qsim     the reference's O(T^2 D) cosine q-similarity (normalise, u u^T,
            mean off the diagonal), L 32 x Hq 32 heads, T 1024, D 128, fp32.
-Writes JSON (--json) for bench/peer.sh and tappa-peer; prints a table.
+Writes JSON (--json) for tappa-peer; prints a table.
 Needs torch with CUDA; run on the lent GPU (bench/run-on-device.sh peer).
 """
 import argparse
@@ -32,8 +32,15 @@ def sets_for(bytes_per_set):
     return max(1, min(64, math.ceil(L2_ROTATE_BYTES / bytes_per_set)))
 
 
+BATCH = 10  # calls between one pair of events
+
+
 def time_us(fn, sets, reps):
-    """Median time of fn(i % sets) in microseconds, after a warm-up."""
+    """Median over reps of the mean time of BATCH back-to-back calls fn(i % sets),
+    in microseconds, after a warm-up. Calls queue behind each other, so the
+    GPU never waits for Python to launch the next one (tappa-bench's GPU
+    timestamps have no launch gap either); one call per event pair would count
+    the launch latency, some 10-20 us, as kernel time."""
     for i in range(max(3, sets)):
         fn(i % sets)
     torch.cuda.synchronize()
@@ -41,10 +48,11 @@ def time_us(fn, sets, reps):
     for i in range(reps):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
-        fn(i % sets)
+        for j in range(BATCH):
+            fn((i * BATCH + j) % sets)
         end.record()
         end.synchronize()
-        times.append(start.elapsed_time(end) * 1e3)
+        times.append(start.elapsed_time(end) * 1e3 / BATCH)
     return statistics.median(times)
 
 
@@ -115,6 +123,7 @@ def main():
     ops.append(bench_qsim(a.reps, heads=32 if a.quick else 1024))
     copy = ops[0]["gbps"]
     out = {"peer": "pytorch %s, cuda %s, sdpa backend default" % (torch.__version__, torch.version.cuda),
+           "timing": "median of %d batches of %d back-to-back calls, CUDA events" % (a.reps, BATCH),
            "device": torch.cuda.get_device_name(), "reps": a.reps, "copy_gbps": copy, "ops": ops}
     print("peer (%s) on %s, copy %.1f GB/s" % (out["peer"], out["device"], copy))
     for o in ops:

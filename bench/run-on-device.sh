@@ -93,11 +93,12 @@ for s in $steps; do
     peer)
         step peer
         for op in decode prefill qsim; do
-            "$build/tappa-bench" --op $op --json "$out/tappa-$op.json" >"$out/tappa-$op.txt" 2>/dev/null
+            "$build/tappa-bench" --op $op --json "$out/tappa-$op.json" >"$out/tappa-$op.txt" 2>"$out/tappa-$op.err"
             echo "tappa-bench --op $op exit $?" | tee -a "$log"
         done
         for op in decode prefill; do
-            TAPPA_COOPMAT=0 "$build/tappa-bench" --op $op --json "$out/portable-$op.json" >"$out/portable-$op.txt" 2>/dev/null
+            TAPPA_COOPMAT=0 "$build/tappa-bench" --op $op --json "$out/portable-$op.json" >"$out/portable-$op.txt" \
+                2>"$out/portable-$op.err"
             echo "TAPPA_COOPMAT=0 tappa-bench --op $op exit $?" | tee -a "$log"
         done
         python3 bench/peer.py --json "$out/peer.json" >"$out/peer-only.txt" 2>&1

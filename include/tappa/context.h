@@ -107,8 +107,9 @@ const char *tappa_context_fallback_reason(const tappa_context *ctx);
 uint64_t tappa_context_max_binding_bytes(const tappa_context *ctx);
 
 /* Where a Vulkan context's time went on the host, summed since it was
- * created: recording command buffers (descriptor sets, dispatches), and
- * submitting and waiting for the GPU. Zeros on the CPU backend. */
+ * created: recording the ops' command buffers (descriptor sets, dispatches),
+ * and submitting them and waiting for the GPU. Uploads and downloads (their
+ * own small submissions) are not counted. Zeros on the CPU backend. */
 typedef struct tappa_host_stats {
     double record_ms, submit_wait_ms;
     uint64_t submits, dispatches;
