@@ -52,6 +52,17 @@ int main(int argc, char **argv)
         CHECK(cJSON_IsString(text) && cJSON_IsString(want) && !strcmp(text->valuestring, want->valuestring));
         CHECK_NEAR(cJSON_GetObjectItem(out, "prompt_tokens")->valuedouble,
                    cJSON_GetArraySize(cJSON_GetObjectItem(p, "ids")), 0);
+        /* Where a decode step's host time went: Vulkan only, every step the
+         * same whole number of dispatches. */
+        const cJSON *host = cJSON_GetObjectItem(out, "decode_step_host");
+        if (strcmp(device, "cpu")) {
+            double d = cJSON_GetNumberValue(cJSON_GetObjectItem(host, "dispatches"));
+            CHECK(d >= 1 && fabs(d - round(d)) < 1e-9);
+            CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(host, "record_ms")) > 0);
+            CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(host, "submit_wait_ms")) > 0);
+        } else {
+            CHECK(host == NULL);
+        }
         cJSON_Delete(out);
         remove(path);
     }
