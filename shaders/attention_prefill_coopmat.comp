@@ -1,22 +1,21 @@
 #version 450
 // Causal (or full) attention for many queries on cooperative matrices (tensor
 // cores), f16 K/V, for devices with VK_NV_cooperative_matrix; the portable
-// kernel is attention_prefill.comp. Each subgroup owns 16 query rows (a
-// workgroup 16 * subgroups), kept as f16 tiles; K and V stream through
-// shared memory BC keys at a time, shared by the workgroup's subgroups.
-// Per key tile a subgroup computes S = Q K^T (16 x 32, f32), stores it to
-// its scratch, where its lanes (two per row, subgroups of 32) mask, take the
-// row max and write P = exp(S - m) in f16; then O += P V on the tiles. The
-// scratches are column-major with padded columns and the second lane of a
-// row starts 4 columns on, so the lanes' shared-memory accesses fall in
-// different banks. O stays in accumulator
-// tiles, whose elements cannot be addressed by row, so the running max m is
-// only moved when a row's max grows by more than RESCALE (P <= e^RESCALE
-// then, well inside f16): the subgroup then rescales O through its scratch,
-// one tile at a time. That happens a few times per row, not once per tile.
-// Workgroup g takes query head g / blocks and row block blocks - 1 - g %
-// blocks: the longest causal rows start first. Keys [0, min(nk, visible)) of each row; query i sits at
-// position nk - nq + i when causal.
+// kernel is attention_prefill.comp. Each subgroup of 32 owns 16 query rows,
+// kept as f16 tiles (a workgroup: 16 rows per subgroup); K and V stream
+// through shared memory 32 keys at a time, shared by the subgroups.
+// Per key tile a subgroup computes S = Q K^T (16 x 32, f32) and stores it to
+// its scratch, where its lanes (two per row) mask, take the row max and write
+// P = exp(S - m) in f16; then O += P V on the tiles. The scratches are
+// column-major with padded columns, and the second lane of a row starts 4
+// columns on, so the lanes' shared-memory accesses fall in different banks.
+// O stays in accumulator tiles, whose elements cannot be addressed by row, so
+// the running max m moves only when a row's max grows by more than RESCALE
+// (P <= e^RESCALE then, well inside f16); the subgroup then rescales O
+// through its scratch, one tile at a time: a few times per row, not once per
+// tile. Workgroup g takes query head g / blocks and row block
+// blocks - 1 - g % blocks, so the longest causal rows start first. Row i sees
+// keys [0, min(nk, nk - nq + i + 1)) when causal, all nk otherwise.
 // q, o: (heads, nq, d) from q_base / o_base; k, v: (heads / group, nk, d)
 // from k_base / v_base; lse: (heads, nq) from lse_base. q_base, k_base,
 // v_base, o_base multiples of 8 elements (16-byte tile rows).
