@@ -265,15 +265,17 @@ int main(int argc, char **argv)
     }
     int rc = 0;
     if (json_path) {
+        /* Written atomically: a failed write leaves no partial file. */
         char *text = cJSON_Print(root);
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", json_path);
-        FILE *f = fopen(tmp, "w");
-        bool ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-        if (f) ok = (fclose(f) == 0) && ok;
-        if (!ok || rename(tmp, json_path) != 0) {
-            remove(tmp);
-            fprintf(stderr, "tappa-bench: cannot write %s\n", json_path);
+        size_t len = text ? strlen(text) : 0;
+        char *lined = text ? realloc(text, len + 1) : NULL; /* the file ends with a newline */
+        if (lined) {
+            text = lined;
+            text[len++] = '\n';
+        }
+        tappa_error werr = { 0 };
+        if (!lined || tappa_file_write(json_path, text, len, &werr)) {
+            fprintf(stderr, "tappa-bench: %s\n", lined ? werr.message : "out of host memory");
             rc = 1;
         }
         free(text);

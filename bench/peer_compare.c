@@ -3,14 +3,14 @@
  * rate against its own copy bandwidth, a JSON of the same, and two PNGs:
  * decode bandwidth against context length and prefill TFLOP/s against prompt
  * length, for tappa (each path given) and the peer. */
-#include <cJSON.h>
-#include <errno.h>
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "plot.h"
 
 static const char usage[] =
@@ -28,24 +28,18 @@ static const char usage[] =
 static const double contexts[N_CTX] = { 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072 };
 static const double prompts[N_PROMPT] = { 1024, 2048, 4096, 8192, 16384 };
 
+#define MAX_JSON_BYTES (64u << 20)
+
 static cJSON *read_json(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "tappa-peer: cannot open %s: %s\n", path, strerror(errno));
+    tappa_error err = { 0 };
+    size_t len;
+    char *text = cli_read_text(path, MAX_JSON_BYTES, &len, &err);
+    if (!text) {
+        fprintf(stderr, "tappa-peer: %s\n", err.message);
         return NULL;
     }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    size_t got = text ? fread(text, 1, (size_t)n, f) : 0;
-    fclose(f);
-    cJSON *j = NULL;
-    if (text && got == (size_t)n) {
-        text[n] = 0;
-        j = cJSON_Parse(text);
-    }
+    cJSON *j = cJSON_ParseWithLength(text, len);
     free(text);
     if (!j || !cJSON_IsArray(cJSON_GetObjectItem(j, "ops"))) {
         fprintf(stderr, "tappa-peer: %s is not a tappa-bench or peer.py JSON (no \"ops\" array)\n", path);
@@ -231,14 +225,9 @@ int main(int argc, char **argv)
     rc = 0;
     if (json_path) {
         char *text = cJSON_Print(root);
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", json_path);
-        FILE *f = fopen(tmp, "w");
-        bool ok = f && text && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-        if (f) ok = fclose(f) == 0 && ok;
-        if (!ok || rename(tmp, json_path)) {
-            remove(tmp);
-            fprintf(stderr, "tappa-peer: cannot write %s\n", json_path);
+        tappa_error err = { 0 };
+        if (!text || cli_write_json(json_path, text, &err)) {
+            fprintf(stderr, "tappa-peer: %s\n", text ? err.message : "out of host memory");
             rc = 1;
         }
         free(text);
