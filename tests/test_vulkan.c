@@ -1,7 +1,8 @@
 /* Vulkan tensors on the test device ($TAPPA_TEST_DEVICE, default lavapipe):
  * a tensor above the 128 MiB binding minimum split into segments and moved
  * through an op, ops across forced small bindings, poisoning, and device
- * selection errors. Runs under the validation layer; any message fails.
+ * selection errors, and f16 prefill on each attention path the device has.
+ * Runs under the validation layer; any message fails.
  * Exits 77 (skipped) when the device does not exist. */
 #include <dirent.h>
 #include <math.h>
@@ -449,6 +450,48 @@ static void test_decode_after_prepare(rng *r)
     tappa_context_destroy(&ctx);
 }
 
+/* One f16 causal prefill (rows and keys not multiples of any tile) on each
+ * path the device has, against the reference: the tensor-core kernel
+ * (attention_prefill_coopmat.comp) where the device offers its tiles, then
+ * the portable one with dev->coopmat off. A device without the tiles (like
+ * lavapipe) must stay on the portable kernel even with dev->coopmat forced
+ * on: selection follows what the device reports, not the switch alone. */
+static void test_prefill_paths(rng *r)
+{
+    enum { HQ = 8, HKV = 2, N = 333, D = 128 };
+    tappa_context *ctx = open_device(0);
+    tvk_device *dev = ctx->vk;
+    tappa_error err = { 0 };
+    static double q[HQ * N * D], k[HKV * N * D], v[HKV * N * D], ref[HQ * N * D];
+    static float got[HQ * N * D];
+    for (int i = 0; i < HQ * N * D; i++) q[i] = 1.5 * rng_normal(r);
+    for (int i = 0; i < HKV * N * D; i++) k[i] = rng_normal(r), v[i] = rng_normal(r);
+    int64_t qs[3] = { HQ, N, D }, ks[3] = { HKV, N, D };
+    tappa_tensor *tq = tensor_of(ctx, TAPPA_F32, 3, qs, q), *tk = tensor_of(ctx, TAPPA_F16, 3, ks, k);
+    tappa_tensor *tv = tensor_of(ctx, TAPPA_F16, 3, ks, v), *out = NULL;
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, qs, &out, &err), TAPPA_OK);
+    tappa_ref_attention(q, k, v, ref, NULL, HQ, HKV, N, N, D, true);
+    bool offered = dev->coopmat;
+    for (int pass = 0; pass < 2; pass++) {
+        dev->coopmat = pass == 0; /* first as offered (forced on), then the portable kernel */
+        uint64_t before = dev->coopmat_dispatches;
+        CHECK_INT_EQ(tappa_tensor_fill_bits(out, 0x7fc00000u, &err), TAPPA_OK);
+        CHECK_INT_EQ(tappa_attention(tq, tk, tv, true, out, NULL, &err), TAPPA_OK);
+        bool tensor_cores = dev->coopmat_dispatches != before;
+        CHECK(tensor_cores == (pass == 0 && offered));
+        CHECK_INT_EQ(tappa_tensor_download(out, got, sizeof got, &err), TAPPA_OK);
+        double rel = rel_error(got, ref, HQ * N * D);
+        printf("f16 prefill %s: error %.2e%s\n", tensor_cores ? "attention_prefill_coopmat" : "attention_prefill",
+               rel, pass == 0 && !offered ? " (the device offers no tensor-core tiles)" : "");
+        CHECK(rel <= 2e-3); /* NaN fails too */
+    }
+    dev->coopmat = offered;
+    tappa_tensor *all[] = { tq, tk, tv, out };
+    for (size_t i = 0; i < 4; i++) tappa_tensor_destroy(&all[i]);
+    check_no_validation(ctx);
+    tappa_context_destroy(&ctx);
+}
+
 int main(void)
 {
     uint64_t seed = rng_fresh_seed();
@@ -465,5 +508,6 @@ int main(void)
     test_matvec_without_subgroups(seed);
     test_compress_then_decode(&r);
     test_decode_after_prepare(&r);
+    test_prefill_paths(&r);
     return check_exit("test_vulkan");
 }
