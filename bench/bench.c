@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -42,13 +41,6 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Warm up until the GPU has been busy for WARMUP_MS (an idle GPU sits at low
  * clocks and takes a while to ramp), then time reps runs in one submission,
  * one timestamp pair each. */
@@ -59,9 +51,9 @@ static tappa_status time_run(bench_case *c, int reps, timing *out, tappa_error *
     if (!ms) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     tappa_status st = c->run(c->state, err);
     for (int i = 0; i < reps && !st; i++) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = c->run(c->state, err);
-        ms[i] = now_ms() - t0;
+        ms[i] = clock_ms() - t0;
     }
     if (!st) {
         qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
@@ -78,7 +70,7 @@ static tappa_status time_case(tvk_device *dev, bench_case *c, int reps, timing *
     if (c->run) return time_run(c, reps, out, err);
     tappa_status st = TAPPA_OK;
     int runs = 0;
-    for (double t0 = now_ms(); !st && (runs < WARMUP || now_ms() - t0 < WARMUP_MS);) {
+    for (double t0 = clock_ms(); !st && (runs < WARMUP || clock_ms() - t0 < WARMUP_MS);) {
         st = tvk_begin(dev, err);
         for (int i = 0; i < WARMUP && !st; i++, runs++) {
             st = c->record(c->state, runs % c->sets, err);

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../core/internal.h"
 #include "../model/quant.h"
@@ -22,13 +21,6 @@ const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_s
 #define TOL_ATTENTION_F32 1e-4
 
 static uint32_t poison_bits(tappa_dtype dt) { return dt == TAPPA_F16 ? 0x7e00u : 0x7fc00000u; }
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* A tensor holding v (n values), with v rounded in place to what dtype stores,
  * so the reference sees exactly the device's inputs. */
@@ -100,9 +92,9 @@ static tappa_status case_copy(tappa_context *ctx, rng *r, int64_t n, conform_res
     tappa_status st = tensor_from_doubles(ctx, TAPPA_F32, 1, &n, v, &src, err);
     if (!st) st = poisoned(ctx, TAPPA_F32, 1, &n, &dst, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = tappa_copy(src, dst, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) st = compare(dst, v, &res->error, err);
     if (!st) res->segments = tappa_tensor_segments(dst);
@@ -135,9 +127,9 @@ static tappa_status check_unary(tappa_context *ctx, tappa_dtype dt, int ndim, co
     if (!st) st = tensor_from_doubles(ctx, dt, ndim, shape, x, &tx, err);
     if (!st) st = poisoned(ctx, dt, ndim, shape, &ty, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = op->run(tx, ty, op->params, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         op->reference(x, ref, shape, op->params);
@@ -243,9 +235,9 @@ static tappa_status case_qsim(tappa_context *ctx, rng *r, tappa_dtype dt, int64_
     }
     if (!st) st = poisoned(ctx, TAPPA_F32, 1, &h, &tout, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = mode == TAPPA_QSIM_RBF ? tappa_qsim_rbf(tq, tout, sigma, err) : tappa_qsim(tq, tout, mode, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         tappa_ref_qsim(q, ref, (size_t)h, (size_t)t, (size_t)d, mode, sigma);
@@ -298,9 +290,9 @@ static tappa_status case_window_stats(tappa_context *ctx, rng *r, tappa_dtype dt
         if (!st) st = tappa_attention(tq, tk, tv, true, to, tl, err);
     }
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = tappa_window_stats(tq, tk, w, tl, tm, tvar, tc, te, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         double e[4] = { 0, 0, 0, 0 };
@@ -379,9 +371,9 @@ static tappa_status case_attention(tappa_context *ctx, rng *r, tappa_dtype dt,
     }
     if (!st) st = poisoned(ctx, TAPPA_F32, 2, ls, &tlse, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = run_attention(ctx, dt, a, q, k, v, tout, tlse, &res->segments, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         double e_out, e_lse;
@@ -426,9 +418,9 @@ static tappa_status case_token_scores(tappa_context *ctx, rng *r, int64_t hq, in
     if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 2, shape, b, &tb, err);
     if (!st) st = poisoned(ctx, TAPPA_F32, 2, os, &to, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = tappa_token_scores(ta, tb, a_scale, gamma, w, kernel, to, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         tappa_ref_token_scores(a, b, a_scale, gamma, (size_t)hq, (size_t)hkv, (size_t)n, (size_t)w,
@@ -473,9 +465,9 @@ static tappa_status case_topk(tappa_context *ctx, rng *r, int64_t rows, int64_t 
     if (!st) st = tappa_tensor_create(ctx, TAPPA_I32, 2, ks, &tk, err);
     if (!st) st = tappa_tensor_fill_bits(tk, 0xffffffffu, err); /* -1: no position */
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = tappa_topk_positions(ts, k, tk, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) st = tappa_tensor_download(tk, got, kept * sizeof *got, err);
     if (!st) {
@@ -524,9 +516,9 @@ static tappa_status case_kv_compact(tappa_context *ctx, rng *r, tappa_dtype dt, 
     if (!st && b) st = tappa_tensor_upload(tk, keep, (size_t)(heads * b) * sizeof *keep, err);
     if (!st) st = poisoned(ctx, dt, 3, ds, &td, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = tappa_kv_compact(ts, tk, w, td, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         for (int64_t h = 0; h < heads; h++)
@@ -566,9 +558,9 @@ static tappa_status case_row_sums(tappa_context *ctx, rng *r, int64_t rows, int6
     }
     if (!st) st = poisoned(ctx, TAPPA_F32, 1, os, &to, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = tappa_row_sums(tx, cols, to, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         tappa_ref_row_sums(x, (size_t)rows, (size_t)stride, (size_t)cols, ref);
@@ -605,9 +597,9 @@ static tappa_status case_attention_rows(tappa_context *ctx, rng *r, tappa_dtype 
     if (!st) st = tensor_from_doubles(ctx, dt, 3, ks, k, &tk, err);
     if (!st) st = poisoned(ctx, TAPPA_F32, 3, os, &to, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = tappa_attention_rows(tq, tk, row0, to, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         tappa_ref_attention_rows(q, k, ref, (size_t)hq, (size_t)hkv, (size_t)n, (size_t)d, (size_t)row0,
@@ -652,9 +644,9 @@ static tappa_status case_pattern_profiles(tappa_context *ctx, rng *r, int64_t he
     if (!st) st = poisoned(ctx, TAPPA_F32, 2, ps, &to, err);
     if (!st) st = poisoned(ctx, TAPPA_F32, 2, qs, &tp, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = tappa_pattern_profiles(tr, tc, to, tp, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         double e[3] = { 0, 0, 0 };
@@ -697,9 +689,9 @@ static tappa_status case_rope_energy(tappa_context *ctx, rng *r, tappa_dtype dt,
     if (!st) st = tensor_from_doubles(ctx, dt, 3, ks, k, &tk, err);
     if (!st) st = poisoned(ctx, TAPPA_F32, 2, os, &to, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = tappa_rope_energy(tq, tk, interleaved ? TAPPA_ROPE_INTERLEAVED : TAPPA_ROPE_HALF, to, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         tappa_ref_rope_energy(q, k, (size_t)hq, (size_t)hkv, (size_t)n, (size_t)d, interleaved, ref);
@@ -745,9 +737,9 @@ static tappa_status case_block_influence(tappa_context *ctx, rng *r, tappa_dtype
     if (!st) st = tensor_from_doubles(ctx, dt, 2, hs, b, &tb, err);
     if (!st) st = poisoned(ctx, TAPPA_F32, 1, os, &to, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = tappa_block_influence(ta, tb, to, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         tappa_ref_block_influence(a, b, (size_t)n, (size_t)dm, ref);
@@ -799,9 +791,9 @@ static tappa_status case_matvec(tappa_context *ctx, rng *r, int64_t type, int64_
     if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 1, &rows, b, &tb, err);
     if (!st) st = acc ? tensor_from_doubles(ctx, TAPPA_F32, 2, ys, y, &ty, err) : poisoned(ctx, TAPPA_F32, 2, ys, &ty, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = tappa_matvec(m, tx, with_bias ? tb : NULL, acc, ty, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         tappa_ref_matvec(w, (size_t)rows, (size_t)cols, x, (size_t)tokens, with_bias ? b : NULL, acc, y);
@@ -834,9 +826,9 @@ static tappa_status case_rmsnorm(tappa_context *ctx, rng *r, int64_t rows, int64
     if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 1, &n, w, &tw, err);
     if (!st) st = poisoned(ctx, TAPPA_F32, 2, xs, &ty, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = tappa_rmsnorm(tx, tw, 1e-5, ty, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         tappa_ref_rmsnorm(x, w, (size_t)rows, (size_t)n, 1e-5, y);
@@ -867,9 +859,9 @@ static tappa_status case_swiglu(tappa_context *ctx, rng *r, int64_t n, conform_r
     if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 1, &n, u, &tu, err);
     if (!st) st = poisoned(ctx, TAPPA_F32, 1, &n, &to, err);
     if (!st) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         st = tappa_swiglu(tg, tu, to, err);
-        res->ms = now_ms() - t0;
+        res->ms = clock_ms() - t0;
     }
     if (!st) {
         tappa_ref_swiglu(g, u, (size_t)n, o);

@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -84,6 +85,13 @@ const char *tappa_context_fallback_reason(const tappa_context *ctx)
 }
 
 uint64_t tappa_context_max_binding_bytes(const tappa_context *ctx) { return ctx->max_binding_bytes; }
+
+double clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 tappa_host_stats tappa_context_host_stats(const tappa_context *ctx)
 {

@@ -66,4 +66,8 @@ tappa_status tensor_check_same(const tappa_tensor *a, const tappa_tensor *b, con
 void values_to_double(tappa_dtype dtype, const void *src, double *dst, size_t n);
 void values_from_double(tappa_dtype dtype, const double *src, void *dst, size_t n);
 
+/* Milliseconds on the monotonic clock (context.c): op_submit's host timing,
+ * the conformance harness, tappa-bench. */
+double clock_ms(void);
+
 #endif

@@ -1,5 +1,4 @@
 #include <stdlib.h>
-#include <time.h>
 
 #include "ops_internal.h"
 
@@ -53,16 +52,9 @@ tappa_status op_check_loops(const tvk_device *dev, uint64_t iterations, const ch
     return TAPPA_OK;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 tappa_status op_submit(tvk_device *dev, op_record_fn record, void *args, tappa_error *err)
 {
-    double t0 = now_ms();
+    double t0 = clock_ms();
     tappa_status st = tvk_begin(dev, err);
     if (st) return st;
     st = record(args, err);
@@ -70,10 +62,10 @@ tappa_status op_submit(tvk_device *dev, op_record_fn record, void *args, tappa_e
         tvk_abort(dev);
         return st;
     }
-    double t1 = now_ms();
+    double t1 = clock_ms();
     st = tvk_submit_wait(dev, err);
     dev->record_ms += t1 - t0;
-    dev->submit_wait_ms += now_ms() - t1;
+    dev->submit_wait_ms += clock_ms() - t1;
     dev->submits++;
     return st;
 }
