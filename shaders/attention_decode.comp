@@ -13,7 +13,10 @@
 // per query head. The last workgroup of a KV head to finish (a counter per KV
 // head, reset by that workgroup for the next call) merges the head's partials
 // into the output rows and log-sum-exps: no second dispatch, no barrier
-// between the passes.
+// between the passes. Where every KV head lies in one binding, one dispatch
+// takes them all (gl_WorkGroupID.z = KV head, bases *_head_stride apart):
+// each dispatch costs the GPU front end several microseconds, which a short
+// context would otherwise pay once per KV head.
 // q: G rows of d, q_stride apart, from q_base; k, v: this piece's keys, (n, d) from k_base / v_base.
 // part_ml: (all query heads, parts, 2) max and sum; part_o: (all query heads, parts, d);
 // o: (all query heads, d) from o_base; lse: (all query heads) from lse_base;
@@ -68,7 +71,10 @@ layout(push_constant) uniform Push {
     uint o_base, lse_base;
     float scale;
     uint q_stride;   // floats between the G query heads' rows in q
+    uint q_head_stride, k_head_stride, v_head_stride; // between KV heads of one dispatch (z)
 } pc;
+
+uint head0; // global index of this workgroup's first query head, set by main
 
 #ifndef TAPPA_SUBGROUP
 shared float red[WG * G];
@@ -154,7 +160,7 @@ void merge_partials()
     for (uint c0 = 0; c0 < cols; c0 += span) {
         uint c = c0 + l % span;
         uint h = min(c / per_head, G - 1), lane = c % per_head;
-        uint row = (pc.head0 + h) * pc.parts;
+        uint row = (head0 + h) * pc.parts;
         float big_m = -1.0 / 0.0, big_l = 0.0;
         vec4 big_a = vec4(0.0);
         if (c < cols && r < rows)
@@ -180,12 +186,12 @@ void merge_partials()
             barrier();
         }
         if (r == 0 && c < cols) {
-            uint at = pc.o_base + (pc.head0 + h) * D + 4 * lane;
+            uint at = pc.o_base + (head0 + h) * D + 4 * lane;
             o[at] = big_a.x / big_l;
             o[at + 1] = big_a.y / big_l;
             o[at + 2] = big_a.z / big_l;
             o[at + 3] = big_a.w / big_l;
-            if (lane == 0) lse[pc.lse_base + pc.head0 + h] = big_m + log(big_l);
+            if (lane == 0) lse[pc.lse_base + head0 + h] = big_m + log(big_l);
         }
     }
 }
@@ -198,19 +204,23 @@ void main()
     uint begin = chunk * CHUNK;
     uint end = min(begin + CHUNK, pc.n);
     const uint STEP = NG * U;
+    uint kv_z = gl_WorkGroupID.z;
+    head0 = pc.head0 + kv_z * G;
+    uint k_base = pc.k_base + kv_z * pc.k_head_stride, v_base = pc.v_base + kv_z * pc.v_head_stride;
+    uint q_base = pc.q_base + kv_z * pc.q_head_stride;
 
     // The first iteration's rows are asked for before the query is read.
     Row kc[U], vc[U];
     if (PREFETCH)
         [[unroll]] for (uint u = 0; u < U; u++) {
             uint j = min(begin + grp + u * NG, end - 1); // past the end: a valid row, masked below
-            kc[u] = fetch(false, pc.k_base + j * D + lane * DPL);
-            vc[u] = fetch(true, pc.v_base + j * D + lane * DPL);
+            kc[u] = fetch(false, k_base + j * D + lane * DPL);
+            vc[u] = fetch(true, v_base + j * D + lane * DPL);
         }
     float qr[G * DPL];
     [[unroll]] for (uint h = 0; h < G; h++)
         [[unroll]] for (uint i = 0; i < DPL; i++)
-            qr[h * DPL + i] = q[pc.q_base + h * pc.q_stride + lane * DPL + i] * pc.scale;
+            qr[h * DPL + i] = q[q_base + h * pc.q_stride + lane * DPL + i] * pc.scale;
     float m[G], lsum[G], acc[G * DPL];
     [[unroll]] for (uint h = 0; h < G; h++) {
         m[h] = -1.0 / 0.0;
@@ -227,8 +237,8 @@ void main()
         [[unroll]] for (uint u = 0; u < U; u++) {
             // The last prefetch re-reads a row it has; past the end: a valid row, masked below.
             uint j = min(base + (PREFETCH ? STEP : 0) + grp + u * NG, end - 1);
-            kn[u] = fetch(false, pc.k_base + j * D + lane * DPL);
-            vn[u] = fetch(true, pc.v_base + j * D + lane * DPL);
+            kn[u] = fetch(false, k_base + j * D + lane * DPL);
+            vn[u] = fetch(true, v_base + j * D + lane * DPL);
             if (!PREFETCH) {
                 kc[u] = kn[u];
                 vc[u] = vn[u];
@@ -316,7 +326,7 @@ void main()
                 float gm = group_m[g * G + h];
                 if (gm != -1.0 / 0.0) ll += group_l[g * G + h] * exp(gm - mm);
             }
-            part_ml[(pc.head0 + h) * pc.parts + part] = vec2(mm, ll);
+            part_ml[(head0 + h) * pc.parts + part] = vec2(mm, ll);
         }
     }
     for (uint g = 0; g < NG; g++) {
@@ -330,14 +340,14 @@ void main()
         barrier();
     }
     for (uint c = l; c < G * D; c += WG)
-        part_o[((pc.head0 + c / D) * pc.parts + part) * D + c % D] = sum_o[c];
+        part_o[((head0 + c / D) * pc.parts + part) * D + c % D] = sum_o[c];
 
     // Publish this partial, then count it; the workgroup that counts last
     // sees every partial of the KV head.
     memoryBarrierBuffer();
     barrier();
     if (l == 0) {
-        uint kvh = pc.head0 / G;
+        uint kvh = head0 / G;
         bool last = atomicAdd(count[kvh], 1u) == pc.head_parts - 1;
         // Order the reads after the count (acquire), and set the counter back
         // for the next call: every workgroup of this call has counted.

@@ -1,7 +1,8 @@
 /* attention_decode: one query per head against a long context, split-K in one
- * dispatch per KV-head piece (attention_decode.comp): the keys of every KV
- * head are spread over many workgroups, each writing partial softmax states,
- * and the last workgroup of each KV head to finish merges them. */
+ * dispatch (attention_decode.comp): the keys of every KV head are spread over
+ * many workgroups, each writing partial softmax states, and the last
+ * workgroup of each KV head to finish merges them. A cache split over
+ * several bindings takes one dispatch per KV-head piece instead. */
 #include <math.h>
 
 #include "ops_internal.h"
@@ -29,7 +30,9 @@
 #endif
 /* Partials loaded at once per invocation in the merge (H200: 4, 8 and 16
  * within 2% of each other). */
+#ifndef DECODE_MERGE_UNROLL
 #define DECODE_MERGE_UNROLL 8
+#endif
 #define DECODE_STEP_MAX (DECODE_GROUPS * 4) /* keys per workgroup iteration, at most: chunks are multiples */
 #ifndef DECODE_TARGET_WGS
 #define DECODE_TARGET_WGS 512            /* enough workgroups to fill a large GPU */
@@ -205,6 +208,40 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
     tvk_binding part_ml = tensor_binding(ctx->decode_ml, 0), part_o = tensor_binding(ctx->decode_o, 0);
     tvk_binding count = tensor_binding(ctx->decode_count, 0);
     float scale = (float)(1.0 / sqrt((double)d));
+    struct {
+        uint32_t q_base, k_base, v_base, head0, n, part_base, parts, head_parts, o_base, lse_base;
+        float scale;
+        uint32_t q_stride, q_head_stride, k_head_stride, v_head_stride;
+    } push = { .parts = parts, .o_base = (uint32_t)oo, .lse_base = (uint32_t)lo, .scale = scale,
+               .q_stride = (uint32_t)q_stride };
+    /* Every KV head one piece of the same segment (the cache fits one
+     * binding): one dispatch for all heads, the head in gl_WorkGroupID.z. */
+    op_piece k0[OP_MAX_PIECES], v0[OP_MAX_PIECES];
+    bool one = op_head_pieces(k, 0, (size_t)n, k0, OP_MAX_PIECES) == 1 &&
+               op_head_pieces(v, 0, (size_t)n, v0, OP_MAX_PIECES) == 1;
+    if (one && hkv > 1) {
+        op_piece kl[OP_MAX_PIECES], vl[OP_MAX_PIECES];
+        one = op_head_pieces(k, hkv - 1, (size_t)n, kl, OP_MAX_PIECES) == 1 &&
+              op_head_pieces(v, hkv - 1, (size_t)n, vl, OP_MAX_PIECES) == 1 && kl[0].seg == k0[0].seg &&
+              vl[0].seg == v0[0].seg;
+    }
+    if (one) {
+        /* Heads are shape[1] rows apart in [Hkv][capacity][D]; the same segment
+         * holds the first and last head, so every head between. */
+        tvk_binding b[8] = { tensor_binding(q, qs), tensor_binding(k, k0[0].seg), tensor_binding(v, v0[0].seg),
+                             part_ml, part_o, tensor_binding(out, os), tensor_binding(lse, ls), count };
+        uint32_t chunks = (k0[0].rows + chunk - 1) / chunk, gx, gy;
+        push.q_base = (uint32_t)qo;
+        push.k_base = (uint32_t)k0[0].offset;
+        push.v_base = (uint32_t)v0[0].offset;
+        push.n = k0[0].rows;
+        push.head_parts = chunks;
+        push.q_head_stride = (uint32_t)(g * q_stride);
+        push.k_head_stride = (uint32_t)(k->shape[1] * d);
+        push.v_head_stride = (uint32_t)(v->shape[1] * d);
+        tvk_grid(dev, chunks, &gx, &gy);
+        return tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, hkv, err);
+    }
     for (uint32_t kvh = 0; kvh < hkv && !st; kvh++) {
         op_piece kp[OP_MAX_PIECES], vp[OP_MAX_PIECES];
         size_t np = op_head_pieces(k, kvh, (size_t)n, kp, OP_MAX_PIECES);
@@ -216,13 +253,13 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
             tvk_binding b[8] = { tensor_binding(q, qs), tensor_binding(k, kp[i].seg),
                                  tensor_binding(v, vp[i].seg), part_ml, part_o,
                                  tensor_binding(out, os), tensor_binding(lse, ls), count };
-            struct {
-                uint32_t q_base, k_base, v_base, head0, n, part_base, parts, head_parts, o_base, lse_base;
-                float scale;
-                uint32_t q_stride;
-            } push = { (uint32_t)(qo + (size_t)kvh * g * q_stride), (uint32_t)kp[i].offset,
-                       (uint32_t)vp[i].offset, kvh * g, kp[i].rows, part_base, parts, head_parts,
-                       (uint32_t)oo, (uint32_t)lo, scale, (uint32_t)q_stride };
+            push.q_base = (uint32_t)(qo + (size_t)kvh * g * q_stride);
+            push.k_base = (uint32_t)kp[i].offset;
+            push.v_base = (uint32_t)vp[i].offset;
+            push.head0 = kvh * g;
+            push.n = kp[i].rows;
+            push.part_base = part_base;
+            push.head_parts = head_parts;
             uint32_t chunks = (kp[i].rows + chunk - 1) / chunk, gx, gy;
             tvk_grid(dev, chunks, &gx, &gy);
             st = tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, 1, err);
