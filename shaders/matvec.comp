@@ -1,11 +1,14 @@
 #version 450
 // y[t][r] (+)= bias[r] + W[r] . x[t] for up to MAX_T tokens. W is read once
 // in 16-byte groups (uvec4) and dequantised in registers; each group's values
-// meet all tokens' x. TAPPA_SUBGROUP: one subgroup per row, UNROLL groups'
-// loads in flight per lane, summed by subgroupAdd (no barriers, several rows
-// per workgroup); otherwise one workgroup per row and a shared-memory tree. FORMAT 0: f32 (4 values
-// per group), 1: f16 (8), 2: q8_0 repacked (16 int8 values, scale per 32),
-// 3: q4_0 repacked (32 nibbles holding value + 8, one scale).
+// meet all tokens' x. TAPPA_SUBGROUP: ROWS rows per subgroup; with several,
+// side by side, each x vector is loaded once for all of them (x is f32: per
+// q8_0 weight byte it is four bytes of loads, per q4_0 byte eight); UNROLL
+// groups' loads per row in flight per lane, summed by subgroupAdd (no
+// barriers); otherwise one workgroup per row and a shared-memory tree.
+// FORMAT 0: f32 (4 values per group), 1: f16 (8), 2: q8_0 repacked (16 int8
+// values, scale per 32), 3: q4_0 repacked (32 nibbles holding value + 8, one
+// scale).
 // w: (rows, groups) uvec4 from w_base; scales: (rows, cols / 32) from s_base;
 // x: (T, cols); y: (T, y_stride) from y_base + row0, or with head_dim set
 // head-major (rows / head_dim, y_stride, head_dim): row r of token t at
@@ -19,7 +22,9 @@
 
 layout(constant_id = 1) const uint FORMAT = 0;
 const uint MAX_T = 8;
-layout(constant_id = 2) const uint UNROLL = 4; // TAPPA_SUBGROUP: uvec4 loads in flight per lane
+layout(constant_id = 2) const uint UNROLL = 4; // TAPPA_SUBGROUP: uvec4 loads in flight per lane and row
+layout(constant_id = 3) const uint ROWS = 1;   // TAPPA_SUBGROUP: rows per subgroup, <= MAX_ROWS
+const uint MAX_ROWS = 4;
 
 layout(binding = 0) readonly buffer W { uvec4 w[]; };
 layout(binding = 1) readonly buffer Scales { float scales[]; };
@@ -49,36 +54,52 @@ shared float red[WG * MAX_T];
 // Values per uvec4 group.
 uint group_values() { return FORMAT == 0 ? 4 : FORMAT == 1 ? 8 : FORMAT == 2 ? 16 : 32; }
 
-// Group g of row r, loaded as q: its values against every token's x.
+// The scale of group g of row r (quantised formats; 1 otherwise).
+float group_scale(uint r, uint g)
+{
+    if (FORMAT == 2) return scales[pc.s_base + r * (pc.cols / 32) + g / 2];
+    if (FORMAT == 3) return scales[pc.s_base + r * (pc.cols / 32) + g];
+    return 1.0;
+}
+
+// Values 4k .. 4k + 3 of a group loaded as q with scale s (k constant once
+// unrolled, so the words and bit fields are picked at compile time).
+vec4 values4(uvec4 q, uint k, float s)
+{
+    if (FORMAT == 0) return uintBitsToFloat(k == 0 ? q : uvec4(0));
+    if (FORMAT == 1) {
+        uint a = k == 0 ? q.x : q.z, b = k == 0 ? q.y : q.w;
+        return vec4(unpackHalf2x16(a), unpackHalf2x16(b));
+    }
+    if (FORMAT == 2) {
+        int word = int(k == 0 ? q.x : k == 1 ? q.y : k == 2 ? q.z : q.w);
+        return s * vec4(bitfieldExtract(word, 0, 8), bitfieldExtract(word, 8, 8), bitfieldExtract(word, 16, 8),
+                        bitfieldExtract(word, 24, 8));
+    }
+    uint word = (k / 2 == 0 ? q.x : k / 2 == 1 ? q.y : k / 2 == 2 ? q.z : q.w) >> (16 * (k % 2));
+    return s * (vec4(bitfieldExtract(word, 0, 4), bitfieldExtract(word, 4, 4), bitfieldExtract(word, 8, 4),
+                     bitfieldExtract(word, 12, 4)) - 8.0);
+}
+
+// Group g of row r, loaded as q: its values against every token's x (one
+// row at a time: the tree variant and ROWS = 1, where unpacking the whole
+// group before the token loop keeps f16 at its best, H200 72% of copy
+// against 65% unpacked 4 values at a time).
 void accumulate_group(uint r, uint g, uvec4 q, inout float acc[MAX_T])
 {
-    uint per = group_values();
-    float v[32];
-    if (FORMAT == 0) {
-        v[0] = uintBitsToFloat(q.x); v[1] = uintBitsToFloat(q.y);
-        v[2] = uintBitsToFloat(q.z); v[3] = uintBitsToFloat(q.w);
-    } else if (FORMAT == 1) {
-        vec2 a = unpackHalf2x16(q.x), b = unpackHalf2x16(q.y), c = unpackHalf2x16(q.z), d = unpackHalf2x16(q.w);
-        v[0] = a.x; v[1] = a.y; v[2] = b.x; v[3] = b.y; v[4] = c.x; v[5] = c.y; v[6] = d.x; v[7] = d.y;
-    } else if (FORMAT == 2) {
-        float s = scales[pc.s_base + r * (pc.cols / 32) + g / 2];
-        uint words[4] = uint[4](q.x, q.y, q.z, q.w);
-        [[unroll]] for (uint k = 0; k < 16; k++)
-            v[k] = s * float(bitfieldExtract(int(words[k / 4]), int(8 * (k % 4)), 8));
-    } else {
-        float s = scales[pc.s_base + r * (pc.cols / 32) + g];
-        uint words[4] = uint[4](q.x, q.y, q.z, q.w);
-        [[unroll]] for (uint k = 0; k < 32; k++)
-            v[k] = s * (float(bitfieldExtract(words[k / 8], int(4 * (k % 8)), 4)) - 8.0);
-    }
-    uint c4 = g * per / 4; // vec4 index of the group's first value in a row of x
-    for (uint t = 0; t < pc.tokens; t++) {
-        uint xb = t * (pc.cols / 4) + c4;
+    uint per4 = group_values() / 4;
+    float s = group_scale(r, g);
+    vec4 v[8];
+    [[unroll]] for (uint k = 0; k < 8; k++) v[k] = k < per4 ? values4(q, k, s) : vec4(0.0);
+    // Token loops run to the constant MAX_T and stop at pc.tokens, so acc is
+    // indexed by constants and stays in registers (a dynamic index would put
+    // it in memory on most compilers).
+    [[unroll]] for (uint t = 0; t < MAX_T; t++) {
+        if (t >= pc.tokens) break;
+        uint xb = t * (pc.cols / 4) + g * per4;
         float a = 0.0;
-        [[unroll]] for (uint k = 0; k < per / 4; k++) {
-            vec4 xv = x[xb + k];
-            a += v[4 * k] * xv.x + v[4 * k + 1] * xv.y + v[4 * k + 2] * xv.z + v[4 * k + 3] * xv.w;
-        }
+        [[unroll]] for (uint k = 0; k < 8; k++)
+            if (k < per4) a += dot(v[k], x[xb + k]);
         acc[t] += a;
     }
 }
@@ -94,32 +115,70 @@ void store(uint r, uint t, float sum)
 
 void main()
 {
-    uint groups = pc.cols / group_values();
+    uint groups = pc.cols / group_values(), per4 = group_values() / 4;
+#ifdef TAPPA_SUBGROUP
+    uint lane = gl_SubgroupInvocationID, lanes = gl_SubgroupSize;
+    uint r0 = (linear_group() * gl_NumSubgroups + gl_SubgroupID) * ROWS;
+    if (r0 >= pc.rows) return; // grid padding: the whole subgroup leaves
+    if (ROWS == 1) {
+        float acc[MAX_T];
+        [[unroll]] for (uint t = 0; t < MAX_T; t++) acc[t] = 0.0;
+        for (uint g0 = lane; g0 < groups; g0 += UNROLL * lanes) {
+            uvec4 q[UNROLL];
+            [[unroll]] for (uint u = 0; u < UNROLL; u++) q[u] = w[pc.w_base + r0 * groups + min(g0 + u * lanes, groups - 1)];
+            [[unroll]] for (uint u = 0; u < UNROLL; u++)
+                if (g0 + u * lanes < groups) accumulate_group(r0, g0 + u * lanes, q[u], acc);
+        }
+        [[unroll]] for (uint t = 0; t < MAX_T; t++) {
+            if (t >= pc.tokens) break;
+            float sum = subgroupAdd(acc[t]);
+            if (subgroupElect()) store(r0, t, sum);
+        }
+        return;
+    }
+    // Several rows side by side: each x vector loaded meets every row's group.
+    float acc[MAX_ROWS][MAX_T];
+    [[unroll]] for (uint i = 0; i < MAX_ROWS; i++)
+        [[unroll]] for (uint t = 0; t < MAX_T; t++) acc[i][t] = 0.0;
+    for (uint g0 = lane; g0 < groups; g0 += UNROLL * lanes) {
+        uvec4 q[MAX_ROWS][UNROLL];
+        [[unroll]] for (uint i = 0; i < ROWS; i++)
+            [[unroll]] for (uint u = 0; u < UNROLL; u++) {
+                uint r = min(r0 + i, pc.rows - 1), g = min(g0 + u * lanes, groups - 1);
+                q[i][u] = w[pc.w_base + r * groups + g];
+            }
+        [[unroll]] for (uint u = 0; u < UNROLL; u++) {
+            uint g = g0 + u * lanes;
+            if (g >= groups) break;
+            float sc[MAX_ROWS];
+            [[unroll]] for (uint i = 0; i < ROWS; i++) sc[i] = group_scale(min(r0 + i, pc.rows - 1), g);
+            [[unroll]] for (uint k = 0; k < 8; k++) {
+                if (k >= per4) break;
+                vec4 val[MAX_ROWS];
+                [[unroll]] for (uint i = 0; i < ROWS; i++) val[i] = values4(q[i][u], k, sc[i]);
+                [[unroll]] for (uint t = 0; t < MAX_T; t++) {
+                    if (t >= pc.tokens) break;
+                    vec4 xv = x[t * (pc.cols / 4) + g * per4 + k];
+                    [[unroll]] for (uint i = 0; i < ROWS; i++) acc[i][t] += dot(val[i], xv);
+                }
+            }
+        }
+    }
+    [[unroll]] for (uint i = 0; i < ROWS; i++)
+        [[unroll]] for (uint t = 0; t < MAX_T; t++) {
+            if (t >= pc.tokens) break;
+            float sum = subgroupAdd(acc[i][t]);
+            if (subgroupElect() && r0 + i < pc.rows) store(r0 + i, t, sum);
+        }
+#else
     float acc[MAX_T];
     [[unroll]] for (uint t = 0; t < MAX_T; t++) acc[t] = 0.0;
-#ifdef TAPPA_SUBGROUP
-    uint r = linear_group() * gl_NumSubgroups + gl_SubgroupID;
-    if (r >= pc.rows) return; // grid padding: the whole subgroup leaves
-    uint lane = gl_SubgroupInvocationID, lanes = gl_SubgroupSize;
-    for (uint g0 = lane; g0 < groups; g0 += UNROLL * lanes) {
-        uvec4 q[UNROLL];
-        [[unroll]] for (uint u = 0; u < UNROLL; u++) {
-            uint g = min(g0 + u * lanes, groups - 1);
-            q[u] = w[pc.w_base + r * groups + g];
-        }
-        [[unroll]] for (uint u = 0; u < UNROLL; u++)
-            if (g0 + u * lanes < groups) accumulate_group(r, g0 + u * lanes, q[u], acc);
-    }
-    for (uint t = 0; t < pc.tokens; t++) {
-        float sum = subgroupAdd(acc[t]);
-        if (subgroupElect()) store(r, t, sum);
-    }
-#else
     uint r = linear_group();
     if (r >= pc.rows) return; // grid padding: the whole workgroup leaves
     uint l = gl_LocalInvocationID.x;
     for (uint g = l; g < groups; g += WG) accumulate_group(r, g, w[pc.w_base + r * groups + g], acc);
-    for (uint t = 0; t < pc.tokens; t++) red[t * WG + l] = acc[t];
+    [[unroll]] for (uint t = 0; t < MAX_T; t++)
+        if (t < pc.tokens) red[t * WG + l] = acc[t];
     barrier();
     for (uint s = WG / 2; s > 0; s >>= 1) {
         if (l < s)

@@ -8,12 +8,23 @@
 #include "tappa/matrix.h"
 
 #define MATVEC_MAX_T 8
+#ifndef MATVEC_SG_WG
 #define MATVEC_SG_WG 128 /* the subgroup variant's workgroup: 4 rows of 32 lanes */
+#endif
 /* The subgroup variant's loads in flight per lane (-DMATVEC_UNROLL=8 to try
  * others). H200, f16 14336 x 4096: unroll 2 63.3% of copy, 4 63.1%, 8 53.7%;
  * several rows per subgroup, side by side or one after another: 29-53%. */
 #ifndef MATVEC_UNROLL
 #define MATVEC_UNROLL 4
+#endif
+/* Rows per subgroup in the subgroup variant, per format (f32, f16, q8_0,
+ * q4_0): the rows share each x load. H200, 14336 x 4096, % of copy with 1 /
+ * 2 / 4 rows: f32 91 / 84 / 91, f16 72 (one row's path) / 67 / 63, q8_0
+ * 36 / 54 / 38, q4_0 11 / 19 / 25. -DMATVEC_ROWS=2 sets all four. */
+#ifdef MATVEC_ROWS
+static const uint32_t rows_per_subgroup[4] = { MATVEC_ROWS, MATVEC_ROWS, MATVEC_ROWS, MATVEC_ROWS };
+#else
+static const uint32_t rows_per_subgroup[4] = { 1, 1, 2, 4 };
 #endif
 
 struct tappa_matrix {
@@ -147,17 +158,19 @@ tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_
      * which bounded f16 at 45% of copy on the H200). */
     bool sg = info->subgroup_arithmetic && info->subgroup_in_compute && info->subgroup_min_size == info->subgroup_max_size &&
               info->subgroup_size >= 8 && info->subgroup_size <= MATVEC_SG_WG;
-    uint32_t wg = sg ? MATVEC_SG_WG : op_workgroup_size(dev), rows_per_wg = sg ? MATVEC_SG_WG / info->subgroup_size : 1;
     uint32_t format = m->type == TAPPA_GGML_F32 ? 0 : m->type == TAPPA_GGML_F16 ? 1
                                                                            : m->type == TAPPA_GGML_Q8_0 ? 2 : 3;
+    uint32_t rows_sg = rows_per_subgroup[format];
+    uint32_t wg = sg ? MATVEC_SG_WG : op_workgroup_size(dev);
+    uint32_t rows_per_wg = sg ? MATVEC_SG_WG / info->subgroup_size * rows_sg : 1;
     uint32_t words = (uint32_t)row_words(m->type, m->cols);
     uint32_t per = format == 0 ? 4 : format == 1 ? 8 : format == 2 ? 16 : 32;
     uint32_t lanes = sg ? info->subgroup_size : wg;
     tappa_status st = op_check_loops(dev, (uint64_t)(m->cols / per) / lanes * (tokens + 1) + 64, "matvec", err);
-    uint32_t spec[3] = { wg, format, MATVEC_UNROLL };
+    uint32_t spec[4] = { wg, format, MATVEC_UNROLL, rows_sg };
     tvk_pipeline *p;
     if (!st)
-        st = sg ? tvk_pipeline_get(dev, SHADER(matvec_sg), 5, spec, 3, &p, err)
+        st = sg ? tvk_pipeline_get(dev, SHADER(matvec_sg), 5, spec, 4, &p, err)
                 : tvk_pipeline_get(dev, SHADER(matvec), 5, spec, 2, &p, err);
     size_t xs, xo, ys, yo, bs = 0, bo = 0;
     if (!st) st = op_locate(x, 0, (size_t)tokens * (size_t)m->cols, &xs, &xo, err);
