@@ -180,6 +180,10 @@ static tappa_status read_trace(tappa_session *s, uint32_t t, tappa_error *err)
     return st;
 }
 
+/* Layers recorded per submission of a chunk (a Llama-3-8B decode step
+ * records for about 1 ms, idle GPU time when it is submitted in one piece). */
+#define FLUSH_LAYERS 4
+
 typedef struct chunk_args {
     tappa_session *s;
     int64_t pos; /* position of the chunk's first token */
@@ -255,6 +259,8 @@ static tappa_status record_chunk(void *p, tappa_error *err)
         tvk_barrier(dev);
         if (!st) st = matvec_record(w->down, d->gate, t, NULL, true, d->x, 0, 0, err);
         tvk_barrier(dev);
+        /* The GPU starts on these layers while the host records the next. */
+        if (!st && l % FLUSH_LAYERS == FLUSH_LAYERS - 1) st = tvk_flush(dev, err);
     }
     if (!st && trace) st = tensor_copy_range(d->x, 0, d->t_hidden, (size_t)in->layers * C * E, C * E, err);
     if (!st && a->logits) {

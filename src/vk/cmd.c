@@ -1,6 +1,6 @@
-/* Command recording and submission, descriptor sets and timestamps. All work
- * of one recording goes into one command buffer and one submit; descriptor
- * pools are reset after the submit completes. */
+/* Command recording and submission, descriptor sets and timestamps. A
+ * recording goes into one command buffer and one submit, or into several
+ * where tvk_flush splits it; descriptor pools are reset once all of it ran. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,10 +8,8 @@
 
 #define POOL_SETS 1024
 
-tappa_status tvk_begin(tvk_device *dev, tappa_error *err)
+static tappa_status begin_cmd(tvk_device *dev, tappa_error *err)
 {
-    if (dev->recording)
-        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "a recording is already open on %s", dev->info.name);
     TVK_CHECK(err, dev->vk.vkResetCommandBuffer(dev->cmd, 0));
     VkCommandBufferBeginInfo bi = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
@@ -19,6 +17,29 @@ tappa_status tvk_begin(tvk_device *dev, tappa_error *err)
     };
     TVK_CHECK(err, dev->vk.vkBeginCommandBuffer(dev->cmd, &bi));
     dev->recording = true;
+    return TAPPA_OK;
+}
+
+tappa_status tvk_begin(tvk_device *dev, tappa_error *err)
+{
+    if (dev->recording)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "a recording is already open on %s", dev->info.name);
+    dev->slot = 0;
+    dev->cmd = dev->cmds[0];
+    return begin_cmd(dev, err);
+}
+
+/* End the command buffer being recorded and submit it, signalling its fence. */
+static tappa_status submit_cmd(tvk_device *dev, tappa_error *err)
+{
+    TVK_CHECK(err, dev->vk.vkEndCommandBuffer(dev->cmd));
+    VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+        .commandBufferCount = 1,
+        .pCommandBuffers = &dev->cmd,
+    };
+    TVK_CHECK(err, dev->vk.vkResetFences(dev->device, 1, &dev->fences[dev->slot]));
+    TVK_CHECK(err, dev->vk.vkQueueSubmit(dev->queue, 1, &si, dev->fences[dev->slot]));
     return TAPPA_OK;
 }
 
@@ -141,18 +162,27 @@ tappa_status tvk_submit_wait(tvk_device *dev, tappa_error *err)
     dev->vk.vkCmdPipelineBarrier(dev->cmd,
                                  VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                                  VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
-    TVK_CHECK(err, dev->vk.vkEndCommandBuffer(dev->cmd));
-    VkSubmitInfo si = {
-        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
-        .commandBufferCount = 1,
-        .pCommandBuffers = &dev->cmd,
-    };
-    TVK_CHECK(err, dev->vk.vkResetFences(dev->device, 1, &dev->fence));
-    TVK_CHECK(err, dev->vk.vkQueueSubmit(dev->queue, 1, &si, dev->fence));
-    TVK_CHECK(err, dev->vk.vkWaitForFences(dev->device, 1, &dev->fence, VK_TRUE, UINT64_MAX));
-    for (size_t i = 0; i < dev->n_pools; i++)
-        TVK_CHECK(err, dev->vk.vkResetDescriptorPool(dev->device, dev->pools[i], 0));
-    return TAPPA_OK;
+    tappa_status st = submit_cmd(dev, err);
+    uint32_t submitted = st ? dev->slot : dev->slot + 1;
+    /* Descriptor sets stay allocated until every part has run. */
+    VkResult r = submitted ? dev->vk.vkWaitForFences(dev->device, submitted, dev->fences, VK_TRUE, UINT64_MAX)
+                           : VK_SUCCESS;
+    if (!st && r < 0) st = tvk_fail_result(err, r, "vkWaitForFences", __FILE__, __LINE__);
+    for (size_t i = 0; i < dev->n_pools; i++) {
+        r = dev->vk.vkResetDescriptorPool(dev->device, dev->pools[i], 0);
+        if (!st && r < 0) st = tvk_fail_result(err, r, "vkResetDescriptorPool", __FILE__, __LINE__);
+    }
+    return st;
+}
+
+tappa_status tvk_flush(tvk_device *dev, tappa_error *err)
+{
+    if (!dev->recording) return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "flush without a recording");
+    if (dev->slot + 1 >= TVK_CMD_RING) return TAPPA_OK;
+    tappa_status st = submit_cmd(dev, err);
+    if (st) return st;
+    dev->cmd = dev->cmds[++dev->slot];
+    return begin_cmd(dev, err);
 }
 
 void tvk_abort(tvk_device *dev)
@@ -160,9 +190,12 @@ void tvk_abort(tvk_device *dev)
     if (!dev->recording) return;
     dev->recording = false;
     dev->vk.vkEndCommandBuffer(dev->cmd);
-    dev->vk.vkResetCommandBuffer(dev->cmd, 0);
+    if (dev->slot) dev->vk.vkWaitForFences(dev->device, dev->slot, dev->fences, VK_TRUE, UINT64_MAX);
+    for (uint32_t i = 0; i <= dev->slot; i++) dev->vk.vkResetCommandBuffer(dev->cmds[i], 0);
     for (size_t i = 0; i < dev->n_pools; i++)
         dev->vk.vkResetDescriptorPool(dev->device, dev->pools[i], 0);
+    dev->slot = 0;
+    dev->cmd = dev->cmds[0];
 }
 
 void tvk_grid(const tvk_device *dev, uint64_t groups, uint32_t *gx, uint32_t *gy)

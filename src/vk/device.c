@@ -183,11 +183,13 @@ static tappa_status create_logical(tvk_device *dev, tappa_error *err)
         .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
         .commandPool = dev->cmd_pool,
         .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-        .commandBufferCount = 1,
+        .commandBufferCount = TVK_CMD_RING,
     };
-    TVK_CHECK(err, dev->vk.vkAllocateCommandBuffers(dev->device, &cai, &dev->cmd));
+    TVK_CHECK(err, dev->vk.vkAllocateCommandBuffers(dev->device, &cai, dev->cmds));
+    dev->cmd = dev->cmds[0];
     VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
-    TVK_CHECK(err, dev->vk.vkCreateFence(dev->device, &fci, NULL, &dev->fence));
+    for (int i = 0; i < TVK_CMD_RING; i++)
+        TVK_CHECK(err, dev->vk.vkCreateFence(dev->device, &fci, NULL, &dev->fences[i]));
     tvk_pipeline_cache_load(dev);
     return pick_memory_types(dev, err);
 }
@@ -255,11 +257,13 @@ void tvk_device_destroy(tvk_device **pdev)
         dev->vk.vkDeviceWaitIdle(dev->device);
         tvk_pipeline_cache_save(dev);
         tvk_pipelines_destroy(dev);
+        tvk_buffer_destroy(dev, &dev->staging);
         for (size_t i = 0; i < dev->n_pools; i++)
             dev->vk.vkDestroyDescriptorPool(dev->device, dev->pools[i], NULL);
         free(dev->pools);
         if (dev->pipeline_cache) dev->vk.vkDestroyPipelineCache(dev->device, dev->pipeline_cache, NULL);
-        if (dev->fence) dev->vk.vkDestroyFence(dev->device, dev->fence, NULL);
+        for (int i = 0; i < TVK_CMD_RING; i++)
+            if (dev->fences[i]) dev->vk.vkDestroyFence(dev->device, dev->fences[i], NULL);
         if (dev->cmd_pool) dev->vk.vkDestroyCommandPool(dev->device, dev->cmd_pool, NULL);
         dev->vk.vkDestroyDevice(dev->device, NULL);
     }

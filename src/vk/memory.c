@@ -7,6 +7,10 @@
 #include "vk.h"
 
 #define STAGING_CHUNK_BYTES ((VkDeviceSize)64 << 20)
+/* Staging kept for the next copy up to this size: small copies (a decode
+ * step's embedding row and logits) would otherwise pay an allocation each,
+ * large ones amortise it and should not pin 64 MiB of host memory. */
+#define STAGING_KEEP_BYTES ((VkDeviceSize)4 << 20)
 
 tappa_status tvk_buffer_create(tvk_device *dev, VkDeviceSize bytes, bool staging, tvk_buffer *out,
                                tappa_error *err)
@@ -73,13 +77,17 @@ void tvk_buffer_destroy(tvk_device *dev, tvk_buffer *b)
 static tappa_status staged_copy(tvk_device *dev, const tvk_buffer *b, VkDeviceSize offset,
                                 void *host, size_t bytes, bool to_device, tappa_error *err)
 {
-    tvk_buffer staging;
     VkDeviceSize chunk = bytes < STAGING_CHUNK_BYTES ? bytes : STAGING_CHUNK_BYTES;
-    tappa_status st = tvk_buffer_create(dev, chunk, true, &staging, err);
-    if (st) return st;
+    tappa_status st = TAPPA_OK;
+    if (dev->staging.bytes < chunk) {
+        tvk_buffer_destroy(dev, &dev->staging);
+        st = tvk_buffer_create(dev, chunk, true, &dev->staging, err);
+        if (st) return st;
+    }
+    const tvk_buffer *staging = &dev->staging;
     for (size_t done = 0; done < bytes && !st; done += chunk) {
         VkDeviceSize n = bytes - done < chunk ? bytes - done : chunk;
-        if (to_device) memcpy(staging.mapped, (char *)host + done, n);
+        if (to_device) memcpy(staging->mapped, (char *)host + done, n);
         st = tvk_begin(dev, err);
         if (st) break;
         VkBufferCopy region = {
@@ -88,13 +96,13 @@ static tappa_status staged_copy(tvk_device *dev, const tvk_buffer *b, VkDeviceSi
             .size = n,
         };
         if (to_device)
-            dev->vk.vkCmdCopyBuffer(dev->cmd, staging.buffer, b->buffer, 1, &region);
+            dev->vk.vkCmdCopyBuffer(dev->cmd, staging->buffer, b->buffer, 1, &region);
         else
-            dev->vk.vkCmdCopyBuffer(dev->cmd, b->buffer, staging.buffer, 1, &region);
+            dev->vk.vkCmdCopyBuffer(dev->cmd, b->buffer, staging->buffer, 1, &region);
         st = tvk_submit_wait(dev, err);
-        if (!st && !to_device) memcpy((char *)host + done, staging.mapped, n);
+        if (!st && !to_device) memcpy((char *)host + done, staging->mapped, n);
     }
-    tvk_buffer_destroy(dev, &staging);
+    if (dev->staging.bytes > STAGING_KEEP_BYTES) tvk_buffer_destroy(dev, &dev->staging);
     return st;
 }
 

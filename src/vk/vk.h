@@ -25,6 +25,7 @@ const char *tvk_result_name(VkResult r);
 #define TVK_MAX_BINDINGS 8
 #define TVK_MAX_SPEC 8
 #define TVK_PUSH_BYTES 128 /* the guaranteed minimum maxPushConstantsSize */
+#define TVK_CMD_RING 8     /* command buffers of one recording (tvk_flush) */
 
 typedef struct tvk_pipeline {
     const uint32_t *code;    /* key: SPIR-V identity ... */
@@ -36,6 +37,13 @@ typedef struct tvk_pipeline {
     VkPipeline pipeline;
 } tvk_pipeline;
 
+typedef struct tvk_buffer {
+    VkBuffer buffer;
+    VkDeviceMemory memory;
+    VkDeviceSize bytes;
+    void *mapped;          /* non-NULL when host-visible */
+} tvk_buffer;
+
 typedef struct tvk_device {
     VkInstance instance;
     VkDebugUtilsMessengerEXT messenger;
@@ -45,8 +53,14 @@ typedef struct tvk_device {
     uint32_t queue_family;
     VkQueue queue;
     VkCommandPool cmd_pool;
+    /* A recording's command buffers: cmd is the one being recorded, cmds[slot];
+     * tvk_flush submits it and records on into the next, so the GPU starts
+     * on the first part of a long recording while the host records the rest.
+     * fences[i] signals when cmds[i] of the open recording has run. */
     VkCommandBuffer cmd;
-    VkFence fence;
+    VkCommandBuffer cmds[TVK_CMD_RING];
+    VkFence fences[TVK_CMD_RING];
+    uint32_t slot;
     bool recording;
     VkPipelineCache pipeline_cache;
     char pipeline_cache_path[1024];
@@ -63,6 +77,8 @@ typedef struct tvk_device {
     uint32_t tensor_memory_type;   /* where tensors live */
     uint32_t staging_memory_type;  /* host-visible coherent, for uploads/downloads */
     bool tensor_memory_mapped;     /* unified: tensors are mapped, no staging */
+    /* Staging kept between small uploads and downloads (memory.c). */
+    tvk_buffer staging;
 
     tvk_pipeline **pipelines;
     size_t n_pipelines;
@@ -91,12 +107,6 @@ tappa_status tvk_instance_create(bool validate, tvk_device *dev, tappa_error *er
 void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *info);
 
 /* Memory (memory.c). */
-typedef struct tvk_buffer {
-    VkBuffer buffer;
-    VkDeviceMemory memory;
-    VkDeviceSize bytes;
-    void *mapped;          /* non-NULL when host-visible */
-} tvk_buffer;
 
 tappa_status tvk_buffer_create(tvk_device *dev, VkDeviceSize bytes, bool staging, tvk_buffer *out,
                                tappa_error *err);
@@ -130,8 +140,14 @@ tappa_status tvk_dispatch(tvk_device *dev, const tvk_pipeline *p, const tvk_bind
                           uint32_t gz, tappa_error *err);
 /* Make all earlier shader writes and transfers visible to later ones. */
 void tvk_barrier(tvk_device *dev);
+/* Submit what the open recording holds so far without waiting, and go on
+ * recording into a fresh command buffer (no-op when the ring is used up).
+ * Barriers act across the split: they order by submission, not by buffer. */
+tappa_status tvk_flush(tvk_device *dev, tappa_error *err);
+/* Submit the rest of the recording and wait until all of it has run. */
 tappa_status tvk_submit_wait(tvk_device *dev, tappa_error *err);
-/* Abandon a recording after an error so the next tvk_begin starts clean. */
+/* Abandon a recording after an error so the next tvk_begin starts clean
+ * (waits for the parts tvk_flush already submitted). */
 void tvk_abort(tvk_device *dev);
 
 /* Split a 1-D count of workgroups into a grid within the device limits;
