@@ -13,19 +13,22 @@
 #include "conform.h"
 
 static const char help[] =
-    "usage: tappa-bench [--device D] [--op NAME] [--json FILE] [--quick] [--reps N]\n"
+    "usage: tappa-bench [--device D] [--op NAME] [--json FILE] [--quick] [--reps N] [--batch B]\n"
     "Time every op on a Vulkan device with GPU timestamps: warm-up, then the median\n"
     "of N runs (default 30; --quick: 5 runs on small shapes), inputs rotated over\n"
     "several sets larger than the GPU cache. Reports each op's GB/s and TFLOP/s and\n"
     "its fraction of the device copy bandwidth measured in the same run, and the\n"
     "path it took: coopmat (tensor cores, where the device has them) or portable.\n"
     "  --device D    index or name substring (default: the best GPU)\n"
-    "  --op NAME     only this op (and the copy yardstick); also 'decode' (decode\n"
-    "                attention at every context from 1K to 128K), 'prefill' (causal\n"
-    "                prefill from 1K to 16K) and 'compress'\n"
+    "  --op NAME     only this op (and the copy yardstick; 'copy' adds copies of 1 to\n"
+    "                256 MiB); also 'decode' (decode attention at every context from\n"
+    "                1K to 128K), 'prefill' (causal prefill from 1K to 16K), 'compress'\n"
     "  --json FILE   also write the results as JSON to FILE\n"
     "  --quick       small shapes, few runs (a smoke run on CPU drivers)\n"
-    "  --reps N      timed runs per op\n";
+    "  --reps N      timed runs per op\n"
+    "  --batch B     B back-to-back runs (a barrier between) per timestamp pair, each\n"
+    "                run's time the pair's interval / B (default 1); B = 10 times ops\n"
+    "                the way bench/peer.py times PyTorch's, launch latency overlapped\n";
 
 #define WARMUP 3       /* runs per warm-up submission, and at least this many */
 #define WARMUP_MS 300.0
@@ -41,9 +44,6 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Warm up until the GPU has been busy for WARMUP_MS (an idle GPU sits at low
- * clocks and takes a while to ramp), then time reps runs in one submission,
- * one timestamp pair each. */
 /* A whole library call on the host clock: one run to warm up, then reps. */
 static tappa_status time_run(bench_case *c, int reps, timing *out, tappa_error *err)
 {
@@ -64,7 +64,10 @@ static tappa_status time_run(bench_case *c, int reps, timing *out, tappa_error *
     return st;
 }
 
-static tappa_status time_case(tvk_device *dev, bench_case *c, int reps, timing *out,
+/* Warm up until the GPU has been busy for WARMUP_MS (an idle GPU sits at low
+ * clocks and takes a while to ramp), then time reps batches of batch runs in
+ * one submission, one timestamp pair per batch. */
+static tappa_status time_case(tvk_device *dev, bench_case *c, int reps, int batch, timing *out,
                               tappa_error *err)
 {
     if (c->run) return time_run(c, reps, out, err);
@@ -91,7 +94,10 @@ static tappa_status time_case(tvk_device *dev, bench_case *c, int reps, timing *
         tvk_timer_reset(dev, &timer);
         for (int i = 0; i < reps && !st; i++) {
             tvk_timestamp(dev, &timer, 2 * (uint32_t)i);
-            st = c->record(c->state, i % c->sets, err);
+            for (int j = 0; j < batch && !st; j++) {
+                if (j) tvk_barrier(dev);
+                st = c->record(c->state, (i * batch + j) % c->sets, err);
+            }
             tvk_timestamp(dev, &timer, 2 * (uint32_t)i + 1);
             tvk_barrier(dev);
         }
@@ -100,7 +106,7 @@ static tappa_status time_case(tvk_device *dev, bench_case *c, int reps, timing *
     }
     if (!st) st = tvk_timer_read_ns(dev, &timer, ns, err);
     if (!st) {
-        for (int i = 0; i < reps; i++) ms[i] = (ns[2 * i + 1] - ns[2 * i]) / 1e6;
+        for (int i = 0; i < reps; i++) ms[i] = (ns[2 * i + 1] - ns[2 * i]) / 1e6 / batch;
         qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
         out->median_ms = reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]);
         out->min_ms = ms[0];
@@ -122,12 +128,13 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "device", required_argument, NULL, 'd' }, { "json", required_argument, NULL, 'j' },
         { "quick", no_argument, NULL, 'q' },        { "reps", required_argument, NULL, 'r' },
-        { "op", required_argument, NULL, 'o' },     { "help", no_argument, NULL, 'h' },
+        { "op", required_argument, NULL, 'o' },     { "batch", required_argument, NULL, 'b' },
+        { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     const char *device = NULL, *json_path = NULL, *op = NULL;
     bool quick = false;
-    int reps = 0;
+    int reps = 0, batch = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -140,6 +147,13 @@ int main(int argc, char **argv)
             reps = atoi(optarg);
             if (reps < 1 || reps > 10000) {
                 fprintf(stderr, "tappa-bench: --reps needs 1..10000, got '%s' (see tappa-bench --help)\n", optarg);
+                return 2;
+            }
+            break;
+        case 'b':
+            batch = atoi(optarg);
+            if (batch < 1 || batch > 100) {
+                fprintf(stderr, "tappa-bench: --batch needs 1..100, got '%s' (see tappa-bench --help)\n", optarg);
                 return 2;
             }
             break;
@@ -189,8 +203,9 @@ int main(int argc, char **argv)
         if (tty) fprintf(stderr, "\r[%zu/%zu] %s %s %s        ", i + 1, n, cases[i].op, cases[i].dtype, cases[i].shape);
         else fprintf(stderr, "[%zu/%zu] %s %s %s\n", i + 1, n, cases[i].op, cases[i].dtype, cases[i].shape);
         int case_reps = cases[i].max_reps && cases[i].max_reps < reps ? cases[i].max_reps : reps;
+        int case_batch = cases[i].max_reps ? 1 : batch; /* slow cases: launch latency is noise */
         uint64_t before = dev->coopmat_dispatches;
-        tappa_status st = time_case(dev, &cases[i], case_reps, &t[i], &err);
+        tappa_status st = time_case(dev, &cases[i], case_reps, case_batch, &t[i], &err);
         t[i].coopmat = dev->coopmat_dispatches != before;
         if (st) {
             bench_cases_destroy(cases, n);
@@ -201,14 +216,17 @@ int main(int argc, char **argv)
     }
     if (tty) fprintf(stderr, "\r%80s\r", "");
 
-    /* The yardstick: the fastest copy kernel of this run. */
-    double copy_gbps = 0;
+    /* The yardstick: the fastest of this run's longest copies. */
+    double copy_gbps = 0, copy_bytes = 0;
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(cases[i].op, "copy"))
+        if (!strcmp(cases[i].op, "copy")) copy_bytes = fmax(copy_bytes, cases[i].bytes);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(cases[i].op, "copy") && cases[i].bytes == copy_bytes)
             copy_gbps = fmax(copy_gbps, cases[i].bytes / (t[i].median_ms * 1e-3) / 1e9);
     const tappa_device_info *info = tappa_context_device(ctx);
-    printf("tappa-bench on %s (%s, Vulkan %s), median of %d runs%s\n", info->name, info->driver,
-           info->api_version, reps, quick ? ", quick shapes" : "");
+    printf("tappa-bench on %s (%s, Vulkan %s), median of %d %s%s\n", info->name, info->driver,
+           info->api_version, reps, batch > 1 ? "batches" : "runs", quick ? ", quick shapes" : "");
+    if (batch > 1) printf("each batch: %d runs back to back between one timestamp pair\n", batch);
     printf("copy bandwidth (read + write, best copy kernel): %.1f GB/s\n\n", copy_gbps);
     printf("%-15s %-4s %-36s %10s %10s %9s %8s  %s\n", "op", "type", "case", "median us", "GB/s",
            "TFLOP/s", "of copy", "path");
@@ -217,6 +235,7 @@ int main(int argc, char **argv)
     cJSON_AddStringToObject(root, "driver", info->driver);
     cJSON_AddStringToObject(root, "api_version", info->api_version);
     cJSON_AddNumberToObject(root, "reps", reps);
+    cJSON_AddNumberToObject(root, "batch", batch);
     cJSON_AddBoolToObject(root, "quick", quick);
     cJSON_AddNumberToObject(root, "copy_gbps", copy_gbps);
     cJSON *arr = cJSON_AddArrayToObject(root, "ops");

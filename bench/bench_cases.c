@@ -547,6 +547,15 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
         st = add_case(&b, K_COPY, "copy", text, "f32", 1, &t, 1, &t, 2 * spec_bytes(&t), 0, 0, &s, err);
         if (!st) s->unroll = unroll;
     }
+    if (b.only && !strcmp(b.only, "copy"))
+        /* Copy asked for by name: also shorter copies (unroll 2), whose times
+         * show what a call costs on this device beyond moving its bytes. */
+        for (int64_t mib = 1; mib < copy_n * 4 >> 20 && !st; mib *= 4) {
+            tensor_spec t = { 1, { mib << 18 }, TAPPA_F32 };
+            snprintf(text, sizeof text, "n=%lld (%lld MiB) unroll=2", (long long)(mib << 18), (long long)mib);
+            st = add_case(&b, K_COPY, "copy", text, "f32", 1, &t, 1, &t, 2 * spec_bytes(&t), 0, 0, &s, err);
+            if (!st) s->unroll = 2;
+        }
     for (int dti = 0; dti < 2 && !st; dti++) {
         tappa_dtype dt = dti ? TAPPA_F16 : TAPPA_F32;
         if (dt == TAPPA_F16 && !f16) continue;
