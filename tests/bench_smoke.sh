@@ -18,3 +18,23 @@ for o in report["ops"]:
     assert o["median_us"] > 0 and o["gbps"] > 0, o
 print("bench_smoke: JSON has", len(report["ops"]), "timed cases")
 PY
+[ $? -eq 0 ] || exit 1
+# --batch: the runs of a batch timed together, named in the JSON; --op copy
+# adds the shorter copies; a batch outside 1..100 is refused in one line.
+"$bench" --device "$device" --quick --reps 2 --batch 3 --op copy --json "$tmp/copy.json" >/dev/null || exit 1
+python3 - "$tmp/copy.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+assert report["batch"] == 3, report["batch"]
+sizes = sorted({o["bytes"] for o in report["ops"] if o["op"] == "copy"})
+assert len(sizes) >= 3 and sizes[0] == 2 * (1 << 20), sizes
+assert all(o["median_us"] > 0 for o in report["ops"])
+print("bench_smoke: --batch 3 --op copy timed", len(sizes), "copy sizes")
+PY
+[ $? -eq 0 ] || exit 1
+if "$bench" --device "$device" --batch 0 >/dev/null 2>"$tmp/err"; then
+    echo "bench_smoke: --batch 0 was accepted"; exit 1
+fi
+grep -q "batch needs 1..100" "$tmp/err" || { echo "bench_smoke: --batch 0: $(cat "$tmp/err")"; exit 1; }
+[ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: --batch 0 error is not one line"; exit 1; }
+echo "bench_smoke: --batch 0 refused"

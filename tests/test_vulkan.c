@@ -1,7 +1,8 @@
 /* Vulkan tensors on the test device ($TAPPA_TEST_DEVICE, default lavapipe):
  * a tensor above the 128 MiB binding minimum split into segments and moved
  * through an op, ops across forced small bindings, poisoning, and device
- * selection errors, and f16 prefill on each attention path the device has.
+ * selection errors, f16 prefill on each attention path the device has, and
+ * a recording submitted in parts (tvk_flush).
  * Runs under the validation layer; any message fails.
  * Exits 77 (skipped) when the device does not exist. */
 #include <dirent.h>
@@ -492,6 +493,60 @@ static void test_prefill_paths(rng *r)
     tappa_context_destroy(&ctx);
 }
 
+/* A recording split by tvk_flush: a chain of dependent copies, each step
+ * submitted on its own, past the end of the command-buffer ring (where
+ * tvk_flush records on in place), must end with the first tensor's bits; a
+ * recording abandoned after a flush leaves the device usable. */
+static void test_flushed_recording(rng *r)
+{
+    tappa_context *ctx = open_device(0);
+    tvk_device *dev = ctx->vk;
+    tappa_error err = { 0 };
+    int64_t n = 1 << 18;
+    float *src = malloc(n * sizeof *src), *got = malloc(n * sizeof *got);
+    for (int64_t i = 0; i < n; i++) src[i] = (float)rng_normal(r);
+    tappa_tensor *a = NULL, *b = NULL, *c = NULL;
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 1, &n, &a, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 1, &n, &b, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 1, &n, &c, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_upload(a, src, n * sizeof *src, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_fill_bits(b, 0x7fc00000u, &err), TAPPA_OK); /* NaN */
+    CHECK_INT_EQ(tappa_tensor_fill_bits(c, 0x7fc00000u, &err), TAPPA_OK);
+    CHECK_INT_EQ(tvk_begin(dev, &err), TAPPA_OK);
+    CHECK_INT_EQ(copy_record(a, b, 1, &err), TAPPA_OK);
+    uint32_t parts = 1;
+    for (int i = 0; i < TVK_CMD_RING + 2; i++) {
+        tvk_barrier(dev);
+        uint32_t before = dev->slot;
+        CHECK_INT_EQ(tvk_flush(dev, &err), TAPPA_OK);
+        parts += dev->slot != before;
+        CHECK_INT_EQ(copy_record(i % 2 ? c : b, i % 2 ? b : c, 1, &err), TAPPA_OK);
+    }
+    CHECK_INT_EQ(parts, TVK_CMD_RING);
+    CHECK_INT_EQ(tvk_submit_wait(dev, &err), TAPPA_OK);
+    tappa_tensor *last = (TVK_CMD_RING + 2) % 2 ? c : b; /* the last copy's destination */
+    CHECK_INT_EQ(tappa_tensor_download(last, got, n * sizeof *got, &err), TAPPA_OK);
+    CHECK_INT_EQ(memcmp(got, src, n * sizeof *src), 0);
+
+    CHECK_INT_EQ(tvk_begin(dev, &err), TAPPA_OK);
+    CHECK_INT_EQ(copy_record(a, c, 1, &err), TAPPA_OK);
+    CHECK_INT_EQ(tvk_flush(dev, &err), TAPPA_OK);
+    CHECK_INT_EQ(copy_record(a, c, 1, &err), TAPPA_OK);
+    tvk_abort(dev);
+    CHECK_INT_EQ(tappa_tensor_fill_bits(c, 0x7fc00000u, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_copy(a, c, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_download(c, got, n * sizeof *got, &err), TAPPA_OK);
+    CHECK_INT_EQ(memcmp(got, src, n * sizeof *src), 0);
+    printf("flushed recording: %u parts, bits kept; abort after a flush leaves the device usable\n", parts);
+    check_no_validation(ctx);
+    tappa_tensor_destroy(&a);
+    tappa_tensor_destroy(&b);
+    tappa_tensor_destroy(&c);
+    free(src);
+    free(got);
+    tappa_context_destroy(&ctx);
+}
+
 int main(void)
 {
     uint64_t seed = rng_fresh_seed();
@@ -509,5 +564,6 @@ int main(void)
     test_compress_then_decode(&r);
     test_decode_after_prepare(&r);
     test_prefill_paths(&r);
+    test_flushed_recording(&r);
     return check_exit("test_vulkan");
 }
