@@ -10,8 +10,8 @@
 #   model    tappa run / run --kv / eval / prune on the bundled model, on the GPU
 #   decode   tappa-bench --op decode (1K..128K), also for each extra bench binary in $BENCHES
 #   bench    the whole tappa-bench
-#   peer     tappa-bench decode, prefill and qsim (tensor-core paths, then with
-#            TAPPA_COOPMAT=0), bench/peer.py (PyTorch) and tappa-peer: the
+#   peer     tappa-bench --batch 10 decode, prefill and qsim (tensor-core paths,
+#            then with TAPPA_COOPMAT=0), bench/peer.py (PyTorch) and tappa-peer: the
 #            side-by-side table (peer.txt), compare.json and two PNGs
 #   usage: bench/run-on-device.sh BUILD_DIR [STEP ...]
 #   (BUILD_DIR carried, with lib/ from bench/device-libs.sh)
@@ -92,13 +92,15 @@ for s in $steps; do
         "$build/tappa-bench" --json "$out/bench.json" 2>"$out/bench.err" | tee "$out/bench.txt" | tail -60 | tee -a "$log" ;;
     peer)
         step peer
+        # --batch 10: timed as peer.py times PyTorch, 10 calls per timestamp pair.
         for op in decode prefill qsim; do
-            "$build/tappa-bench" --op $op --json "$out/tappa-$op.json" >"$out/tappa-$op.txt" 2>"$out/tappa-$op.err"
+            "$build/tappa-bench" --op $op --batch 10 --json "$out/tappa-$op.json" >"$out/tappa-$op.txt" \
+                2>"$out/tappa-$op.err"
             echo "tappa-bench --op $op exit $?" | tee -a "$log"
         done
         for op in decode prefill; do
-            TAPPA_COOPMAT=0 "$build/tappa-bench" --op $op --json "$out/portable-$op.json" >"$out/portable-$op.txt" \
-                2>"$out/portable-$op.err"
+            TAPPA_COOPMAT=0 "$build/tappa-bench" --op $op --batch 10 --json "$out/portable-$op.json" \
+                >"$out/portable-$op.txt" 2>"$out/portable-$op.err"
             echo "TAPPA_COOPMAT=0 tappa-bench --op $op exit $?" | tee -a "$log"
         done
         python3 bench/peer.py --json "$out/peer.json" >"$out/peer-only.txt" 2>&1
