@@ -493,6 +493,56 @@ static void test_prefill_paths(rng *r)
     tappa_context_destroy(&ctx);
 }
 
+/* How many of dev's pipelines run code at a required subgroup size. */
+static int pinned_pipelines(const tvk_device *dev, const uint32_t *code)
+{
+    int n = 0;
+    for (size_t i = 0; i < dev->n_pipelines; i++)
+        n += dev->pipelines[i]->code == code && dev->pipelines[i]->subgroup_size == dev->info.subgroup_size;
+    return n;
+}
+
+/* Where subgroup sizes vary (AMD 32-64, Intel 8-32), the kernels that assume
+ * a size pin one at pipeline creation: with the device's range widened below
+ * its real one, matvec, and decode where subgroups reach 16 lanes, still take
+ * their subgroup variants at a required size, and match the reference. */
+static void test_pinned_subgroups(uint64_t seed)
+{
+    tappa_context *ctx = open_device(0);
+    tvk_device *dev = ctx->vk;
+    if (!dev->info.compute_subgroup_size_pinning) {
+        printf("pinned subgroups: %s cannot require a subgroup size; nothing to check\n", dev->info.name);
+        tappa_context_destroy(&ctx);
+        return;
+    }
+    dev->info.subgroup_min_size = 4;
+    bool decode = dev->info.subgroup_size >= 16 && dev->info.subgroup_shuffle;
+    const char *ops[2] = { "matvec", "attention" };
+    for (int o = 0; o < (decode ? 2 : 1); o++) {
+        tappa_error err = { 0 };
+        conform_options opt = { .seed = seed, .op = ops[o], .large = false };
+        conform_result *res = NULL;
+        size_t n = 0;
+        CHECK_INT_EQ(conform_run(ctx, &opt, NULL, NULL, &res, &n, &err), TAPPA_OK);
+        CHECK(n > 0);
+        for (size_t i = 0; i < n; i++) {
+            if (!res[i].pass)
+                fprintf(stderr, "pinned %s case %s %s: error %g (tol %g) %s\n", ops[o], res[i].shape, res[i].dtype,
+                        res[i].error, res[i].tolerance, res[i].note);
+            CHECK(res[i].pass);
+        }
+        free(res);
+    }
+    int mv = pinned_pipelines(dev, tappa_spv_matvec_sg);
+    int dec = pinned_pipelines(dev, tappa_spv_attention_decode_f32_sg) + pinned_pipelines(dev, tappa_spv_attention_decode_f16_sg);
+    CHECK(mv > 0);
+    if (decode) CHECK(dec > 0);
+    printf("pinned subgroups of %u: matvec %d pipelines, decode %d%s\n", dev->info.subgroup_size, mv, dec,
+           decode ? "" : " (subgroups under 16 lanes: decode takes its shared-memory variant)");
+    check_no_validation(ctx);
+    tappa_context_destroy(&ctx);
+}
+
 /* A recording split by tvk_flush: a chain of dependent copies, each step
  * submitted on its own, past the end of the command-buffer ring (where
  * tvk_flush records on in place), must end with the first tensor's bits; a
@@ -565,5 +615,6 @@ int main(void)
     test_decode_after_prepare(&r);
     test_prefill_paths(&r);
     test_flushed_recording(&r);
+    test_pinned_subgroups(seed);
     return check_exit("test_vulkan");
 }

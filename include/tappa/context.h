@@ -39,6 +39,10 @@ typedef struct tappa_device_info {
     uint32_t subgroup_size;          /* default size */
     uint32_t subgroup_min_size, subgroup_max_size; /* equal to subgroup_size without size control */
     bool subgroup_size_control;
+    /* Compute pipelines can require a subgroup size with full subgroups
+     * (subgroupSizeControl, computeFullSubgroups, compute among the required
+     * size stages): kernels that assume a size pin it where it varies. */
+    bool compute_subgroup_size_pinning;
     bool subgroup_basic, subgroup_vote, subgroup_arithmetic, subgroup_ballot, subgroup_shuffle;
     bool subgroup_in_compute;        /* subgroup operations available in compute shaders */
     /* Optional arithmetic and storage. */

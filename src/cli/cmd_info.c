@@ -31,7 +31,10 @@ static void print_device(const tappa_device_info *d, bool selected)
     printf("    workgroup invocations  %u\n", d->max_workgroup_invocations);
     printf("    storage buffers        %u per shader stage\n", d->max_storage_buffers_per_stage);
     printf("    subgroup size          %u (min %u, max %u%s)\n", d->subgroup_size, d->subgroup_min_size,
-           d->subgroup_max_size, d->subgroup_size_control ? ", size control" : "");
+           d->subgroup_max_size,
+           d->compute_subgroup_size_pinning ? ", size control, pinned in compute"
+           : d->subgroup_size_control       ? ", size control"
+                                            : "");
     printf("    subgroup ops           %s%s%s%s%s%s\n", d->subgroup_basic ? "basic " : "",
            d->subgroup_vote ? "vote " : "", d->subgroup_arithmetic ? "arithmetic " : "",
            d->subgroup_ballot ? "ballot " : "", d->subgroup_shuffle ? "shuffle " : "",
@@ -79,6 +82,7 @@ static cJSON *device_json(const tappa_device_info *d, bool selected)
     cJSON_AddNumberToObject(o, "subgroup_min_size", d->subgroup_min_size);
     cJSON_AddNumberToObject(o, "subgroup_max_size", d->subgroup_max_size);
     cJSON_AddBoolToObject(o, "subgroup_size_control", d->subgroup_size_control);
+    cJSON_AddBoolToObject(o, "compute_subgroup_size_pinning", d->compute_subgroup_size_pinning);
     cJSON_AddBoolToObject(o, "subgroup_arithmetic", d->subgroup_arithmetic);
     cJSON_AddBoolToObject(o, "subgroup_shuffle", d->subgroup_shuffle);
     cJSON_AddBoolToObject(o, "shader_float16", d->shader_float16);

@@ -177,7 +177,15 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
                           "fewer (attention_decode_prepare with the longest context first)",
                           (long long)n, parts);
     const tappa_device_info *info = &dev->info;
-    bool sg = info->subgroup_shuffle && info->subgroup_in_compute && info->subgroup_min_size >= 16;
+    /* The subgroup variant reduces 16-lane groups by shuffles: any subgroup
+     * of 16 lanes or more, or one pinned at 16 or more where sizes vary. */
+    bool sg = info->subgroup_shuffle && info->subgroup_in_compute, pin = false;
+    uint32_t pinned = 0;
+    if (sg && info->subgroup_min_size < 16) {
+        uint32_t size = tvk_subgroup_for(info, 16, DECODE_WG, DECODE_WG, &pin);
+        sg = size != 0;
+        pinned = pin ? size : 0;
+    }
     /* The shader's shared arrays: group states, the summed outputs, the
      * merge's per-invocation states and, without shuffles, the dot products. */
     uint64_t shared = 4ull * (2 * DECODE_GROUPS * g + (uint64_t)g * d + 2 * DECODE_WG + 1) + 16ull * DECODE_WG +
@@ -194,10 +202,10 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
     tvk_pipeline *p;
     tappa_status st;
     if (f16)
-        st = sg ? tvk_pipeline_get(dev, SHADER(attention_decode_f16_sg), 8, spec, 7, &p, err)
+        st = sg ? tvk_pipeline_get_sized(dev, SHADER(attention_decode_f16_sg), 8, spec, 7, pinned, &p, err)
                 : tvk_pipeline_get(dev, SHADER(attention_decode_f16), 8, spec, 7, &p, err);
     else
-        st = sg ? tvk_pipeline_get(dev, SHADER(attention_decode_f32_sg), 8, spec, 7, &p, err)
+        st = sg ? tvk_pipeline_get_sized(dev, SHADER(attention_decode_f32_sg), 8, spec, 7, pinned, &p, err)
                 : tvk_pipeline_get(dev, SHADER(attention_decode_f32), 8, spec, 7, &p, err);
     if (st) return st;
     size_t qs, qo, os, oo, ls, lo;

@@ -153,24 +153,28 @@ tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_
 {
     tvk_device *dev = m->ctx->vk;
     const tappa_device_info *info = &dev->info;
-    /* One subgroup per row where subgroups have one known size: no barriers,
-     * MATVEC_SG_WG / size rows per workgroup (the tree costs 8 barriers a row,
-     * which bounded f16 at 45% of copy on the H200). */
-    bool sg = info->subgroup_arithmetic && info->subgroup_in_compute && info->subgroup_min_size == info->subgroup_max_size &&
-              info->subgroup_size >= 8 && info->subgroup_size <= MATVEC_SG_WG;
+    /* Subgroups of rows where subgroups have one known size, the device's
+     * only one or one pinned at pipeline creation: no barriers, MATVEC_SG_WG
+     * / size subgroups per workgroup (the tree costs 8 barriers a row, which
+     * bounded f16 at 45% of copy on the H200). */
+    bool pin = false;
+    uint32_t size = info->subgroup_arithmetic && info->subgroup_in_compute
+                        ? tvk_subgroup_for(info, 8, MATVEC_SG_WG, MATVEC_SG_WG, &pin)
+                        : 0;
+    bool sg = size != 0;
     uint32_t format = m->type == TAPPA_GGML_F32 ? 0 : m->type == TAPPA_GGML_F16 ? 1
                                                                            : m->type == TAPPA_GGML_Q8_0 ? 2 : 3;
     uint32_t rows_sg = rows_per_subgroup[format];
     uint32_t wg = sg ? MATVEC_SG_WG : op_workgroup_size(dev);
-    uint32_t rows_per_wg = sg ? MATVEC_SG_WG / info->subgroup_size * rows_sg : 1;
+    uint32_t rows_per_wg = sg ? MATVEC_SG_WG / size * rows_sg : 1;
     uint32_t words = (uint32_t)row_words(m->type, m->cols);
     uint32_t per = format == 0 ? 4 : format == 1 ? 8 : format == 2 ? 16 : 32;
-    uint32_t lanes = sg ? info->subgroup_size : wg;
+    uint32_t lanes = sg ? size : wg;
     tappa_status st = op_check_loops(dev, (uint64_t)(m->cols / per) / lanes * (tokens + 1) + 64, "matvec", err);
     uint32_t spec[4] = { wg, format, MATVEC_UNROLL, rows_sg };
     tvk_pipeline *p;
     if (!st)
-        st = sg ? tvk_pipeline_get(dev, SHADER(matvec_sg), 5, spec, 4, &p, err)
+        st = sg ? tvk_pipeline_get_sized(dev, SHADER(matvec_sg), 5, spec, 4, pin ? size : 0, &p, err)
                 : tvk_pipeline_get(dev, SHADER(matvec), 5, spec, 2, &p, err);
     size_t xs, xo, ys, yo, bs = 0, bo = 0;
     if (!st) st = op_locate(x, 0, (size_t)tokens * (size_t)m->cols, &xs, &xo, err);

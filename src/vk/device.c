@@ -123,7 +123,7 @@ static tappa_status create_logical(tvk_device *dev, tappa_error *err)
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES,
         .storageBuffer8BitAccess = info->storage_8bit,
     };
-    const char *exts[6];
+    const char *exts[7];
     uint32_t n_exts = 0;
     bool api12 = strncmp(info->api_version, "1.0", 3) && strncmp(info->api_version, "1.1", 3);
     VkPhysicalDeviceFeatures2 feats = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2 };
@@ -138,6 +138,15 @@ static tappa_status create_logical(tvk_device *dev, tappa_error *err)
         if (!api12) exts[n_exts++] = VK_KHR_8BIT_STORAGE_EXTENSION_NAME;
     }
     if (info->memory_budget_ext) exts[n_exts++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
+    VkPhysicalDeviceSubgroupSizeControlFeaturesEXT sizes = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT,
+        .subgroupSizeControl = VK_TRUE,
+        .computeFullSubgroups = VK_TRUE,
+    };
+    if (info->compute_subgroup_size_pinning) {
+        *next = &sizes; next = &sizes.pNext;
+        if (strncmp(info->api_version, "1.3", 3) < 0) exts[n_exts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
+    }
     VkPhysicalDeviceCooperativeMatrixFeaturesNV coop = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
         .cooperativeMatrix = VK_TRUE,

@@ -325,9 +325,13 @@ void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *inf
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES,
     };
     bool has_vmm = api12 || has_device_extension(phys, VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME);
+    VkPhysicalDeviceSubgroupSizeControlFeaturesEXT sizes = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT,
+    };
     VkPhysicalDeviceFeatures2 feats = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2 };
     next = &feats.pNext;
     *next = &s16; next = &s16.pNext;
+    if (info->subgroup_size_control) { *next = &sizes; next = &sizes.pNext; }
     if (has_f16i8) { *next = &f16i8; next = &f16i8.pNext; }
     if (has_8bit) { *next = &s8; next = &s8.pNext; }
     if (has_bda) { *next = &bda; next = &bda.pNext; }
@@ -337,6 +341,9 @@ void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *inf
     /* Device scope too: once the memory model is on, every shader's
      * device-scope atomics and barriers (decode's arrival counters) need it. */
     if (coop.cooperativeMatrix && vmm.vulkanMemoryModel && vmm.vulkanMemoryModelDeviceScope) probe_coopmat(phys, info);
+    info->compute_subgroup_size_pinning = info->subgroup_size_control && sizes.subgroupSizeControl &&
+                                          sizes.computeFullSubgroups &&
+                                          (size_control.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT);
     info->storage_16bit = s16.storageBuffer16BitAccess;
     info->shader_float16 = f16i8.shaderFloat16;
     info->shader_int8 = f16i8.shaderInt8;

@@ -1,5 +1,6 @@
-/* Compute pipelines, cached per (SPIR-V, specialization constants), and the
- * on-disk pipeline cache under $XDG_CACHE_HOME/tappa (or ~/.cache/tappa). */
+/* Compute pipelines, cached per (SPIR-V, specialization constants, required
+ * subgroup size), and the on-disk pipeline cache under $XDG_CACHE_HOME/tappa
+ * (or ~/.cache/tappa). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +64,16 @@ static tappa_status build(tvk_device *dev, tvk_pipeline *p, const uint32_t *code
         .dataSize = 4 * p->n_spec,
         .pData = p->spec,
     };
+    VkPipelineShaderStageRequiredSubgroupSizeCreateInfoEXT sized = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO_EXT,
+        .requiredSubgroupSize = p->subgroup_size,
+    };
     VkComputePipelineCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {
             .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+            .pNext = p->subgroup_size ? &sized : NULL,
+            .flags = p->subgroup_size ? VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT_EXT : 0,
             .stage = VK_SHADER_STAGE_COMPUTE_BIT,
             .module = module,
             .pName = "main",
@@ -85,6 +92,18 @@ tappa_status tvk_pipeline_get(tvk_device *dev, const uint32_t *code, size_t code
                               uint32_t n_bindings, const uint32_t *spec, uint32_t n_spec,
                               tvk_pipeline **out, tappa_error *err)
 {
+    return tvk_pipeline_get_sized(dev, code, code_bytes, n_bindings, spec, n_spec, 0, out, err);
+}
+
+tappa_status tvk_pipeline_get_sized(tvk_device *dev, const uint32_t *code, size_t code_bytes,
+                                    uint32_t n_bindings, const uint32_t *spec, uint32_t n_spec,
+                                    uint32_t subgroup_size, tvk_pipeline **out, tappa_error *err)
+{
+    const tappa_device_info *info = &dev->info;
+    if (subgroup_size && (!info->compute_subgroup_size_pinning || subgroup_size < info->subgroup_min_size ||
+                          subgroup_size > info->subgroup_max_size))
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "%s cannot run a kernel at subgroup size %u", info->name,
+                          subgroup_size);
     if (n_bindings > TVK_MAX_BINDINGS || n_spec > TVK_MAX_SPEC)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "pipeline with %u bindings, %u constants",
                           n_bindings, n_spec);
@@ -94,7 +113,7 @@ tappa_status tvk_pipeline_get(tvk_device *dev, const uint32_t *code, size_t code
                           n_bindings, dev->info.name, dev->info.max_storage_buffers_per_stage);
     for (size_t i = 0; i < dev->n_pipelines; i++) {
         tvk_pipeline *p = dev->pipelines[i];
-        if (p->code == code && p->n_spec == n_spec &&
+        if (p->code == code && p->n_spec == n_spec && p->subgroup_size == subgroup_size &&
             (n_spec == 0 || !memcmp(p->spec, spec, 4 * n_spec))) {
             *out = p;
             return TAPPA_OK;
@@ -111,6 +130,7 @@ tappa_status tvk_pipeline_get(tvk_device *dev, const uint32_t *code, size_t code
     p->n_spec = n_spec;
     if (n_spec) memcpy(p->spec, spec, 4 * n_spec);
     p->n_bindings = n_bindings;
+    p->subgroup_size = subgroup_size;
     tappa_status st = build(dev, p, code, code_bytes, err);
     if (st) {
         destroy_one(dev, p);
@@ -119,6 +139,20 @@ tappa_status tvk_pipeline_get(tvk_device *dev, const uint32_t *code, size_t code
     dev->pipelines[dev->n_pipelines++] = p;
     *out = p;
     return TAPPA_OK;
+}
+
+uint32_t tvk_subgroup_for(const tappa_device_info *info, uint32_t least, uint32_t most, uint32_t wg, bool *pin)
+{
+    *pin = false;
+    uint32_t s = info->subgroup_size;
+    if (info->subgroup_min_size == info->subgroup_max_size) return s >= least && s <= most && wg % s == 0 ? s : 0;
+    if (!info->compute_subgroup_size_pinning) return 0;
+    *pin = true;
+    if (s >= least && s <= most && wg % s == 0) return s;
+    for (s = info->subgroup_min_size; s && s <= info->subgroup_max_size; s *= 2) /* sizes are powers of two */
+        if (s >= least && s <= most && wg % s == 0) return s;
+    *pin = false;
+    return 0;
 }
 
 void tvk_pipelines_destroy(tvk_device *dev)

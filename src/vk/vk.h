@@ -30,7 +30,8 @@ const char *tvk_result_name(VkResult r);
 typedef struct tvk_pipeline {
     const uint32_t *code;    /* key: SPIR-V identity ... */
     uint32_t spec[TVK_MAX_SPEC];
-    uint32_t n_spec;         /* ... and specialization constants */
+    uint32_t n_spec;         /* ... specialization constants ... */
+    uint32_t subgroup_size;  /* ... and the required subgroup size (0: the driver's choice) */
     uint32_t n_bindings;
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout layout;
@@ -119,10 +120,16 @@ tappa_status tvk_buffer_read(tvk_device *dev, const tvk_buffer *b, VkDeviceSize 
                              size_t bytes, tappa_error *err);
 tappa_status tvk_buffer_fill(tvk_device *dev, tvk_buffer *b, uint32_t bits, tappa_error *err);
 
-/* Pipelines (pipeline.c): cached per (SPIR-V, specialization constants). */
+/* Pipelines (pipeline.c): cached per (SPIR-V, specialization constants,
+ * required subgroup size). */
 tappa_status tvk_pipeline_get(tvk_device *dev, const uint32_t *code, size_t code_bytes,
                               uint32_t n_bindings, const uint32_t *spec, uint32_t n_spec,
                               tvk_pipeline **out, tappa_error *err);
+/* The same with a required subgroup size and full subgroups (the workgroup
+ * a multiple of it), where info.compute_subgroup_size_pinning; 0: none. */
+tappa_status tvk_pipeline_get_sized(tvk_device *dev, const uint32_t *code, size_t code_bytes,
+                                    uint32_t n_bindings, const uint32_t *spec, uint32_t n_spec,
+                                    uint32_t subgroup_size, tvk_pipeline **out, tappa_error *err);
 void tvk_pipelines_destroy(tvk_device *dev);
 void tvk_pipeline_cache_load(tvk_device *dev);
 void tvk_pipeline_cache_save(tvk_device *dev);
@@ -149,6 +156,12 @@ tappa_status tvk_submit_wait(tvk_device *dev, tappa_error *err);
 /* Abandon a recording after an error so the next tvk_begin starts clean
  * (waits for the parts tvk_flush already submitted). */
 void tvk_abort(tvk_device *dev);
+
+/* The subgroup size a kernel that needs one in [least, most], dividing its
+ * workgroup of wg, runs at: the device's only size, or, where sizes vary and
+ * pipelines can require one, a size to pin (*pin; the default size first);
+ * 0 where neither (pipeline.c). */
+uint32_t tvk_subgroup_for(const tappa_device_info *info, uint32_t least, uint32_t most, uint32_t wg, bool *pin);
 
 /* Split a 1-D count of workgroups into a grid within the device limits;
  * shaders recover the linear id as x + y * gl_NumWorkGroups.x. */
