@@ -28,7 +28,8 @@ static const char help[] =
     "  --reps N      timed runs per op\n"
     "  --batch B     B back-to-back runs (a barrier between) per timestamp pair, each\n"
     "                run's time the pair's interval / B (default 1); B = 10 times ops\n"
-    "                the way bench/peer.py times PyTorch's, launch latency overlapped\n";
+    "                the way bench/peer.py times PyTorch's, launch latency overlapped\n"
+    "                (slow and host-timed cases keep 1; the JSON gives each case's)\n";
 
 #define WARMUP 3       /* runs per warm-up submission, and at least this many */
 #define WARMUP_MS 300.0
@@ -36,6 +37,7 @@ static const char help[] =
 typedef struct timing {
     double median_ms, min_ms;
     bool coopmat; /* the case's dispatches took a cooperative-matrix path */
+    int batch;    /* runs per timestamp pair (1: slow cases and host-timed ones) */
 } timing;
 
 static int cmp_double(const void *a, const void *b)
@@ -150,13 +152,16 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'b':
-            batch = atoi(optarg);
-            if (batch < 1 || batch > 100) {
+        case 'b': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            batch = *optarg && !*end && v >= 1 && v <= 100 ? (int)v : 0;
+            if (!batch) {
                 fprintf(stderr, "tappa-bench: --batch needs 1..100, got '%s' (see tappa-bench --help)\n", optarg);
                 return 2;
             }
             break;
+        }
         case 'h': fputs(help, stdout); return 0;
         default:
             fprintf(stderr, "tappa-bench: unknown or incomplete option '%s' (see tappa-bench --help)\n",
@@ -203,7 +208,9 @@ int main(int argc, char **argv)
         if (tty) fprintf(stderr, "\r[%zu/%zu] %s %s %s        ", i + 1, n, cases[i].op, cases[i].dtype, cases[i].shape);
         else fprintf(stderr, "[%zu/%zu] %s %s %s\n", i + 1, n, cases[i].op, cases[i].dtype, cases[i].shape);
         int case_reps = cases[i].max_reps && cases[i].max_reps < reps ? cases[i].max_reps : reps;
-        int case_batch = cases[i].max_reps ? 1 : batch; /* slow cases: launch latency is noise */
+        /* Slow cases: launch latency is noise; host-timed ones time whole calls. */
+        int case_batch = cases[i].max_reps || cases[i].run ? 1 : batch;
+        t[i].batch = case_batch;
         uint64_t before = dev->coopmat_dispatches;
         tappa_status st = time_case(dev, &cases[i], case_reps, case_batch, &t[i], &err);
         t[i].coopmat = dev->coopmat_dispatches != before;
@@ -251,6 +258,7 @@ int main(int argc, char **argv)
         cJSON_AddStringToObject(o, "case", cases[i].shape);
         cJSON_AddNumberToObject(o, "median_us", t[i].median_ms * 1e3);
         cJSON_AddNumberToObject(o, "min_us", t[i].min_ms * 1e3);
+        cJSON_AddNumberToObject(o, "batch", t[i].batch);
         cJSON_AddNumberToObject(o, "bytes", cases[i].bytes);
         cJSON_AddNumberToObject(o, "flops", cases[i].flops);
         cJSON_AddNumberToObject(o, "gbps", gbps);

@@ -26,15 +26,18 @@ python3 - "$tmp/copy.json" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 assert report["batch"] == 3, report["batch"]
+assert all(o["batch"] == 3 for o in report["ops"]), [o["batch"] for o in report["ops"]]
 sizes = sorted({o["bytes"] for o in report["ops"] if o["op"] == "copy"})
 assert len(sizes) >= 3 and sizes[0] == 2 * (1 << 20), sizes
 assert all(o["median_us"] > 0 for o in report["ops"])
 print("bench_smoke: --batch 3 --op copy timed", len(sizes), "copy sizes")
 PY
 [ $? -eq 0 ] || exit 1
-if "$bench" --device "$device" --batch 0 >/dev/null 2>"$tmp/err"; then
-    echo "bench_smoke: --batch 0 was accepted"; exit 1
-fi
-grep -q "batch needs 1..100" "$tmp/err" || { echo "bench_smoke: --batch 0: $(cat "$tmp/err")"; exit 1; }
-[ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: --batch 0 error is not one line"; exit 1; }
-echo "bench_smoke: --batch 0 refused"
+for bad in 0 3x 101; do
+    if "$bench" --device "$device" --batch "$bad" >/dev/null 2>"$tmp/err"; then
+        echo "bench_smoke: --batch $bad was accepted"; exit 1
+    fi
+    grep -q "batch needs 1..100" "$tmp/err" || { echo "bench_smoke: --batch $bad: $(cat "$tmp/err")"; exit 1; }
+    [ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: --batch $bad error is not one line"; exit 1; }
+done
+echo "bench_smoke: --batch 0, 3x and 101 refused"

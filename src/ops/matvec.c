@@ -22,6 +22,7 @@
  * 2 / 4 rows: f32 91 / 84 / 91, f16 72 (one row's path) / 67 / 63, q8_0
  * 36 / 54 / 38, q4_0 11 / 19 / 25. -DMATVEC_ROWS=2 sets all four. */
 #ifdef MATVEC_ROWS
+_Static_assert(MATVEC_ROWS >= 1 && MATVEC_ROWS <= 4, "matvec.comp sizes its arrays for MAX_ROWS = 4");
 static const uint32_t rows_per_subgroup[4] = { MATVEC_ROWS, MATVEC_ROWS, MATVEC_ROWS, MATVEC_ROWS };
 #else
 static const uint32_t rows_per_subgroup[4] = { 1, 1, 2, 4 };

@@ -16,6 +16,7 @@ static tappa_status begin_cmd(tvk_device *dev, tappa_error *err)
         .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
     };
     TVK_CHECK(err, dev->vk.vkBeginCommandBuffer(dev->cmd, &bi));
+    dev->cmd_open = true;
     dev->recording = true;
     return TAPPA_OK;
 }
@@ -32,6 +33,7 @@ tappa_status tvk_begin(tvk_device *dev, tappa_error *err)
 /* End the command buffer being recorded and submit it, signalling its fence. */
 static tappa_status submit_cmd(tvk_device *dev, tappa_error *err)
 {
+    dev->cmd_open = false;
     TVK_CHECK(err, dev->vk.vkEndCommandBuffer(dev->cmd));
     VkSubmitInfo si = {
         .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
@@ -189,7 +191,9 @@ void tvk_abort(tvk_device *dev)
 {
     if (!dev->recording) return;
     dev->recording = false;
-    dev->vk.vkEndCommandBuffer(dev->cmd);
+    /* After a failed tvk_flush, cmd may be ended already or not begun. */
+    if (dev->cmd_open) dev->vk.vkEndCommandBuffer(dev->cmd);
+    dev->cmd_open = false;
     if (dev->slot) dev->vk.vkWaitForFences(dev->device, dev->slot, dev->fences, VK_TRUE, UINT64_MAX);
     for (uint32_t i = 0; i <= dev->slot; i++) dev->vk.vkResetCommandBuffer(dev->cmds[i], 0);
     for (size_t i = 0; i < dev->n_pools; i++)

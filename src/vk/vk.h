@@ -62,6 +62,7 @@ typedef struct tvk_device {
     VkCommandBuffer cmds[TVK_CMD_RING];
     VkFence fences[TVK_CMD_RING];
     uint32_t slot;
+    bool cmd_open;               /* cmd is between vkBeginCommandBuffer and vkEndCommandBuffer */
     bool recording;
     VkPipelineCache pipeline_cache;
     char pipeline_cache_path[1024];
@@ -153,8 +154,9 @@ void tvk_barrier(tvk_device *dev);
 tappa_status tvk_flush(tvk_device *dev, tappa_error *err);
 /* Submit the rest of the recording and wait until all of it has run. */
 tappa_status tvk_submit_wait(tvk_device *dev, tappa_error *err);
-/* Abandon a recording after an error so the next tvk_begin starts clean
- * (waits for the parts tvk_flush already submitted). */
+/* Abandon a recording after an error so the next tvk_begin starts clean.
+ * Parts tvk_flush already submitted are waited for, not undone: their
+ * writes stand. */
 void tvk_abort(tvk_device *dev);
 
 /* The subgroup size a kernel that needs one in [least, most], dividing its
