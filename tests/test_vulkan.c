@@ -1,8 +1,9 @@
 /* Vulkan tensors on the test device ($TAPPA_TEST_DEVICE, default lavapipe):
  * a tensor above the 128 MiB binding minimum split into segments and moved
  * through an op, ops across forced small bindings, poisoning, and device
- * selection errors, f16 prefill on each attention path the device has, and
- * a recording submitted in parts (tvk_flush).
+ * selection errors, f16 prefill on each attention path the device has, a
+ * recording submitted in parts (tvk_flush), copies through the staging
+ * buffer, and kernels at a pinned subgroup size.
  * Runs under the validation layer; any message fails.
  * Exits 77 (skipped) when the device does not exist. */
 #include <dirent.h>
@@ -543,6 +544,38 @@ static void test_pinned_subgroups(uint64_t seed)
     tappa_context_destroy(&ctx);
 }
 
+/* Uploads and downloads through the staging buffer, as on a discrete GPU
+ * (lavapipe maps its tensors, so they are forced unmapped here): small
+ * copies that reuse the kept staging buffer, one of several 64 MiB chunks
+ * after which it is let go, and a small one again, all bit for bit. */
+static void test_staged_copies(rng *r)
+{
+    tappa_context *ctx = open_device(0);
+    tvk_device *dev = ctx->vk;
+    dev->tensor_memory_mapped = false;
+    tappa_error err = { 0 };
+    const int64_t sizes[4] = { 1000, 4096, (int64_t)40 << 20, 333 }; /* f32 elements; 160 MiB: 3 chunks */
+    for (int i = 0; i < 4; i++) {
+        int64_t n = sizes[i];
+        uint32_t *src = malloc(n * sizeof *src), *got = malloc(n * sizeof *got);
+        for (int64_t j = 0; j < n; j++) src[j] = (uint32_t)rng_next(r);
+        tappa_tensor *t = NULL;
+        CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 1, &n, &t, &err), TAPPA_OK);
+        CHECK_INT_EQ(tappa_tensor_upload(t, src, n * sizeof *src, &err), TAPPA_OK);
+        memset(got, 0xff, n * sizeof *got);
+        CHECK_INT_EQ(tappa_tensor_download(t, got, n * sizeof *got, &err), TAPPA_OK);
+        CHECK_INT_EQ(memcmp(got, src, n * sizeof *src), 0);
+        /* Kept for the next small copy; let go after a large one. */
+        CHECK(n * 4 > (4 << 20) ? dev->staging.buffer == VK_NULL_HANDLE : dev->staging.bytes >= (VkDeviceSize)n * 4);
+        tappa_tensor_destroy(&t);
+        free(src);
+        free(got);
+    }
+    printf("staged copies: 4 KB to 160 MiB through the kept staging buffer, bits kept\n");
+    check_no_validation(ctx);
+    tappa_context_destroy(&ctx);
+}
+
 /* A recording split by tvk_flush: a chain of dependent copies, each step
  * submitted on its own, past the end of the command-buffer ring (where
  * tvk_flush records on in place), must end with the first tensor's bits; a
@@ -615,6 +648,7 @@ int main(void)
     test_decode_after_prepare(&r);
     test_prefill_paths(&r);
     test_flushed_recording(&r);
+    test_staged_copies(&r);
     test_pinned_subgroups(seed);
     return check_exit("test_vulkan");
 }
