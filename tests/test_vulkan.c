@@ -237,25 +237,34 @@ static void test_pipeline_cache(void)
     free(old);
 }
 
+/* Run the conformance cases of op (NULL: every op) on ctx and check that
+ * there are some and that each passes; label names the setting in failures.
+ * Returns the case count. */
+static size_t conform_all_pass(tappa_context *ctx, uint64_t seed, const char *op, const char *label)
+{
+    tappa_error err = { 0 };
+    conform_options opt = { .seed = seed, .op = op, .large = false };
+    conform_result *res = NULL;
+    size_t n = 0;
+    CHECK_INT_EQ(conform_run(ctx, &opt, NULL, NULL, &res, &n, &err), TAPPA_OK);
+    CHECK(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        if (!res[i].pass)
+            fprintf(stderr, "%s case %s %s %s: error %g (tol %g) %s\n", label, res[i].op, res[i].shape,
+                    res[i].dtype, res[i].error, res[i].tolerance, res[i].note);
+        CHECK(res[i].pass);
+    }
+    free(res);
+    return n;
+}
+
 /* Every op with shared memory capped at Vulkan's guaranteed 16 KiB: the tile
  * sizes that devices at the minimum get must compute the same results. */
 static void test_minimum_shared_memory(uint64_t seed)
 {
     tappa_context *ctx = open_device_limits(0, 16384);
-    tappa_error err = { 0 };
     CHECK_INT_EQ(tappa_context_device(ctx)->max_shared_memory_bytes, 16384);
-    conform_options opt = { .seed = seed, .op = NULL, .large = false };
-    conform_result *res = NULL;
-    size_t n = 0;
-    CHECK_INT_EQ(conform_run(ctx, &opt, NULL, NULL, &res, &n, &err), TAPPA_OK);
-    for (size_t i = 0; i < n; i++) {
-        if (!res[i].pass)
-            fprintf(stderr, "16 KiB case %s %s %s: error %g (tol %g) %s\n", res[i].op, res[i].shape,
-                    res[i].dtype, res[i].error, res[i].tolerance, res[i].note);
-        CHECK(res[i].pass);
-    }
-    printf("16 KiB shared memory: %zu cases\n", n);
-    free(res);
+    printf("16 KiB shared memory: %zu cases\n", conform_all_pass(ctx, seed, NULL, "16 KiB"));
     check_no_validation(ctx);
     tappa_context_destroy(&ctx);
 }
@@ -266,20 +275,7 @@ static void test_matvec_without_subgroups(uint64_t seed)
 {
     tappa_context *ctx = open_device(0);
     ctx->vk->info.subgroup_arithmetic = false;
-    tappa_error err = { 0 };
-    conform_options opt = { .seed = seed, .op = "matvec", .large = false };
-    conform_result *res = NULL;
-    size_t n = 0;
-    CHECK_INT_EQ(conform_run(ctx, &opt, NULL, NULL, &res, &n, &err), TAPPA_OK);
-    CHECK(n > 0);
-    for (size_t i = 0; i < n; i++) {
-        if (!res[i].pass)
-            fprintf(stderr, "matvec tree case %s %s: error %g (tol %g) %s\n", res[i].shape, res[i].dtype,
-                    res[i].error, res[i].tolerance, res[i].note);
-        CHECK(res[i].pass);
-    }
-    printf("matvec without subgroup arithmetic: %zu cases\n", n);
-    free(res);
+    printf("matvec without subgroup arithmetic: %zu cases\n", conform_all_pass(ctx, seed, "matvec", "matvec tree"));
     check_no_validation(ctx);
     tappa_context_destroy(&ctx);
 }
@@ -518,22 +514,8 @@ static void test_pinned_subgroups(uint64_t seed)
     }
     dev->info.subgroup_min_size = 4;
     bool decode = dev->info.subgroup_size >= 16 && dev->info.subgroup_shuffle;
-    const char *ops[2] = { "matvec", "attention" };
-    for (int o = 0; o < (decode ? 2 : 1); o++) {
-        tappa_error err = { 0 };
-        conform_options opt = { .seed = seed, .op = ops[o], .large = false };
-        conform_result *res = NULL;
-        size_t n = 0;
-        CHECK_INT_EQ(conform_run(ctx, &opt, NULL, NULL, &res, &n, &err), TAPPA_OK);
-        CHECK(n > 0);
-        for (size_t i = 0; i < n; i++) {
-            if (!res[i].pass)
-                fprintf(stderr, "pinned %s case %s %s: error %g (tol %g) %s\n", ops[o], res[i].shape, res[i].dtype,
-                        res[i].error, res[i].tolerance, res[i].note);
-            CHECK(res[i].pass);
-        }
-        free(res);
-    }
+    conform_all_pass(ctx, seed, "matvec", "pinned");
+    if (decode) conform_all_pass(ctx, seed, "attention", "pinned");
     int mv = pinned_pipelines(dev, tappa_spv_matvec_sg);
     int dec = pinned_pipelines(dev, tappa_spv_attention_decode_f32_sg) + pinned_pipelines(dev, tappa_spv_attention_decode_f16_sg);
     CHECK(mv > 0);
