@@ -67,6 +67,49 @@ int main(int argc, char **argv)
         remove(path);
     }
 
+    /* --profile: GPU time per stage of the decode steps. Every dispatch of a
+     * step is in some stage, the stages add up to the total, the GPU's time
+     * fits in the wall time, and the text is what greedy decoding gives
+     * without the timestamps. On the CPU: a one-line refusal. */
+    snprintf(cmd, sizeof cmd, "%s run -p 'def f(x):' -n 6 --json --profile --device '%s'", tappa, device);
+    if (strcmp(device, "cpu")) {
+        CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
+        cJSON *out = cli_read_json(dir);
+        const cJSON *prof = cJSON_GetObjectItem(out, "gpu_profile"), *s;
+        double sum = 0, dispatches = 0;
+        int named = 0, positive = 0;
+        cJSON_ArrayForEach(s, cJSON_GetObjectItem(prof, "stages"))
+        {
+            const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(s, "stage"));
+            double ms = cJSON_GetNumberValue(cJSON_GetObjectItem(s, "ms_per_step"));
+            named += name && (!strcmp(name, "q k v projections") || !strcmp(name, "attention") ||
+                              !strcmp(name, "down projection") || !strcmp(name, "lm head"));
+            positive += ms > 0;
+            sum += ms;
+            dispatches += cJSON_GetNumberValue(cJSON_GetObjectItem(s, "dispatches_per_step"));
+        }
+        CHECK_INT_EQ(named, 4);
+        CHECK(positive >= 10);
+        CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(prof, "steps")), 5, 0);
+        double gpu = cJSON_GetNumberValue(cJSON_GetObjectItem(prof, "gpu_ms_per_step"));
+        CHECK(gpu > 0 && fabs(sum - gpu) <= 1e-9 * gpu + 1e-12);
+        CHECK(gpu <= cJSON_GetNumberValue(cJSON_GetObjectItem(prof, "wall_ms_per_step")));
+        CHECK_NEAR(dispatches, cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "decode_step_host"),
+                                                                        "dispatches")), 1e-9);
+        char *profiled = cJSON_IsString(cJSON_GetObjectItem(out, "text")) ? strdup(cJSON_GetObjectItem(out, "text")->valuestring) : NULL;
+        cJSON_Delete(out);
+        snprintf(cmd, sizeof cmd, "%s run -p 'def f(x):' -n 6 --json --device '%s'", tappa, device);
+        CHECK_INT_EQ(cli_run(dir, cmd, &lines), 0);
+        out = cli_read_json(dir);
+        const cJSON *text = cJSON_GetObjectItem(out, "text");
+        CHECK(profiled && cJSON_IsString(text) && !strcmp(profiled, text->valuestring));
+        free(profiled);
+        cJSON_Delete(out);
+    } else {
+        CHECK(cli_run(dir, cmd, &lines) != 0);
+        CHECK_INT_EQ(lines, 1);
+    }
+
     /* A trace of more than one chunk on the device, and the CPU reference's to compare. */
     static const char prompt[] = "import os\nimport sys\n\n\ndef main(argv):\n    return 0";
     snprintf(cmd, sizeof cmd, "%s trace -p '%s' -o %s/t.safetensors --device '%s'", tappa, prompt, dir, device);

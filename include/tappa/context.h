@@ -63,6 +63,7 @@ typedef struct tappa_device_info {
     /* Timing. */
     bool timestamps;                 /* compute queue supports timestamps */
     float timestamp_period_ns;
+    uint32_t timestamp_valid_bits;   /* of the compute queue's timestamps (they wrap past them) */
 } tappa_device_info;
 
 /* Probe every Vulkan device. On success *out is a malloc'ed array of *count
@@ -119,6 +120,25 @@ typedef struct tappa_host_stats {
     uint64_t submits, dispatches;
 } tappa_host_stats;
 tappa_host_stats tappa_context_host_stats(const tappa_context *ctx);
+
+/* Where a Vulkan context's GPU time goes, per stage of the recorded work,
+ * while profiling is on: a stage is what an op sequence names (the model's
+ * forward pass names each of its steps, e.g. "q k v projections"), timed by a
+ * GPU timestamp at its end, so it includes the barrier before the next. */
+typedef struct tappa_gpu_stage {
+    const char *name; /* static, owned by the library */
+    double ms;        /* GPU time summed over every run of the stage */
+    uint64_t runs;    /* times it ran */
+    uint64_t dispatches;
+} tappa_gpu_stage;
+/* Start (on: the totals are cleared) or stop (off: they are freed)
+ * profiling later work on ctx's device. Timestamps cost a little GPU time of
+ * their own. Fails on the CPU backend and on devices without compute-queue
+ * timestamps. */
+tappa_status tappa_context_profile(tappa_context *ctx, bool on, tappa_error *err);
+/* Copy up to max stage totals (first-seen order) into out; returns how many
+ * there are. 0 when profiling is off. */
+size_t tappa_context_gpu_stages(const tappa_context *ctx, tappa_gpu_stage *out, size_t max);
 
 /* Validation-layer messages (warnings and errors) seen so far. */
 size_t tappa_context_validation_count(const tappa_context *ctx);

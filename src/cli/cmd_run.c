@@ -11,7 +11,7 @@
 static const char help[] =
     "usage: tappa run [-m MODEL.gguf] [-p TEXT | -f FILE] [-n N] [--temp T] [--top-p P] [--seed S]\n"
     "                 [--weights keep|f32|f16|q8_0] [--kv METHOD [--kv-budget C] [--kv-window W]]\n"
-    "                 [--verbose] [--device D] [--json]\n"
+    "                 [--verbose] [--profile] [--device D] [--json]\n"
     "Generate text with a Llama or Qwen2 model, streamed as it comes, then a summary:\n"
     "prompt tokens, prefill and decode tokens/s, KV-cache bytes.\n"
     "  -m FILE        the model (default: the bundled tiny Llama, models/tiny-llama/tiny-llama.gguf)\n"
@@ -28,6 +28,9 @@ static const char help[] =
     "  --kv-window W  the observation window, always kept (default 32)\n"
     "  --verbose      each layer's q-similarity and budget after compression, and where a\n"
     "                 decode step's time goes on the host (recording, submit and wait)\n"
+    "  --profile      where a decode step's time goes on the GPU: a timestamp at the end of\n"
+    "                 each stage of the forward pass (norms, projections, RoPE, attention, ...),\n"
+    "                 averaged over the steps (Vulkan devices with timestamps)\n"
     "  --device D     index, name substring, or 'cpu'\n"
     "  --json         no streaming: print {\"text\", \"tokens\", ...} at the end\n";
 
@@ -71,6 +74,57 @@ static int32_t sample(const float *logits, int V, double temp, double top_p, rng
     return cand[kept - 1].id;
 }
 
+#define MAX_STAGES 64
+
+/* Summed GPU time of the stages. */
+static double stages_ms(const tappa_gpu_stage *stages, size_t n)
+{
+    double ms = 0;
+    for (size_t i = 0; i < n; i++) ms += stages[i].ms;
+    return ms;
+}
+
+/* The GPU profile of the decode steps as a table: per stage, ms and
+ * dispatches per step and its share; then how the step's wall time splits
+ * between the GPU and the rest (host recording, submission, waiting). */
+static void print_profile(const tappa_gpu_stage *stages, size_t n, unsigned long long steps, double decode_ms)
+{
+    if (!steps || !n) {
+        fprintf(stderr, "tappa run: --profile: no decode step ran, nothing was timed\n");
+        return;
+    }
+    double total = stages_ms(stages, n);
+    fprintf(stderr, "tappa run: GPU time of a decode step, by stage (mean of %llu steps; a timestamp ends each stage,\n"
+                    "           so a stage includes the barrier after it)\n", steps);
+    fprintf(stderr, "  %-30s %10s %7s %11s\n", "stage", "ms/step", "share", "dispatches");
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "  %-30s %10.3f %6.1f%% %11.1f\n", stages[i].name, stages[i].ms / steps,
+                total > 0 ? 100 * stages[i].ms / total : 0, (double)stages[i].dispatches / steps);
+    double wall = decode_ms / steps;
+    fprintf(stderr, "  %-30s %10.3f %6.1f%%\n", "GPU total", total / steps, 100.0);
+    fprintf(stderr, "  a step took %.3f ms of wall time: %.3f ms not on the GPU's timeline (recording, submitting,\n"
+                    "  waiting, sampling on the host)\n", wall, wall > total / steps ? wall - total / steps : 0);
+}
+
+static void add_profile_json(cJSON *root, const tappa_gpu_stage *stages, size_t n, unsigned long long steps,
+                             double decode_ms)
+{
+    cJSON *p = cJSON_AddObjectToObject(root, "gpu_profile");
+    double per = steps ? (double)steps : 1, total = stages_ms(stages, n);
+    cJSON_AddNumberToObject(p, "steps", (double)steps);
+    cJSON_AddNumberToObject(p, "gpu_ms_per_step", total / per);
+    cJSON_AddNumberToObject(p, "wall_ms_per_step", decode_ms / per);
+    cJSON *a = cJSON_AddArrayToObject(p, "stages");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "stage", stages[i].name);
+        cJSON_AddNumberToObject(o, "ms_per_step", stages[i].ms / per);
+        cJSON_AddNumberToObject(o, "share", total > 0 ? stages[i].ms / total : 0);
+        cJSON_AddNumberToObject(o, "dispatches_per_step", (double)stages[i].dispatches / per);
+        cJSON_AddItemToArray(a, o);
+    }
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -81,11 +135,12 @@ int cmd_run(int argc, char **argv)
         { "device", required_argument, NULL, 'd' }, { "json", no_argument, NULL, 'j' },
         { "kv", required_argument, NULL, 'K' },    { "kv-budget", required_argument, NULL, 'B' },
         { "kv-window", required_argument, NULL, 'W' }, { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },        { 0 },
+        { "profile", no_argument, NULL, 'G' },     { "help", no_argument, NULL, 'h' },
+        { 0 },
     };
     const char *kv_method = NULL;
     unsigned long long kv_budget = 128, kv_window = 32;
-    bool verbose = false;
+    bool verbose = false, profile = false;
     const char *model_path = TAPPA_BUNDLED_MODEL, *prompt = NULL, *file = NULL, *device = NULL;
     unsigned long long n_gen = 128, seed = 0;
     bool have_seed = false, json = false;
@@ -132,6 +187,7 @@ int cmd_run(int argc, char **argv)
             if (!cli_parse_u64(optarg, &kv_window) || kv_window < 1) return cli_usage("run", "--kv-window needs a count >= 1, got '%s'", optarg);
             break;
         case 'v': verbose = true; break;
+        case 'G': profile = true; break;
         case 'h': fputs(help, stdout); return EXIT_OK;
         default: return cli_usage("run", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -221,6 +277,8 @@ int cmd_run(int argc, char **argv)
     char *out = NULL;
     size_t out_len = 0, out_cap = 0;
     unsigned long long generated = 0, steps_run = 0;
+    /* Profiled from the first decode step on: prefill and compression are not in it. */
+    if (!st && profile) st = tappa_context_profile(ctx, true, &err);
     double t1 = cli_now_ms();
     tappa_host_stats h0 = tappa_context_host_stats(ctx);
     if (!st && !json) fwrite(text, 1, len, stdout);
@@ -255,6 +313,9 @@ int cmd_run(int argc, char **argv)
     double steps = steps_run ? (double)steps_run : 1; /* generated - 1, or generated after an EOS */
     double rec_ms = (h1.record_ms - h0.record_ms) / steps, wait_ms = (h1.submit_wait_ms - h0.submit_wait_ms) / steps;
     double disp = (double)(h1.dispatches - h0.dispatches) / steps;
+    tappa_gpu_stage stages[MAX_STAGES];
+    size_t n_stages = profile && !st ? tappa_context_gpu_stages(ctx, stages, MAX_STAGES) : 0;
+    if (n_stages > MAX_STAGES) n_stages = MAX_STAGES;
     if (!st) {
         double pre_tps = prefill_ms > 0 ? n_prompt / (prefill_ms / 1e3) : 0;
         double dec_tps = decode_ms > 0 && generated ? generated / (decode_ms / 1e3) : 0;
@@ -268,6 +329,7 @@ int cmd_run(int argc, char **argv)
             cJSON_AddNumberToObject(root, "prefill_tokens_per_s", pre_tps);
             cJSON_AddNumberToObject(root, "decode_tokens_per_s", dec_tps);
             cJSON_AddNumberToObject(root, "kv_cache_bytes", (double)tappa_session_kv_bytes(s));
+            if (profile) add_profile_json(root, stages, n_stages, steps_run, decode_ms);
             if (h1.submits > h0.submits) {
                 cJSON *h = cJSON_AddObjectToObject(root, "decode_step_host");
                 cJSON_AddNumberToObject(h, "record_ms", rec_ms);
@@ -302,6 +364,7 @@ int cmd_run(int argc, char **argv)
             if (verbose && h1.submits > h0.submits)
                 fprintf(stderr, "tappa run: a decode step: %.3f ms recording %.0f dispatches, %.3f ms submitting and "
                                 "waiting for the GPU\n", rec_ms, disp, wait_ms);
+            if (profile) print_profile(stages, n_stages, steps_run, decode_ms);
             if (kv_method)
                 fprintf(stderr, "tappa run: --kv %s: the prompt's KV cache %.3f MiB -> %.3f MiB (%.1f%% kept, budget %lld, "
                                 "window %lld) in %.1f ms\n",

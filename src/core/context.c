@@ -105,6 +105,21 @@ tappa_host_stats tappa_context_host_stats(const tappa_context *ctx)
     return s;
 }
 
+tappa_status tappa_context_profile(tappa_context *ctx, bool on, tappa_error *err)
+{
+    if (!ctx->vk) return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "GPU profiling needs a Vulkan device; this is the CPU");
+    if (!on) {
+        tvk_profile_stop(ctx->vk);
+        return TAPPA_OK;
+    }
+    return tvk_profile_start(ctx->vk, err);
+}
+
+size_t tappa_context_gpu_stages(const tappa_context *ctx, tappa_gpu_stage *out, size_t max)
+{
+    return ctx->vk ? tvk_profile_stages(ctx->vk, out, max) : 0;
+}
+
 size_t tappa_context_validation_count(const tappa_context *ctx)
 {
     return ctx->vk ? ctx->vk->validation_count : 0;

@@ -191,6 +191,14 @@ typedef struct chunk_args {
     bool logits;
 } chunk_args;
 
+/* The end of a step of the forward pass: its GPU time is the stage named
+ * (when profiling), and later steps see its writes. */
+static void done(tvk_device *dev, const char *stage)
+{
+    tvk_stage(dev, stage);
+    tvk_barrier(dev);
+}
+
 /* Causal attention of the chunk's tokens, one decode at a time: token i
  * sees the cache up to its own position. Each decode reads token i's rows
  * of the head-major q [H, VK_CHUNK, D] in place and writes row i of att;
@@ -205,7 +213,7 @@ static tappa_status record_attention(vk_session *d, tvk_device *dev, int layer, 
                                           tappa_kv_cache_values(d->cache, layer), held + i + 1, d->att,
                                           (size_t)i * H * D, d->lse1, err);
     }
-    tvk_barrier(dev);
+    done(dev, "attention");
     return st;
 }
 
@@ -227,46 +235,47 @@ static tappa_status record_chunk(void *p, tappa_error *err)
         const vk_layer *w = &m->dev->layers[l];
         if (trace) st = tensor_copy_range(d->x, 0, d->t_hidden, (size_t)l * C * E, C * E, err);
         if (!st) st = rmsnorm_record(d->x, w->attn_norm, in->eps, d->h, err);
-        tvk_barrier(dev);
+        done(dev, "attention norm");
         if (!st) st = matvec_record(w->q, d->h, t, w->bq, false, d->q, D, C, err);
         if (!st) st = matvec_record(w->k, d->h, t, w->bk, false, d->k, D, C, err);
         if (!st) st = matvec_record(w->v, d->h, t, w->bv, false, d->v, D, C, err);
-        tvk_barrier(dev);
+        done(dev, "q k v projections");
         if (trace && !st) { /* the queries before RoPE rotates them in place */
             st = tensor_copy_range(d->q, 0, d->t_qpre, (size_t)l * qn, qn, err);
             if (!st) st = tensor_copy_range(d->v, 0, d->t_v, (size_t)l * kn, kn, err);
-            tvk_barrier(dev);
+            done(dev, "trace copies");
         }
         if (!st) st = rope_record(d->q, d->q, d->rope_table, &rp, (uint32_t)a->pos, err);
         if (!st) st = rope_record(d->k, d->k, d->rope_table, &rp, (uint32_t)a->pos, err);
-        tvk_barrier(dev);
+        done(dev, "rope");
         if (trace && !st) {
             st = tensor_copy_range(d->q, 0, d->t_q, (size_t)l * qn, qn, err);
             if (!st) st = tensor_copy_range(d->k, 0, d->t_k, (size_t)l * kn, kn, err);
         }
         int64_t held = tappa_kv_cache_length(d->cache, l); /* fewer than pos once compressed */
         if (!st) st = kv_cache_append_record(d->cache, l, d->k, d->v, t, err);
-        tvk_barrier(dev);
+        done(dev, "kv-cache append");
         if (!st) st = record_attention(d, dev, l, held, t, in->heads, in->head_dim, err);
         if (!st) st = matvec_record(w->o, d->att, t, NULL, true, d->x, 0, 0, err);
-        tvk_barrier(dev);
+        done(dev, "output projection");
         if (!st) st = rmsnorm_record(d->x, w->ffn_norm, in->eps, d->h, err);
-        tvk_barrier(dev);
+        done(dev, "mlp norm");
         if (!st) st = matvec_record(w->gate, d->h, t, NULL, false, d->gate, 0, 0, err);
         if (!st) st = matvec_record(w->up, d->h, t, NULL, false, d->up, 0, 0, err);
-        tvk_barrier(dev);
+        done(dev, "gate and up projections");
         if (!st) st = swiglu_record(d->gate, d->up, d->gate, err);
-        tvk_barrier(dev);
+        done(dev, "swiglu");
         if (!st) st = matvec_record(w->down, d->gate, t, NULL, true, d->x, 0, 0, err);
-        tvk_barrier(dev);
+        done(dev, "down projection");
         /* The GPU starts on these layers while the host records the next. */
         if (!st && l % FLUSH_LAYERS == FLUSH_LAYERS - 1) st = tvk_flush(dev, err);
     }
     if (!st && trace) st = tensor_copy_range(d->x, 0, d->t_hidden, (size_t)in->layers * C * E, C * E, err);
     if (!st && a->logits) {
         st = rmsnorm_record(d->x, m->dev->out_norm, in->eps, d->h, err);
-        tvk_barrier(dev);
+        done(dev, "output norm");
         if (!st) st = matvec_record(m->dev->output, d->h, t, NULL, false, d->logits, 0, 0, err);
+        tvk_stage(dev, "lm head");
     }
     return st;
 }

@@ -27,7 +27,9 @@ tappa_status tvk_begin(tvk_device *dev, tappa_error *err)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "a recording is already open on %s", dev->info.name);
     dev->slot = 0;
     dev->cmd = dev->cmds[0];
-    return begin_cmd(dev, err);
+    tappa_status st = begin_cmd(dev, err);
+    if (!st) tvk_profile_begin(dev);
+    return st;
 }
 
 /* End the command buffer being recorded and submit it, signalling its fence. */
@@ -154,6 +156,7 @@ tappa_status tvk_submit_wait(tvk_device *dev, tappa_error *err)
 {
     if (!dev->recording)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "submit without a recording");
+    tvk_profile_end(dev);
     dev->recording = false;
     /* Make results visible to host reads of mapped memory. */
     VkMemoryBarrier mb = {
@@ -174,6 +177,8 @@ tappa_status tvk_submit_wait(tvk_device *dev, tappa_error *err)
         r = dev->vk.vkResetDescriptorPool(dev->device, dev->pools[i], 0);
         if (!st && r < 0) st = tvk_fail_result(err, r, "vkResetDescriptorPool", __FILE__, __LINE__);
     }
+    if (st) tvk_profile_discard(dev);
+    else st = tvk_profile_collect(dev, err);
     return st;
 }
 
@@ -191,6 +196,7 @@ void tvk_abort(tvk_device *dev)
 {
     if (!dev->recording) return;
     dev->recording = false;
+    tvk_profile_discard(dev);
     /* After a failed tvk_flush, cmd may be ended already or not begun. */
     if (dev->cmd_open) dev->vk.vkEndCommandBuffer(dev->cmd);
     dev->cmd_open = false;

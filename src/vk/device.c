@@ -105,6 +105,8 @@ static tappa_status create_logical(tvk_device *dev, tappa_error *err)
         int best = (q[family].timestampValidBits > 0) * 2 + !(q[family].queueFlags & VK_QUEUE_GRAPHICS_BIT);
         if (score > best) family = (int)i;
     }
+    /* The probe took the first compute family's; this is the one in use. */
+    if (family >= 0) dev->info.timestamp_valid_bits = q[family].timestampValidBits;
     free(q);
     if (family < 0) return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "%s has no compute queue", dev->info.name);
     dev->queue_family = (uint32_t)family;
@@ -267,6 +269,7 @@ void tvk_device_destroy(tvk_device **pdev)
         tvk_pipeline_cache_save(dev);
         tvk_pipelines_destroy(dev);
         tvk_buffer_destroy(dev, &dev->staging);
+        tvk_profile_stop(dev);
         for (size_t i = 0; i < dev->n_pools; i++)
             dev->vk.vkDestroyDescriptorPool(dev->device, dev->pools[i], NULL);
         free(dev->pools);

@@ -360,8 +360,10 @@ void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *inf
         vkGetPhysicalDeviceQueueFamilyProperties(phys, &nq, q);
         for (uint32_t i = 0; i < nq; i++)
             if ((q[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && q[i].timestampValidBits > 0 &&
-                lim->timestampPeriod > 0)
+                lim->timestampPeriod > 0 && !info->timestamps) {
                 info->timestamps = true;
+                info->timestamp_valid_bits = q[i].timestampValidBits;
+            }
         free(q);
     }
 }

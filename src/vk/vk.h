@@ -73,6 +73,8 @@ typedef struct tvk_device {
      * the conformance harness knows which cases ran on those paths. */
     bool coopmat;
     uint64_t coopmat_dispatches;
+    /* GPU time per named stage, while profiling (profile.c); NULL when off. */
+    struct tvk_profile *profile;
     /* Host time of op_submit's recordings and of their submit-and-wait. */
     double record_ms, submit_wait_ms;
     uint64_t submits, dispatches;
@@ -180,5 +182,23 @@ void tvk_timer_reset(tvk_device *dev, tvk_timer *t);  /* record a reset (inside 
 void tvk_timestamp(tvk_device *dev, tvk_timer *t, uint32_t index);
 /* Read count timestamps and convert to nanoseconds. */
 tappa_status tvk_timer_read_ns(tvk_device *dev, tvk_timer *t, double *ns, tappa_error *err);
+
+/* GPU stage profile (profile.c). While on, each recording starts with a
+ * timestamp and tvk_stage(dev, name) writes one that closes the stage named:
+ * the work recorded since the previous timestamp. When the recording has
+ * run, tvk_submit_wait adds each stage's time to its name's total; work after
+ * the last stage goes to TVK_STAGE_UNNAMED. Names are static strings. */
+#define TVK_STAGE_UNNAMED "other (unnamed work, copies)"
+tappa_status tvk_profile_start(tvk_device *dev, tappa_error *err); /* clears the totals */
+void tvk_profile_stop(tvk_device *dev);                             /* frees them */
+void tvk_stage(tvk_device *dev, const char *name);
+/* Called by cmd.c: at the start of a recording, before its end, and after
+ * it has run (adds up; an error reading the timestamps is returned). */
+void tvk_profile_begin(tvk_device *dev);
+void tvk_profile_end(tvk_device *dev);
+tappa_status tvk_profile_collect(tvk_device *dev, tappa_error *err);
+void tvk_profile_discard(tvk_device *dev);
+/* The totals so far, in first-seen order. */
+size_t tvk_profile_stages(const tvk_device *dev, tappa_gpu_stage *out, size_t max);
 
 #endif
