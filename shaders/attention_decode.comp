@@ -81,6 +81,7 @@ shared float red[WG * G];
 #endif
 shared float group_m[NG * G];
 shared float group_l[NG * G];
+shared float head_l[G];               // the workgroup's sum per query head
 shared float sum_o[G * D];
 shared float merge_m[WG];
 shared float merge_l[WG];
@@ -326,7 +327,9 @@ void main()
                 float gm = group_m[g * G + h];
                 if (gm != -1.0 / 0.0) ll += group_l[g * G + h] * exp(gm - mm);
             }
-            part_ml[(head0 + h) * pc.parts + part] = vec2(mm, ll);
+            head_l[h] = ll; // read after the barriers below
+            if (pc.head_parts == 1) lse[pc.lse_base + head0 + h] = mm + log(ll);
+            else part_ml[(head0 + h) * pc.parts + part] = vec2(mm, ll);
         }
     }
     for (uint g = 0; g < NG; g++) {
@@ -338,6 +341,12 @@ void main()
                     sum_o[c] = g == 0 ? x : sum_o[c] + x;
                 }
         barrier();
+    }
+    // The only partial of its KV head (a context of at most one chunk) is
+    // the result: written out, without the count and the merge's latencies.
+    if (pc.head_parts == 1) {
+        for (uint c = l; c < G * D; c += WG) o[pc.o_base + (head0 + c / D) * D + c % D] = sum_o[c] / head_l[c / D];
+        return;
     }
     for (uint c = l; c < G * D; c += WG)
         part_o[((head0 + c / D) * pc.parts + part) * D + c % D] = sum_o[c];

@@ -104,6 +104,35 @@ typedef struct append_args {
     size_t stride; /* positions between heads in k and v */
 } append_args;
 
+/* All heads' new rows in one kv_append dispatch, where the sources and the
+ * layer's cache each lie in one binding and rows are whole 32-bit words;
+ * false (nothing recorded) otherwise: a cache longer than one binding holds
+ * takes the copies. */
+static bool append_dispatch(const append_args *a, size_t at, tappa_status *st, tappa_error *err)
+{
+    tappa_kv_cache *c = a->c;
+    tvk_device *dev = c->ctx->vk;
+    tappa_tensor *ck = c->k[a->layer], *cv = c->v[a->layer];
+    size_t t = a->t, d = (size_t)c->d, cap = (size_t)c->capacity, heads = (size_t)c->hkv;
+    size_t esize = tappa_dtype_bytes(ck->dtype);
+    if ((d * esize) % 4 || a->k->n_segments != 1 || a->v->n_segments != 1 || ck->n_segments != 1 ||
+        cv->n_segments != 1)
+        return false;
+    uint32_t wg = op_workgroup_size(dev);
+    tvk_pipeline *p;
+    *st = tvk_pipeline_get(dev, SHADER(kv_append), 4, &wg, 1, &p, err);
+    if (*st) return true;
+    tvk_binding b[4] = { tensor_binding(a->k, 0), tensor_binding(a->v, 0), tensor_binding(ck, 0),
+                         tensor_binding(cv, 0) };
+    /* In 32-bit words: elements * esize / 4. */
+    uint32_t push[6] = { (uint32_t)(t * d * esize / 4), (uint32_t)heads, 0, (uint32_t)(a->stride * d * esize / 4),
+                         (uint32_t)(at * d * esize / 4), (uint32_t)(cap * d * esize / 4) };
+    uint32_t gx, gy;
+    tvk_grid(dev, ((uint64_t)push[0] * heads + wg - 1) / wg, &gx, &gy);
+    *st = tvk_dispatch(dev, p, b, push, sizeof push, gx, gy, 1, err);
+    return true;
+}
+
 static tappa_status record_append(void *p, tappa_error *err)
 {
     append_args *a = p;
@@ -111,6 +140,7 @@ static tappa_status record_append(void *p, tappa_error *err)
     size_t t = a->t, d = (size_t)c->d, cap = (size_t)c->capacity;
     size_t at = (size_t)c->length[a->layer];
     tappa_status st = TAPPA_OK;
+    if (c->ctx->vk && append_dispatch(a, at, &st, err)) return st;
     for (size_t h = 0; h < (size_t)c->hkv && !st; h++) {
         st = tensor_copy_range(a->k, h * a->stride * d, c->k[a->layer], (h * cap + at) * d, t * d, err);
         if (!st) st = tensor_copy_range(a->v, h * a->stride * d, c->v[a->layer], (h * cap + at) * d, t * d, err);

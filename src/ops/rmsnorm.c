@@ -20,15 +20,19 @@ typedef struct rn_args {
     tappa_tensor *y;
 } rn_args;
 
+/* Loads in flight per invocation (rmsnorm.comp's UNROLL). */
+#define RMSNORM_UNROLL 8
+
 tappa_status rmsnorm_record(const tappa_tensor *x, const tappa_tensor *weight, double eps, tappa_tensor *y,
                             tappa_error *err)
 {
     tvk_device *dev = x->ctx->vk;
     uint32_t wg = op_workgroup_size(dev), n = (uint32_t)weight->numel, rows = (uint32_t)(x->numel / n);
-    tappa_status st = op_check_loops(dev, 2ull * (n / wg + 1) + 16, "rmsnorm", err);
+    uint32_t spec[2] = { wg, RMSNORM_UNROLL };
+    tappa_status st = op_check_loops(dev, 2ull * (n / (wg * RMSNORM_UNROLL) + 1) + 16, "rmsnorm", err);
     tvk_pipeline *p;
     size_t xs, xo, ws, wo, ys, yo;
-    if (!st) st = tvk_pipeline_get(dev, SHADER(rmsnorm), 3, &wg, 1, &p, err);
+    if (!st) st = tvk_pipeline_get(dev, SHADER(rmsnorm), 3, spec, 2, &p, err);
     if (!st) st = op_locate(x, 0, x->numel, &xs, &xo, err);
     if (!st) st = op_locate(weight, 0, n, &ws, &wo, err);
     if (!st) st = op_locate(y, 0, y->numel, &ys, &yo, err);
