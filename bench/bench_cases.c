@@ -57,7 +57,9 @@ static tappa_status record(void *p, int set, tappa_error *err)
     case K_KV_COMPACT: return kv_compact_record(in[0], s->aux, s->window, s->out[0], err);
     case K_ROW_SUMS: return row_sums_record(in[0], in[0]->shape[1] - s->window, s->out[0], err);
     case K_BLOCK_INFLUENCE: return block_influence_record(in[0], in[1], s->out[0], err);
-    case K_MATVEC: return matvec_record(s->matrix, in[0], 1, NULL, false, s->out[0], 0, 0, err);
+    case K_MATVEC:
+        return matvec_record(s->matrix, in[0], (uint32_t)(in[0]->numel / (size_t)tappa_matrix_cols(s->matrix)), NULL,
+                             false, s->out[0], 0, 0, err);
     case K_RMSNORM: return rmsnorm_record(in[0], in[1], 1e-5, s->out[0], err);
     case K_SWIGLU: return swiglu_record(in[0], in[1], s->out[0], err);
     case K_TOKEN_SCORES: return token_scores_record(in[0], in[1], 1.0, 200.0, s->window, 5, s->out[0], err);
@@ -326,23 +328,30 @@ static tappa_status add_prefill(builder *b, tappa_dtype kv, bool quick, const in
 static tappa_status add_matvec(builder *b, bool quick, tappa_error *err)
 {
     const int64_t rows = quick ? 512 : 14336, cols = quick ? 1024 : 4096;
-    const tappa_ggml_type types[4] = { TAPPA_GGML_F32, TAPPA_GGML_F16, TAPPA_GGML_Q8_0, TAPPA_GGML_Q4_0 };
+    /* A decode step in each format, and a prompt chunk of 8 tokens in f16
+     * (the tensor-core path where the device has one). */
+    const tappa_ggml_type types[5] = { TAPPA_GGML_F32, TAPPA_GGML_F16, TAPPA_GGML_Q8_0, TAPPA_GGML_Q4_0,
+                                       TAPPA_GGML_F16 };
+    const int64_t tokens_of[5] = { 1, 1, 1, 1, 8 };
     size_t n = (size_t)(rows * cols);
     float *w = malloc(n * sizeof *w);
     void *packed = malloc(n * 4);
     tappa_status st = w && packed ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     for (size_t i = 0; i < n && !st; i++) w[i] = (float)rng_uniform(&b->r, -0.05, 0.05);
-    for (int i = 0; i < 4 && !st && wants(b, "matvec"); i++) {
+    for (int i = 0; i < 5 && !st && wants(b, "matvec"); i++) {
         state *s = NULL;
         char text[96];
-        tensor_spec x = { 1, { cols }, TAPPA_F32 }, y = { 1, { rows }, TAPPA_F32 };
-        snprintf(text, sizeof text, "%s %lldx%lld t=1", tappa_ggml_type_name(types[i]), (long long)rows, (long long)cols);
+        int64_t t = tokens_of[i];
+        tensor_spec x = { 2, { t, cols }, TAPPA_F32 }, y = { 2, { t, rows }, TAPPA_F32 };
+        snprintf(text, sizeof text, "%s %lldx%lld t=%lld", tappa_ggml_type_name(types[i]), (long long)rows,
+                 (long long)cols, (long long)t);
         quant_from_f32(types[i], w, n, packed);
         tappa_matrix *m = NULL;
         st = tappa_matrix_create(b->ctx, types[i], rows, cols, packed, &m, err);
         if (!st)
             st = add_case(b, K_MATVEC, "matvec", text, tappa_ggml_type_name(types[i]), 1, &x, 1, &y,
-                          (double)tappa_matrix_bytes(m) + spec_bytes(&x) + spec_bytes(&y), 2.0 * rows * cols, 0, &s, err);
+                          (double)tappa_matrix_bytes(m) + spec_bytes(&x) + spec_bytes(&y), 2.0 * rows * cols * t, 0,
+                          &s, err);
         if (!st) s->matrix = m;
         else tappa_matrix_destroy(&m);
     }

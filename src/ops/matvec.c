@@ -153,6 +153,12 @@ tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_
 {
     tvk_device *dev = m->ctx->vk;
     const tappa_device_info *info = &dev->info;
+    /* A prompt chunk against f16 weights goes to tensor cores where the
+     * device has them: the paths below spend T FMAs and T x loads per weight,
+     * a cooperative-matrix product takes a 16 x 16 weight tile against all T
+     * tokens in one instruction, so the weights' reads stay the only cost. */
+    if (m->type == TAPPA_GGML_F16 && matvec_coopmat_fits(dev, m->w, tokens))
+        return matvec_coopmat_record(m->w, x, tokens, bias, accumulate, y, head_dim, y_stride, err);
     /* Subgroups of rows where subgroups have one known size, the device's
      * only one or one pinned at pipeline creation: no barriers, MATVEC_SG_WG
      * / size subgroups per workgroup (the tree costs 8 barriers a row, which

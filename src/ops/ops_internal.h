@@ -78,6 +78,14 @@ typedef struct tappa_matrix tappa_matrix;
  * rows), or with head_dim > 0 head-major [rows / head_dim, y_stride, head_dim]. */
 tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_t tokens, const tappa_tensor *bias,
                            bool accumulate, tappa_tensor *y, uint32_t head_dim, uint32_t y_stride, tappa_error *err);
+/* matvec on cooperative matrices (matvec_coopmat.c): whether dev takes
+ * tokens of x against the f16 weights w (i32 [rows, cols / 2], segments of
+ * whole rows) on that path, and its record step, with matvec_record's
+ * arguments. */
+bool matvec_coopmat_fits(const tvk_device *dev, const tappa_tensor *w, uint32_t tokens);
+tappa_status matvec_coopmat_record(const tappa_tensor *w, const tappa_tensor *x, uint32_t tokens,
+                                   const tappa_tensor *bias, bool accumulate, tappa_tensor *y, uint32_t head_dim,
+                                   uint32_t y_stride, tappa_error *err);
 tappa_status block_influence_record(const tappa_tensor *h_in, const tappa_tensor *h_out,
                                     tappa_tensor *out, tappa_error *err);
 /* Pairwise q-similarity modes (qsim_pairwise.c): the float64 reference and
