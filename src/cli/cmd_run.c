@@ -30,7 +30,8 @@ static const char help[] =
     "                 decode step's time goes on the host (recording, submit and wait)\n"
     "  --profile      where a decode step's time goes on the GPU: a timestamp at the end of\n"
     "                 each stage of the forward pass (norms, projections, RoPE, attention, ...),\n"
-    "                 averaged over the steps (Vulkan devices with timestamps)\n"
+    "                 averaged over the later half of the steps; the earlier half runs without\n"
+    "                 them, so their own cost shows (Vulkan devices with timestamps)\n"
     "  --device D     index, name substring, or 'cpu'\n"
     "  --json         no streaming: print {\"text\", \"tokens\", ...} at the end\n";
 
@@ -84,36 +85,48 @@ static double stages_ms(const tappa_gpu_stage *stages, size_t n)
     return ms;
 }
 
-/* The GPU profile of the decode steps as a table: per stage, ms and
- * dispatches per step and its share; then how the step's wall time splits
- * between the GPU and the rest (host recording, submission, waiting). */
-static void print_profile(const tappa_gpu_stage *stages, size_t n, unsigned long long steps, double decode_ms)
+/* Decode steps timed on the host (the session's eval of one token), those
+ * without timestamps [0] and those profiled [1]. */
+typedef struct step_split {
+    double ms[2];
+    unsigned long long steps[2];
+} step_split;
+
+/* The GPU profile of the profiled decode steps as a table: per stage, ms and
+ * dispatches per step and its share; then a step's host time with and
+ * without the timestamps, and how much of it the GPU's timeline holds. */
+static void print_profile(const tappa_gpu_stage *stages, size_t n, const step_split *sp)
 {
+    unsigned long long steps = sp->steps[1];
     if (!steps || !n) {
-        fprintf(stderr, "tappa run: --profile: no decode step ran, nothing was timed\n");
+        fprintf(stderr, "tappa run: --profile: no decode step was profiled (-n 2 or more profiles the later half)\n");
         return;
     }
     double total = stages_ms(stages, n);
-    fprintf(stderr, "tappa run: GPU time of a decode step, by stage (mean of %llu steps; a timestamp ends each stage,\n"
-                    "           so a stage includes the barrier after it)\n", steps);
+    fprintf(stderr, "tappa run: GPU time of a decode step, by stage (mean of the last %llu steps; a timestamp ends\n"
+                    "           each stage, so a stage includes the barrier after it)\n", steps);
     fprintf(stderr, "  %-30s %10s %7s %11s\n", "stage", "ms/step", "share", "dispatches");
     for (size_t i = 0; i < n; i++)
         fprintf(stderr, "  %-30s %10.3f %6.1f%% %11.1f\n", stages[i].name, stages[i].ms / steps,
                 total > 0 ? 100 * stages[i].ms / total : 0, (double)stages[i].dispatches / steps);
-    double wall = decode_ms / steps;
     fprintf(stderr, "  %-30s %10.3f %6.1f%%\n", "GPU total", total / steps, 100.0);
-    fprintf(stderr, "  a step took %.3f ms of wall time: %.3f ms not on the GPU's timeline (recording, submitting,\n"
-                    "  waiting, sampling on the host)\n", wall, wall > total / steps ? wall - total / steps : 0);
+    double profiled = sp->ms[1] / steps;
+    fprintf(stderr, "  a profiled step took %.3f ms on the host, %.3f ms of it off the GPU's timeline\n", profiled,
+            profiled > total / steps ? profiled - total / steps : 0);
+    if (sp->steps[0])
+        fprintf(stderr, "  the first %llu steps, without timestamps, took %.3f ms each: the timestamps cost %.3f ms a step\n",
+                sp->steps[0], sp->ms[0] / sp->steps[0], profiled - sp->ms[0] / sp->steps[0]);
 }
 
-static void add_profile_json(cJSON *root, const tappa_gpu_stage *stages, size_t n, unsigned long long steps,
-                             double decode_ms)
+static void add_profile_json(cJSON *root, const tappa_gpu_stage *stages, size_t n, const step_split *sp)
 {
     cJSON *p = cJSON_AddObjectToObject(root, "gpu_profile");
-    double per = steps ? (double)steps : 1, total = stages_ms(stages, n);
-    cJSON_AddNumberToObject(p, "steps", (double)steps);
+    double per = sp->steps[1] ? (double)sp->steps[1] : 1, total = stages_ms(stages, n);
+    cJSON_AddNumberToObject(p, "steps", (double)sp->steps[1]);
     cJSON_AddNumberToObject(p, "gpu_ms_per_step", total / per);
-    cJSON_AddNumberToObject(p, "wall_ms_per_step", decode_ms / per);
+    cJSON_AddNumberToObject(p, "host_ms_per_step", sp->ms[1] / per);
+    cJSON_AddNumberToObject(p, "unprofiled_steps", (double)sp->steps[0]);
+    cJSON_AddNumberToObject(p, "unprofiled_host_ms_per_step", sp->steps[0] ? sp->ms[0] / sp->steps[0] : 0);
     cJSON *a = cJSON_AddArrayToObject(p, "stages");
     for (size_t i = 0; i < n; i++) {
         cJSON *o = cJSON_CreateObject();
@@ -226,6 +239,10 @@ int cmd_run(int argc, char **argv)
         if (!text) st = tappa_fail(&err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     }
     if (!st) st = cli_context(device, &ctx, &err);
+    const tappa_device_info *dinfo = ctx ? tappa_context_device(ctx) : NULL;
+    if (!st && profile && !(dinfo && dinfo->timestamps))
+        st = tappa_fail(&err, TAPPA_ERR_UNSUPPORTED, "--profile needs a Vulkan device with compute-queue timestamps; %s has none",
+                        tappa_context_name(ctx));
     if (!st) st = tappa_model_load(ctx, model_path, &mp, &m, &err);
     const tappa_model_info *info = m ? tappa_model_get_info(m) : NULL;
     const tappa_tokenizer *tok = m ? tappa_model_tokenizer(m) : NULL;
@@ -277,8 +294,11 @@ int cmd_run(int argc, char **argv)
     char *out = NULL;
     size_t out_len = 0, out_cap = 0;
     unsigned long long generated = 0, steps_run = 0;
-    /* Profiled from the first decode step on: prefill and compression are not in it. */
-    if (!st && profile) st = tappa_context_profile(ctx, true, &err);
+    /* --profile: the first half of the decode steps runs without timestamps,
+     * the second half with them, so their own cost shows beside the profile;
+     * prefill and compression are in neither. */
+    step_split split = { 0 };
+    unsigned long long plain_steps = n_gen > 2 ? (n_gen - 1) / 2 : 0;
     double t1 = cli_now_ms();
     tappa_host_stats h0 = tappa_context_host_stats(ctx);
     if (!st && !json) fwrite(text, 1, len, stdout);
@@ -303,7 +323,16 @@ int cmd_run(int argc, char **argv)
             fflush(stdout);
         }
         if (generated + 1 < n_gen) {
-            st = tappa_session_eval(s, &next, 1, false, logits, &err);
+            bool profiled = profile && steps_run >= plain_steps;
+            if (profiled && steps_run == plain_steps) st = tappa_context_profile(ctx, true, &err);
+            double e0 = cli_now_ms();
+            if (!st) st = tappa_session_eval(s, &next, 1, false, logits, &err);
+            /* The first step is left out: it may build the pipelines a
+             * single token takes (a prompt's chunks take others). */
+            if (steps_run > 0) {
+                split.ms[profiled] += cli_now_ms() - e0;
+                split.steps[profiled]++;
+            }
             steps_run++;
         }
     }
@@ -329,7 +358,7 @@ int cmd_run(int argc, char **argv)
             cJSON_AddNumberToObject(root, "prefill_tokens_per_s", pre_tps);
             cJSON_AddNumberToObject(root, "decode_tokens_per_s", dec_tps);
             cJSON_AddNumberToObject(root, "kv_cache_bytes", (double)tappa_session_kv_bytes(s));
-            if (profile) add_profile_json(root, stages, n_stages, steps_run, decode_ms);
+            if (profile) add_profile_json(root, stages, n_stages, &split);
             if (h1.submits > h0.submits) {
                 cJSON *h = cJSON_AddObjectToObject(root, "decode_step_host");
                 cJSON_AddNumberToObject(h, "record_ms", rec_ms);
@@ -364,7 +393,7 @@ int cmd_run(int argc, char **argv)
             if (verbose && h1.submits > h0.submits)
                 fprintf(stderr, "tappa run: a decode step: %.3f ms recording %.0f dispatches, %.3f ms submitting and "
                                 "waiting for the GPU\n", rec_ms, disp, wait_ms);
-            if (profile) print_profile(stages, n_stages, steps_run, decode_ms);
+            if (profile) print_profile(stages, n_stages, &split);
             if (kv_method)
                 fprintf(stderr, "tappa run: --kv %s: the prompt's KV cache %.3f MiB -> %.3f MiB (%.1f%% kept, budget %lld, "
                                 "window %lld) in %.1f ms\n",

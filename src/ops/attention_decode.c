@@ -7,7 +7,9 @@
 
 #include "ops_internal.h"
 
-#define DECODE_WG 128
+#ifndef DECODE_WG
+#define DECODE_WG 128 /* a multiple of 16 */
+#endif
 #define DECODE_GROUPS (DECODE_WG / 16)   /* NG: key groups per workgroup */
 /* U: keys per group per loop iteration, and whether the next iteration's
  * rows are fetched before this one's are used, per cache dtype (each can be
