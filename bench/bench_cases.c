@@ -324,28 +324,33 @@ static tappa_status add_prefill(builder *b, tappa_dtype kv, bool quick, const in
 /* Selection and compaction of a 32K prompt's keys (Hkv 8, D 128, W 32) to
  * C = 1024, and the row sums of cake's totals (Hq 32). */
 /* Decode's weight reads: one token through Llama-3-8B's largest projection
- * (ffn_up, 14336 x 4096) in each weight type. */
+ * (ffn_up, 14336 x 4096) in each weight type, and through its two other
+ * shapes in f16 (attn_output 4096 x 4096, ffn_down 4096 x 14336), whose
+ * fewer rows make fewer workgroups: the model's stages, measured apart. */
 static tappa_status add_matvec(builder *b, bool quick, tappa_error *err)
 {
-    const int64_t rows = quick ? 512 : 14336, cols = quick ? 1024 : 4096;
+    const int64_t big = quick ? 512 : 14336, e = quick ? 1024 : 4096, small = quick ? 256 : 4096;
     /* A decode step in each format, and a prompt chunk of 8 tokens in f16
      * (the tensor-core path where the device has one). */
-    const tappa_ggml_type types[5] = { TAPPA_GGML_F32, TAPPA_GGML_F16, TAPPA_GGML_Q8_0, TAPPA_GGML_Q4_0,
-                                       TAPPA_GGML_F16 };
-    const int64_t tokens_of[5] = { 1, 1, 1, 1, 8 };
-    size_t n = (size_t)(rows * cols);
+    enum { CASES = 7 };
+    const tappa_ggml_type types[CASES] = { TAPPA_GGML_F32, TAPPA_GGML_F16, TAPPA_GGML_Q8_0, TAPPA_GGML_Q4_0,
+                                           TAPPA_GGML_F16, TAPPA_GGML_F16, TAPPA_GGML_F16 };
+    const int64_t tokens_of[CASES] = { 1, 1, 1, 1, 8, 1, 1 };
+    const int64_t rows_of[CASES] = { big, big, big, big, big, small, e };
+    const int64_t cols_of[CASES] = { e, e, e, e, e, small, big };
+    size_t n = (size_t)(big * e); /* the most any case holds */
     float *w = malloc(n * sizeof *w);
     void *packed = malloc(n * 4);
     tappa_status st = w && packed ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     for (size_t i = 0; i < n && !st; i++) w[i] = (float)rng_uniform(&b->r, -0.05, 0.05);
-    for (int i = 0; i < 5 && !st && wants(b, "matvec"); i++) {
+    for (int i = 0; i < CASES && !st && wants(b, "matvec"); i++) {
         state *s = NULL;
         char text[96];
-        int64_t t = tokens_of[i];
+        int64_t t = tokens_of[i], rows = rows_of[i], cols = cols_of[i];
         tensor_spec x = { 2, { t, cols }, TAPPA_F32 }, y = { 2, { t, rows }, TAPPA_F32 };
         snprintf(text, sizeof text, "%s %lldx%lld t=%lld", tappa_ggml_type_name(types[i]), (long long)rows,
                  (long long)cols, (long long)t);
-        quant_from_f32(types[i], w, n, packed);
+        quant_from_f32(types[i], w, (size_t)(rows * cols), packed);
         tappa_matrix *m = NULL;
         st = tappa_matrix_create(b->ctx, types[i], rows, cols, packed, &m, err);
         if (!st)
@@ -358,6 +363,7 @@ static tappa_status add_matvec(builder *b, bool quick, tappa_error *err)
     free(w);
     free(packed);
     /* The layer's other steps, over a 4096-token prompt's activations. */
+    const int64_t rows = big, cols = e;
     int64_t tokens = quick ? 64 : 4096;
     if (!st && wants(b, "rmsnorm")) {
         state *s = NULL;
