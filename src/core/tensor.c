@@ -302,6 +302,7 @@ tappa_status tensor_copy_range(const tappa_tensor *src, size_t src_first, tappa_
             .size = n * esize,
         };
         dev->vk.vkCmdCopyBuffer(dev->cmd, a->buf.buffer, b->buf.buffer, 1, &region);
+        dev->transfer_pending = true;
         src_first += n;
         dst_first += n;
         count -= n;

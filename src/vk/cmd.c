@@ -142,14 +142,20 @@ tappa_status tvk_dispatch(tvk_device *dev, const tvk_pipeline *p, const tvk_bind
 
 void tvk_barrier(tvk_device *dev)
 {
+    /* The transfer stage waits only where a copy was recorded since the
+     * last barrier (earlier ones that barrier covered): a chain of compute
+     * steps then waits for compute alone. */
+    bool copies = dev->transfer_pending;
+    dev->transfer_pending = false;
     VkMemoryBarrier mb = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | (copies ? VK_ACCESS_TRANSFER_WRITE_BIT : 0),
         .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                          VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
     };
-    VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-    dev->vk.vkCmdPipelineBarrier(dev->cmd, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
+    VkPipelineStageFlags src = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | (copies ? VK_PIPELINE_STAGE_TRANSFER_BIT : 0);
+    VkPipelineStageFlags dst = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    dev->vk.vkCmdPipelineBarrier(dev->cmd, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
 tappa_status tvk_submit_wait(tvk_device *dev, tappa_error *err)

@@ -99,6 +99,7 @@ static tappa_status staged_copy(tvk_device *dev, const tvk_buffer *b, VkDeviceSi
             dev->vk.vkCmdCopyBuffer(dev->cmd, staging->buffer, b->buffer, 1, &region);
         else
             dev->vk.vkCmdCopyBuffer(dev->cmd, b->buffer, staging->buffer, 1, &region);
+        dev->transfer_pending = true;
         st = tvk_submit_wait(dev, err);
         if (!st && !to_device) memcpy((char *)host + done, staging->mapped, n);
     }
@@ -131,5 +132,6 @@ tappa_status tvk_buffer_fill(tvk_device *dev, tvk_buffer *b, uint32_t bits, tapp
     tappa_status st = tvk_begin(dev, err);
     if (st) return st;
     dev->vk.vkCmdFillBuffer(dev->cmd, b->buffer, 0, VK_WHOLE_SIZE, bits);
+    dev->transfer_pending = true;
     return tvk_submit_wait(dev, err);
 }

@@ -64,6 +64,7 @@ typedef struct tvk_device {
     uint32_t slot;
     bool cmd_open;               /* cmd is between vkBeginCommandBuffer and vkEndCommandBuffer */
     bool recording;
+    bool transfer_pending;       /* a copy or fill recorded since the last tvk_barrier */
     VkPipelineCache pipeline_cache;
     char pipeline_cache_path[1024];
 
