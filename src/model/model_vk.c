@@ -267,8 +267,10 @@ static tappa_status record_chunk(void *p, tappa_error *err)
         done(dev, "swiglu");
         if (!st) st = matvec_record(w->down, d->gate, t, NULL, true, d->x, 0, 0, err);
         done(dev, "down projection");
-        /* The GPU starts on these layers while the host records the next. */
-        if (!st && l % FLUSH_LAYERS == FLUSH_LAYERS - 1) st = tvk_flush(dev, err);
+        /* The GPU starts on these layers while the host records the next:
+         * the first layer alone, so it does not wait for four layers'
+         * recording, then every FLUSH_LAYERS. */
+        if (!st && (l == 0 || l % FLUSH_LAYERS == FLUSH_LAYERS - 1)) st = tvk_flush(dev, err);
     }
     if (!st && trace) st = tensor_copy_range(d->x, 0, d->t_hidden, (size_t)in->layers * C * E, C * E, err);
     if (!st && a->logits) {
