@@ -113,9 +113,15 @@ static void print_profile(const tappa_gpu_stage *stages, size_t n, const step_sp
     double profiled = sp->ms[1] / steps;
     fprintf(stderr, "  a profiled step took %.3f ms on the host, %.3f ms of it off the GPU's timeline\n", profiled,
             profiled > total / steps ? profiled - total / steps : 0);
-    if (sp->steps[0])
-        fprintf(stderr, "  the first %llu steps, without timestamps, took %.3f ms each: the timestamps cost %.3f ms a step\n",
-                sp->steps[0], sp->ms[0] / sp->steps[0], profiled - sp->ms[0] / sp->steps[0]);
+    if (sp->steps[0]) {
+        double plain = sp->ms[0] / sp->steps[0];
+        if (profiled >= plain)
+            fprintf(stderr, "  the first %llu steps, without timestamps, took %.3f ms each: the timestamps cost %.3f ms a step\n",
+                    sp->steps[0], plain, profiled - plain);
+        else
+            fprintf(stderr, "  the first %llu steps, without timestamps, took %.3f ms each, longer than the profiled ones:\n"
+                            "  the device's own variation exceeds what the timestamps cost\n", sp->steps[0], plain);
+    }
 }
 
 static void add_profile_json(cJSON *root, const tappa_gpu_stage *stages, size_t n, const step_split *sp)
