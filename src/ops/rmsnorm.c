@@ -20,10 +20,10 @@ typedef struct rn_args {
     tappa_tensor *y;
 } rn_args;
 
-/* Loads in flight per invocation (rmsnorm.comp's UNROLL): 16 take a
- * 4096-wide row in one round per pass at 256 invocations (H200, Llama-3-8B:
- * 8 left each norm at 10-12 us a layer, 2.5x the cost of the step after it). */
-#define RMSNORM_UNROLL 16
+/* Loads in flight per invocation (rmsnorm.comp's UNROLL). H200,
+ * Llama-3-8B, a norm stage of a decode step: 15.2 us with 1, 12.4 with 8,
+ * 12.6 with 16 (one round per pass at 4096 wide): the rest is not loads. */
+#define RMSNORM_UNROLL 8
 
 tappa_status rmsnorm_record(const tappa_tensor *x, const tappa_tensor *weight, double eps, tappa_tensor *y,
                             tappa_error *err)
