@@ -82,12 +82,15 @@ void load_x(uint b)
     }
 }
 
-// xr as f16 into half h of xs.
+// xr as f16 into half h of xs. Values past f16's range are clamped to it
+// (+-65504), so an outlier activation gives a finite product rather than an
+// infinity that turns the row's output into inf or NaN.
 void store_x(uint h)
 {
+    const float F16_MAX = 65504.0;
     [[unroll]] for (uint k = 0; k < XPER; k++) {
         uint i = gl_LocalInvocationID.x + k * WG;
-        vec4 lo = xr[2 * k], hi = xr[2 * k + 1];
+        vec4 lo = clamp(xr[2 * k], -F16_MAX, F16_MAX), hi = clamp(xr[2 * k + 1], -F16_MAX, F16_MAX);
         xs[(h * N + i / (BK / 8)) * XST + i % (BK / 8)] =
             uvec4(packHalf2x16(lo.xy), packHalf2x16(lo.zw), packHalf2x16(hi.xy), packHalf2x16(hi.zw));
     }

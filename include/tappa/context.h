@@ -123,8 +123,12 @@ tappa_host_stats tappa_context_host_stats(const tappa_context *ctx);
 
 /* Where a Vulkan context's GPU time goes, per stage of the recorded work,
  * while profiling is on: a stage is what an op sequence names (the model's
- * forward pass names each of its steps, e.g. "q k v projections"), timed by a
- * GPU timestamp at its end, so it includes the barrier before the next. */
+ * forward pass names each of its steps, e.g. "q k v projections"), timed
+ * from the previous stage's GPU timestamp to its own, so it includes the
+ * barrier before it. Two stages are the library's own: "other (unnamed work,
+ * copies)" after the last named stage of a recording (uploads and downloads
+ * are all of theirs), and "waiting for the next submission", the GPU idle
+ * between the parts of a recording submitted in parts. */
 typedef struct tappa_gpu_stage {
     const char *name; /* static, owned by the library */
     double ms;        /* GPU time summed over every run of the stage */

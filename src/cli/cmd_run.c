@@ -99,12 +99,12 @@ static void print_profile(const tappa_gpu_stage *stages, size_t n, const step_sp
 {
     unsigned long long steps = sp->steps[1];
     if (!steps || !n) {
-        fprintf(stderr, "tappa run: --profile: no decode step was profiled (-n 2 or more profiles the later half)\n");
+        fprintf(stderr, "tappa run: --profile: no decode step was profiled (-n 3 or more: the first step is left out)\n");
         return;
     }
     double total = stages_ms(stages, n);
-    fprintf(stderr, "tappa run: GPU time of a decode step, by stage (mean of the last %llu steps; a timestamp ends\n"
-                    "           each stage, so a stage includes the barrier after it)\n", steps);
+    fprintf(stderr, "tappa run: GPU time of a decode step, by stage (mean of the last %llu steps; a stage runs from\n"
+                    "           the previous stage's timestamp to its own, so it includes the barrier before it)\n", steps);
     fprintf(stderr, "  %-30s %10s %7s %11s\n", "stage", "ms/step", "share", "dispatches");
     for (size_t i = 0; i < n; i++)
         fprintf(stderr, "  %-30s %10.3f %6.1f%% %11.1f\n", stages[i].name, stages[i].ms / steps,
@@ -303,8 +303,11 @@ int cmd_run(int argc, char **argv)
     /* --profile: the first half of the decode steps runs without timestamps,
      * the second half with them, so their own cost shows beside the profile;
      * prefill and compression are in neither. */
+    /* Steps 1 .. plain_end - 1 without timestamps, plain_end on profiled;
+     * step 0 is in neither (it may build the pipelines a single token takes,
+     * a prompt's chunks take others). */
     step_split split = { 0 };
-    unsigned long long plain_steps = n_gen > 2 ? (n_gen - 1) / 2 : 0;
+    unsigned long long plain_end = n_gen > 1 ? 1 + (n_gen - 2) / 2 : 1;
     double t1 = cli_now_ms();
     tappa_host_stats h0 = tappa_context_host_stats(ctx);
     if (!st && !json) fwrite(text, 1, len, stdout);
@@ -329,12 +332,10 @@ int cmd_run(int argc, char **argv)
             fflush(stdout);
         }
         if (generated + 1 < n_gen) {
-            bool profiled = profile && steps_run >= plain_steps;
-            if (profiled && steps_run == plain_steps) st = tappa_context_profile(ctx, true, &err);
+            bool profiled = profile && steps_run >= plain_end;
+            if (profiled && steps_run == plain_end) st = tappa_context_profile(ctx, true, &err);
             double e0 = cli_now_ms();
             if (!st) st = tappa_session_eval(s, &next, 1, false, logits, &err);
-            /* The first step is left out: it may build the pipelines a
-             * single token takes (a prompt's chunks take others). */
             if (steps_run > 0) {
                 split.ms[profiled] += cli_now_ms() - e0;
                 split.steps[profiled]++;

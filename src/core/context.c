@@ -108,6 +108,8 @@ tappa_host_stats tappa_context_host_stats(const tappa_context *ctx)
 tappa_status tappa_context_profile(tappa_context *ctx, bool on, tappa_error *err)
 {
     if (!ctx->vk) return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "GPU profiling needs a Vulkan device; this is the CPU");
+    if (ctx->vk->recording)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "profiling cannot start or stop inside a recording");
     if (!on) {
         tvk_profile_stop(ctx->vk);
         return TAPPA_OK;

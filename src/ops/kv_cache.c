@@ -115,9 +115,11 @@ static bool append_dispatch(const append_args *a, size_t at, tappa_status *st, t
     tappa_tensor *ck = c->k[a->layer], *cv = c->v[a->layer];
     size_t t = a->t, d = (size_t)c->d, cap = (size_t)c->capacity, heads = (size_t)c->hkv;
     size_t esize = tappa_dtype_bytes(ck->dtype);
-    if ((d * esize) % 4 || a->k->n_segments != 1 || a->v->n_segments != 1 || ck->n_segments != 1 ||
+    size_t src_span = ((heads - 1) * a->stride + t) * d;
+    if ((d * esize) % 4 || a->k->dtype != ck->dtype || a->v->dtype != cv->dtype || a->k->numel < src_span ||
+        a->v->numel < src_span || a->k->n_segments != 1 || a->v->n_segments != 1 || ck->n_segments != 1 ||
         cv->n_segments != 1)
-        return false;
+        return false; /* the copies check and report what does not fit */
     uint32_t wg = op_workgroup_size(dev);
     tvk_pipeline *p;
     *st = tvk_pipeline_get(dev, SHADER(kv_append), 4, &wg, 1, &p, err);

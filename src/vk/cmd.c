@@ -195,7 +195,9 @@ tappa_status tvk_flush(tvk_device *dev, tappa_error *err)
     tappa_status st = submit_cmd(dev, err);
     if (st) return st;
     dev->cmd = dev->cmds[++dev->slot];
-    return begin_cmd(dev, err);
+    st = begin_cmd(dev, err);
+    if (!st) tvk_profile_split(dev);
+    return st;
 }
 
 void tvk_abort(tvk_device *dev)

@@ -6,13 +6,17 @@
 
 #include "vk.h"
 
-/* Timestamps per recording: a Llama-3-8B decode step writes about 360. */
+/* Timestamps per recording: a Llama-3-8B decode step writes about 390. */
 #define PROFILE_MARKS 4096
 #define PROFILE_STAGES 64
+/* Queries reset at a time, as a recording reaches them: a recording that
+ * writes a few timestamps (an upload's) does not pay for resetting 4096. */
+#define PROFILE_RESET_STEP 128
 
 typedef struct tvk_profile {
     tvk_timer timer;                         /* PROFILE_MARKS timestamps */
     uint32_t marks;                          /* written in the open recording */
+    uint32_t reset;                          /* queries reset in it, [0, reset) */
     const char *closes[PROFILE_MARKS];       /* closes[i]: the stage timestamp i ends (NULL: i = 0) */
     uint64_t dispatches[PROFILE_MARKS];      /* dev->dispatches when timestamp i was recorded */
     tappa_gpu_stage totals[PROFILE_STAGES];
@@ -21,9 +25,10 @@ typedef struct tvk_profile {
 
 tappa_status tvk_profile_start(tvk_device *dev, tappa_error *err)
 {
-    tvk_profile_stop(dev);
+    /* An open recording refers to the current query pool. */
     if (dev->recording)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "profiling cannot start inside a recording");
+    tvk_profile_stop(dev);
     tvk_profile *p = calloc(1, sizeof *p);
     tappa_status st = p ? tvk_timer_create(dev, PROFILE_MARKS, &p->timer, err)
                         : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
@@ -44,11 +49,16 @@ void tvk_profile_stop(tvk_device *dev)
     dev->profile = NULL;
 }
 
-/* Timestamp p->marks, closing the stage name; past PROFILE_MARKS the rest of
- * the recording goes to the last stage that fitted. */
+/* Timestamp p->marks, closing the stage name. Past PROFILE_MARKS the rest of
+ * the recording is not timed (ten times what a decode step writes). */
 static void mark(tvk_device *dev, tvk_profile *p, const char *name)
 {
     if (p->marks >= PROFILE_MARKS) return;
+    if (p->marks == p->reset) {
+        uint32_t n = PROFILE_MARKS - p->reset < PROFILE_RESET_STEP ? PROFILE_MARKS - p->reset : PROFILE_RESET_STEP;
+        dev->vk.vkCmdResetQueryPool(dev->cmd, p->timer.pool, p->reset, n);
+        p->reset += n;
+    }
     tvk_timestamp(dev, &p->timer, p->marks);
     p->closes[p->marks] = name;
     p->dispatches[p->marks] = dev->dispatches;
@@ -60,7 +70,7 @@ void tvk_profile_begin(tvk_device *dev)
     tvk_profile *p = dev->profile;
     if (!p) return;
     p->marks = 0;
-    tvk_timer_reset(dev, &p->timer);
+    p->reset = 0;
     mark(dev, p, NULL);
 }
 
@@ -69,11 +79,18 @@ void tvk_stage(tvk_device *dev, const char *name)
     if (dev->profile && dev->recording) mark(dev, dev->profile, name);
 }
 
+/* The new command buffer of a split recording starts with a timestamp: the
+ * time since the last one of the previous buffer is the GPU waiting for the
+ * host to submit this one. */
+void tvk_profile_split(tvk_device *dev)
+{
+    if (dev->profile && dev->profile->marks) mark(dev, dev->profile, TVK_STAGE_WAIT);
+}
+
 void tvk_profile_end(tvk_device *dev)
 {
-    tvk_profile *p = dev->profile;
-    /* Work after the last stage, if any was recorded. */
-    if (p && p->marks && p->dispatches[p->marks - 1] != dev->dispatches) mark(dev, p, TVK_STAGE_UNNAMED);
+    /* Whatever was recorded after the last stage (copies included). */
+    if (dev->profile && dev->profile->marks) mark(dev, dev->profile, TVK_STAGE_UNNAMED);
 }
 
 void tvk_profile_discard(tvk_device *dev)

@@ -25,7 +25,7 @@ const char *tvk_result_name(VkResult r);
 #define TVK_MAX_BINDINGS 8
 #define TVK_MAX_SPEC 8
 #define TVK_PUSH_BYTES 128 /* the guaranteed minimum maxPushConstantsSize */
-#define TVK_CMD_RING 8     /* command buffers of one recording (tvk_flush) */
+#define TVK_CMD_RING 16    /* command buffers of one recording (tvk_flush): a 32-layer step flushes 9 times */
 
 typedef struct tvk_pipeline {
     const uint32_t *code;    /* key: SPIR-V identity ... */
@@ -186,16 +186,20 @@ tappa_status tvk_timer_read_ns(tvk_device *dev, tvk_timer *t, double *ns, tappa_
 
 /* GPU stage profile (profile.c). While on, each recording starts with a
  * timestamp and tvk_stage(dev, name) writes one that closes the stage named:
- * the work recorded since the previous timestamp. When the recording has
- * run, tvk_submit_wait adds each stage's time to its name's total; work after
- * the last stage goes to TVK_STAGE_UNNAMED. Names are static strings. */
+ * the work recorded since the previous timestamp (and so the barrier before
+ * it). When the recording has run, tvk_submit_wait adds each stage's time to
+ * its name's total; work after the last stage goes to TVK_STAGE_UNNAMED, and
+ * the GPU's wait between the parts of a flushed recording to TVK_STAGE_WAIT.
+ * Names are static strings. */
 #define TVK_STAGE_UNNAMED "other (unnamed work, copies)"
+#define TVK_STAGE_WAIT "waiting for the next submission"
 tappa_status tvk_profile_start(tvk_device *dev, tappa_error *err); /* clears the totals */
 void tvk_profile_stop(tvk_device *dev);                             /* frees them */
 void tvk_stage(tvk_device *dev, const char *name);
 /* Called by cmd.c: at the start of a recording, before its end, and after
  * it has run (adds up; an error reading the timestamps is returned). */
 void tvk_profile_begin(tvk_device *dev);
+void tvk_profile_split(tvk_device *dev);
 void tvk_profile_end(tvk_device *dev);
 tappa_status tvk_profile_collect(tvk_device *dev, tappa_error *err);
 void tvk_profile_discard(tvk_device *dev);
