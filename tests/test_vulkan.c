@@ -640,6 +640,49 @@ static void test_staged_copies(rng *r)
  * submitted on its own, past the end of the command-buffer ring (where
  * tvk_flush records on in place), must end with the first tensor's bits; a
  * recording abandoned after a flush leaves the device usable. */
+/* The stage profile over a recording of more stages than one step of query
+ * resets (128) holds, split by a flush: every stage counted once with its
+ * dispatch, the GPU's wait between the parts and the closing mark named, and
+ * every query reset before it is written (the validation layer would say). */
+static void check_profiled_recording(tappa_context *ctx, tappa_tensor *src, tappa_tensor *dst)
+{
+    enum { STAGES = 300 };
+    tvk_device *dev = ctx->vk;
+    tappa_error err = { 0 };
+    CHECK_INT_EQ(tappa_context_profile(ctx, true, &err), TAPPA_OK);
+    CHECK_INT_EQ(tvk_begin(dev, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_context_profile(ctx, false, &err), TAPPA_ERR_INVALID_ARG); /* not inside a recording */
+    for (int i = 0; i < STAGES; i++) {
+        CHECK_INT_EQ(copy_record(src, dst, 1, &err), TAPPA_OK);
+        tvk_stage(dev, "copy");
+        tvk_barrier(dev);
+        if (i == STAGES / 2) CHECK_INT_EQ(tvk_flush(dev, &err), TAPPA_OK);
+    }
+    CHECK_INT_EQ(tvk_submit_wait(dev, &err), TAPPA_OK);
+    tappa_gpu_stage stages[8];
+    size_t n = tappa_context_gpu_stages(ctx, stages, 8);
+    CHECK_INT_EQ(n, 3);
+    uint64_t copies = 0, waits = 0, closing = 0, dispatches = 0;
+    double ms = 0;
+    for (size_t i = 0; i < n && i < 8; i++) {
+        if (!strcmp(stages[i].name, "copy")) {
+            copies = stages[i].runs;
+            dispatches = stages[i].dispatches;
+            ms = stages[i].ms;
+        }
+        if (!strcmp(stages[i].name, TVK_STAGE_WAIT)) waits = stages[i].runs;
+        if (!strcmp(stages[i].name, TVK_STAGE_UNNAMED)) closing = stages[i].runs;
+    }
+    CHECK_INT_EQ(copies, STAGES);
+    CHECK_INT_EQ(dispatches, STAGES); /* a 1 MiB copy is one dispatch */
+    CHECK(ms > 0);
+    CHECK_INT_EQ(waits, 1);
+    CHECK_INT_EQ(closing, 1);
+    CHECK_INT_EQ(tappa_context_profile(ctx, false, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_context_gpu_stages(ctx, stages, 8), 0);
+    printf("profiled recording: %d stages in %.3f ms of GPU time, the wait between its parts named\n", STAGES, ms);
+}
+
 static void test_flushed_recording(rng *r)
 {
     tappa_context *ctx = open_device(0);
@@ -681,6 +724,7 @@ static void test_flushed_recording(rng *r)
     CHECK_INT_EQ(tappa_tensor_download(c, got, n * sizeof *got, &err), TAPPA_OK);
     CHECK_INT_EQ(memcmp(got, src, n * sizeof *src), 0);
     printf("flushed recording: %u parts, bits kept; abort after a flush leaves the device usable\n", parts);
+    if (dev->info.timestamps) check_profiled_recording(ctx, a, c);
     check_no_validation(ctx);
     tappa_tensor_destroy(&a);
     tappa_tensor_destroy(&b);
