@@ -640,6 +640,68 @@ static void test_staged_copies(rng *r)
  * submitted on its own, past the end of the command-buffer ring (where
  * tvk_flush records on in place), must end with the first tensor's bits; a
  * recording abandoned after a flush leaves the device usable. */
+/* Appends to a poisoned cache, twice: every head's new rows bit for bit at
+ * the layer's length, every other position still poisoned; f32 and f16 rows
+ * of whole words take the kv_append dispatch (one for K and V of all heads),
+ * f16 rows of an odd dim the copy commands. */
+static void test_kv_append(rng *r)
+{
+    tappa_context *ctx = open_device(0);
+    tvk_device *dev = ctx->vk;
+    tappa_error err = { 0 };
+    enum { HKV = 3, CAP = 10 };
+    const struct { tappa_dtype dt; int64_t d; bool dispatch; } cases[3] = {
+        { TAPPA_F32, 8, true }, { TAPPA_F16, 8, true }, { TAPPA_F16, 5, false } };
+    const int64_t appends[2] = { 4, 2 };
+    for (int c = 0; c < 3; c++) {
+        size_t esize = cases[c].dt == TAPPA_F32 ? 4 : 2, d = (size_t)cases[c].d, row = d * esize;
+        tappa_kv_cache *cache = NULL;
+        CHECK_INT_EQ(tappa_kv_cache_create(ctx, 1, HKV, CAP, cases[c].d, cases[c].dt, &cache, &err), TAPPA_OK);
+        if (!cache) continue;
+        tappa_tensor *ck = tappa_kv_cache_keys(cache, 0), *cv = tappa_kv_cache_values(cache, 0);
+        CHECK_INT_EQ(tappa_tensor_fill_bits(ck, 0x7e007e00u, &err), TAPPA_OK); /* NaN in f32 and f16 */
+        CHECK_INT_EQ(tappa_tensor_fill_bits(cv, 0x7e007e00u, &err), TAPPA_OK);
+        static uint8_t want_k[HKV * CAP * 8 * 4], want_v[HKV * CAP * 8 * 4], got[HKV * CAP * 8 * 4];
+        size_t bytes = HKV * CAP * row;
+        CHECK_INT_EQ(tappa_tensor_download(ck, want_k, bytes, &err), TAPPA_OK);
+        memcpy(want_v, want_k, bytes);
+        int64_t at = 0;
+        for (int a = 0; a < 2; a++) {
+            int64_t t = appends[a], shape[3] = { HKV, t, cases[c].d };
+            uint8_t src[2][HKV * 4 * 8 * 4];
+            size_t n = HKV * (size_t)t * row;
+            for (size_t i = 0; i < n; i++) {
+                src[0][i] = (uint8_t)rng_next(r);
+                src[1][i] = (uint8_t)rng_next(r);
+            }
+            tappa_tensor *k = NULL, *v = NULL;
+            CHECK_INT_EQ(tappa_tensor_create(ctx, cases[c].dt, 3, shape, &k, &err), TAPPA_OK);
+            CHECK_INT_EQ(tappa_tensor_create(ctx, cases[c].dt, 3, shape, &v, &err), TAPPA_OK);
+            CHECK_INT_EQ(tappa_tensor_upload(k, src[0], n, &err), TAPPA_OK);
+            CHECK_INT_EQ(tappa_tensor_upload(v, src[1], n, &err), TAPPA_OK);
+            uint64_t before = dev->dispatches;
+            CHECK_INT_EQ(tappa_kv_cache_append(cache, 0, k, v, &err), TAPPA_OK);
+            CHECK_INT_EQ(dev->dispatches - before, cases[c].dispatch ? 1 : 0);
+            for (size_t h = 0; h < HKV; h++) {
+                memcpy(want_k + (h * CAP + (size_t)at) * row, src[0] + h * (size_t)t * row, (size_t)t * row);
+                memcpy(want_v + (h * CAP + (size_t)at) * row, src[1] + h * (size_t)t * row, (size_t)t * row);
+            }
+            at += t;
+            tappa_tensor_destroy(&k);
+            tappa_tensor_destroy(&v);
+        }
+        CHECK_INT_EQ(tappa_kv_cache_length(cache, 0), at);
+        CHECK_INT_EQ(tappa_tensor_download(ck, got, bytes, &err), TAPPA_OK);
+        CHECK_INT_EQ(memcmp(got, want_k, bytes), 0);
+        CHECK_INT_EQ(tappa_tensor_download(cv, got, bytes, &err), TAPPA_OK);
+        CHECK_INT_EQ(memcmp(got, want_v, bytes), 0);
+        tappa_kv_cache_destroy(&cache);
+    }
+    printf("kv append: f32 and f16 rows by kv_append, odd f16 rows by copies, bits kept, the rest untouched\n");
+    check_no_validation(ctx);
+    tappa_context_destroy(&ctx);
+}
+
 /* The stage profile over a recording of more stages than one step of query
  * resets (128) holds, split by a flush: every stage counted once with its
  * dispatch, the GPU's wait between the parts and the closing mark named, and
@@ -752,6 +814,7 @@ int main(void)
     test_decode_after_prepare(&r);
     test_prefill_paths(&r);
     test_matvec_paths(&r);
+    test_kv_append(&r);
     test_flushed_recording(&r);
     test_staged_copies(&r);
     test_pinned_subgroups(seed);
