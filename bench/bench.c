@@ -93,7 +93,7 @@ static tappa_status time_case(tvk_device *dev, bench_case *c, int reps, int batc
     if (!ns || !ms) st = tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     if (!st) st = tvk_begin(dev, err);
     if (!st) {
-        tvk_timer_reset(dev, &timer);
+        tvk_timer_reset(dev, &timer, 0, timer.count);
         for (int i = 0; i < reps && !st; i++) {
             tvk_timestamp(dev, &timer, 2 * (uint32_t)i);
             for (int j = 0; j < batch && !st; j++) {

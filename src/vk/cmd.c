@@ -251,9 +251,9 @@ void tvk_timer_destroy(tvk_device *dev, tvk_timer *t)
     if (t) memset(t, 0, sizeof *t);
 }
 
-void tvk_timer_reset(tvk_device *dev, tvk_timer *t)
+void tvk_timer_reset(tvk_device *dev, tvk_timer *t, uint32_t first, uint32_t count)
 {
-    dev->vk.vkCmdResetQueryPool(dev->cmd, t->pool, 0, t->count);
+    dev->vk.vkCmdResetQueryPool(dev->cmd, t->pool, first, count);
 }
 
 void tvk_timestamp(tvk_device *dev, tvk_timer *t, uint32_t index)
@@ -262,18 +262,19 @@ void tvk_timestamp(tvk_device *dev, tvk_timer *t, uint32_t index)
     dev->vk.vkCmdWriteTimestamp(dev->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, t->pool, index);
 }
 
+tappa_status tvk_timer_read_ticks(tvk_device *dev, tvk_timer *t, uint32_t count, uint64_t *ticks, tappa_error *err)
+{
+    VkResult r = dev->vk.vkGetQueryPoolResults(dev->device, t->pool, 0, count, count * sizeof *ticks, ticks,
+                                               sizeof *ticks, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+    return r < 0 ? tvk_fail_result(err, r, "vkGetQueryPoolResults", __FILE__, __LINE__) : TAPPA_OK;
+}
+
 tappa_status tvk_timer_read_ns(tvk_device *dev, tvk_timer *t, double *ns, tappa_error *err)
 {
     uint64_t *ticks = calloc(t->count, sizeof *ticks);
     if (!ticks) return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
-    VkResult r = dev->vk.vkGetQueryPoolResults(dev->device, t->pool, 0, t->count,
-                                               t->count * sizeof *ticks, ticks, sizeof *ticks,
-                                               VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
-    if (r < 0) {
-        free(ticks);
-        return tvk_fail_result(err, r, "vkGetQueryPoolResults", __FILE__, __LINE__);
-    }
-    for (uint32_t i = 0; i < t->count; i++) ns[i] = (double)ticks[i] * dev->info.timestamp_period_ns;
+    tappa_status st = tvk_timer_read_ticks(dev, t, t->count, ticks, err);
+    for (uint32_t i = 0; i < t->count && !st; i++) ns[i] = (double)ticks[i] * dev->info.timestamp_period_ns;
     free(ticks);
-    return TAPPA_OK;
+    return st;
 }

@@ -56,7 +56,7 @@ static void mark(tvk_device *dev, tvk_profile *p, const char *name)
     if (p->marks >= PROFILE_MARKS) return;
     if (p->marks == p->reset) {
         uint32_t n = PROFILE_MARKS - p->reset < PROFILE_RESET_STEP ? PROFILE_MARKS - p->reset : PROFILE_RESET_STEP;
-        dev->vk.vkCmdResetQueryPool(dev->cmd, p->timer.pool, p->reset, n);
+        tvk_timer_reset(dev, &p->timer, p->reset, n);
         p->reset += n;
     }
     tvk_timestamp(dev, &p->timer, p->marks);
@@ -114,9 +114,8 @@ tappa_status tvk_profile_collect(tvk_device *dev, tappa_error *err)
     uint32_t count = p->marks;
     p->marks = 0;
     uint64_t ticks[PROFILE_MARKS];
-    VkResult r = dev->vk.vkGetQueryPoolResults(dev->device, p->timer.pool, 0, count, count * sizeof ticks[0], ticks,
-                                               sizeof ticks[0], VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
-    if (r < 0) return tvk_fail_result(err, r, "vkGetQueryPoolResults", __FILE__, __LINE__);
+    tappa_status st = tvk_timer_read_ticks(dev, &p->timer, count, ticks, err);
+    if (st) return st;
     /* Timestamps wrap past their valid bits: differences are taken modulo. */
     uint32_t bits = dev->info.timestamp_valid_bits;
     uint64_t mask = bits == 0 || bits >= 64 ? UINT64_MAX : (1ull << bits) - 1;

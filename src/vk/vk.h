@@ -179,9 +179,12 @@ typedef struct tvk_timer {
 } tvk_timer;
 tappa_status tvk_timer_create(tvk_device *dev, uint32_t count, tvk_timer *out, tappa_error *err);
 void tvk_timer_destroy(tvk_device *dev, tvk_timer *t);
-void tvk_timer_reset(tvk_device *dev, tvk_timer *t);  /* record a reset (inside a recording) */
+/* Record a reset of timestamps [first, first + count) (inside a recording). */
+void tvk_timer_reset(tvk_device *dev, tvk_timer *t, uint32_t first, uint32_t count);
 void tvk_timestamp(tvk_device *dev, tvk_timer *t, uint32_t index);
-/* Read count timestamps and convert to nanoseconds. */
+/* Read the first count timestamps in ticks, waiting for them. */
+tappa_status tvk_timer_read_ticks(tvk_device *dev, tvk_timer *t, uint32_t count, uint64_t *ticks, tappa_error *err);
+/* Read all of t's timestamps and convert to nanoseconds. */
 tappa_status tvk_timer_read_ns(tvk_device *dev, tvk_timer *t, double *ns, tappa_error *err);
 
 /* GPU stage profile (profile.c). While on, each recording starts with a
