@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cli.h"
 #include "conform.h"
 
 static const char help[] =
@@ -286,15 +287,9 @@ int main(int argc, char **argv)
     if (json_path) {
         /* Written atomically: a failed write leaves no partial file. */
         char *text = cJSON_Print(root);
-        size_t len = text ? strlen(text) : 0;
-        char *lined = text ? realloc(text, len + 1) : NULL; /* the file ends with a newline */
-        if (lined) {
-            text = lined;
-            text[len++] = '\n';
-        }
         tappa_error werr = { 0 };
-        if (!lined || tappa_file_write(json_path, text, len, &werr)) {
-            fprintf(stderr, "tappa-bench: %s\n", lined ? werr.message : "out of host memory");
+        if (!text || cli_write_json(json_path, text, &werr)) {
+            fprintf(stderr, "tappa-bench: %s\n", text ? werr.message : "out of host memory");
             rc = 1;
         }
         free(text);
