@@ -5,8 +5,8 @@
 // instead of one copy command per head and tensor: a decode step appends 2 KB
 // per head, where each copy command costs the GPU's front end more than the
 // bytes (H200, Llama-3-8B: 16 copies took 25 us a layer).
-// k, v: (heads, stride, row) words from src_base; cache_k, cache_v:
-// (heads, capacity, row) words from dst_base; row = d in words.
+// k, v: (heads, stride, row) words from their bindings' start; cache_k,
+// cache_v: (heads, capacity, row) words from dst_base; row = d in words.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -18,7 +18,7 @@ layout(binding = 3) writeonly buffer CacheV { uint cache_v[]; };
 layout(push_constant) uniform Push {
     uint per_head;        // words appended per head: t * row
     uint heads;
-    uint src_base, src_head_stride;
+    uint src_head_stride;
     uint dst_base, dst_head_stride;
 } pc;
 
@@ -27,7 +27,7 @@ void main()
     uint i = linear_group() * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
     if (i >= pc.per_head * pc.heads) return;
     uint h = i / pc.per_head, e = i % pc.per_head;
-    uint from = pc.src_base + h * pc.src_head_stride + e, to = pc.dst_base + h * pc.dst_head_stride + e;
+    uint from = h * pc.src_head_stride + e, to = pc.dst_base + h * pc.dst_head_stride + e;
     cache_k[to] = k[from];
     cache_v[to] = v[from];
 }

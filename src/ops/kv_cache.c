@@ -127,7 +127,7 @@ static bool append_dispatch(const append_args *a, size_t at, tappa_status *st, t
     tvk_binding b[4] = { tensor_binding(a->k, 0), tensor_binding(a->v, 0), tensor_binding(ck, 0),
                          tensor_binding(cv, 0) };
     /* In 32-bit words: elements * esize / 4. */
-    uint32_t push[6] = { (uint32_t)(t * d * esize / 4), (uint32_t)heads, 0, (uint32_t)(a->stride * d * esize / 4),
+    uint32_t push[5] = { (uint32_t)(t * d * esize / 4), (uint32_t)heads, (uint32_t)(a->stride * d * esize / 4),
                          (uint32_t)(at * d * esize / 4), (uint32_t)(cap * d * esize / 4) };
     uint32_t gx, gy;
     tvk_grid(dev, ((uint64_t)push[0] * heads + wg - 1) / wg, &gx, &gy);
