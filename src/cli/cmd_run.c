@@ -300,12 +300,10 @@ int cmd_run(int argc, char **argv)
     char *out = NULL;
     size_t out_len = 0, out_cap = 0;
     unsigned long long generated = 0, steps_run = 0;
-    /* --profile: the first half of the decode steps runs without timestamps,
-     * the second half with them, so their own cost shows beside the profile;
-     * prefill and compression are in neither. */
-    /* Steps 1 .. plain_end - 1 without timestamps, plain_end on profiled;
-     * step 0 is in neither (it may build the pipelines a single token takes,
-     * a prompt's chunks take others). */
+    /* --profile: decode steps 1 .. plain_end - 1 run without timestamps and
+     * plain_end on with them, so their own cost shows beside the profile.
+     * Step 0 is in neither (it may build the pipelines a single token takes,
+     * a prompt's chunks take others); prefill and compression are in neither. */
     step_split split = { 0 };
     unsigned long long plain_end = n_gen > 1 ? 1 + (n_gen - 2) / 2 : 1;
     double t1 = cli_now_ms();
