@@ -15,6 +15,7 @@
 
 static const char help[] =
     "usage: tappa-bench [--device D] [--op NAME] [--json FILE] [--quick] [--reps N] [--batch B]\n"
+    "                   [--pipeline-stats]\n"
     "Time every op on a Vulkan device with GPU timestamps: warm-up, then the median\n"
     "of N runs (default 30; --quick: 5 runs on small shapes), inputs rotated over\n"
     "several sets larger than the GPU cache. Reports each op's GB/s and TFLOP/s and\n"
@@ -30,7 +31,10 @@ static const char help[] =
     "  --batch B     B back-to-back runs (a barrier between) per timestamp pair, each\n"
     "                run's time the pair's interval / B (default 1); B = 10 times ops\n"
     "                the way bench/peer.py times PyTorch's, launch latency overlapped\n"
-    "                (slow and host-timed cases keep 1; the JSON gives each case's)\n";
+    "                (slow and host-timed cases keep 1; the JSON gives each case's)\n"
+    "  --pipeline-stats  also print the driver compiler's statistics (registers,\n"
+    "                shared memory, ...) of the pipelines each case built first, where\n"
+    "                the device has VK_KHR_pipeline_executable_properties\n";
 
 #define WARMUP 3       /* runs per warm-up submission, and at least this many */
 #define WARMUP_MS 300.0
@@ -39,6 +43,7 @@ typedef struct timing {
     double median_ms, min_ms;
     bool coopmat; /* the case's dispatches took a cooperative-matrix path */
     int batch;    /* runs per timestamp pair (1: slow cases and host-timed ones) */
+    size_t first_pipeline, n_pipelines; /* dev->pipelines this case built */
 } timing;
 
 static int cmp_double(const void *a, const void *b)
@@ -120,6 +125,42 @@ static tappa_status time_case(tvk_device *dev, bench_case *c, int reps, int batc
     return st;
 }
 
+/* Print each case's pipelines' statistics and add them to its JSON object
+ * (ops[i].pipelines: spec constants, subgroup size, statistics by name). */
+static tappa_status add_statistics(tvk_device *dev, const bench_case *cases, const timing *t, size_t n,
+                                   cJSON *ops, tappa_error *err)
+{
+    printf("\npipeline statistics (the driver's compiler, for the pipelines each case built first):\n");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *list = cJSON_AddArrayToObject(cJSON_GetArrayItem(ops, (int)i), "pipelines");
+        if (!t[i].n_pipelines) continue;
+        printf("  %s %s %s\n", cases[i].op, cases[i].dtype, cases[i].shape);
+        for (size_t j = 0; j < t[i].n_pipelines; j++) {
+            const tvk_pipeline *p = dev->pipelines[t[i].first_pipeline + j];
+            tvk_statistic s[64];
+            size_t ns;
+            tappa_status st = tvk_pipeline_statistics(dev, p, s, 64, &ns, err);
+            if (st) return st;
+            cJSON *o = cJSON_CreateObject(), *spec = cJSON_AddArrayToObject(o, "spec"),
+                  *values = cJSON_AddObjectToObject(o, "statistics");
+            printf("    spec");
+            for (uint32_t k = 0; k < p->n_spec; k++) {
+                printf(" %u", p->spec[k]);
+                cJSON_AddItemToArray(spec, cJSON_CreateNumber(p->spec[k]));
+            }
+            cJSON_AddNumberToObject(o, "subgroup_size", p->subgroup_size);
+            printf(p->subgroup_size ? ", subgroup %u:" : ":", p->subgroup_size);
+            for (size_t k = 0; k < ns; k++) {
+                printf("%s %s %g", k ? "," : "", s[k].name, s[k].value);
+                cJSON_AddNumberToObject(values, s[k].name, s[k].value);
+            }
+            printf("\n");
+            cJSON_AddItemToArray(list, o);
+        }
+    }
+    return TAPPA_OK;
+}
+
 static int fail(const char *msg)
 {
     fprintf(stderr, "tappa-bench: %s\n", msg);
@@ -132,11 +173,11 @@ int main(int argc, char **argv)
         { "device", required_argument, NULL, 'd' }, { "json", required_argument, NULL, 'j' },
         { "quick", no_argument, NULL, 'q' },        { "reps", required_argument, NULL, 'r' },
         { "op", required_argument, NULL, 'o' },     { "batch", required_argument, NULL, 'b' },
-        { "help", no_argument, NULL, 'h' },
+        { "pipeline-stats", no_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     const char *device = NULL, *json_path = NULL, *op = NULL;
-    bool quick = false;
+    bool quick = false, stats = false;
     int reps = 0, batch = 1;
     opterr = 0;
     int c;
@@ -145,6 +186,7 @@ int main(int argc, char **argv)
         case 'd': device = optarg; break;
         case 'j': json_path = optarg; break;
         case 'q': quick = true; break;
+        case 's': stats = true; break;
         case 'o': op = optarg; break;
         case 'r':
             reps = atoi(optarg);
@@ -195,6 +237,12 @@ int main(int argc, char **argv)
         return fail("needs a Vulkan device (GPU timestamps); none found");
     }
     tvk_device *dev = ctx->vk;
+    if (stats && !dev->info.pipeline_statistics) {
+        tappa_context_destroy(&ctx);
+        return fail("--pipeline-stats: this device's driver keeps no pipeline statistics "
+                    "(no VK_KHR_pipeline_executable_properties)");
+    }
+    dev->capture_statistics = stats;
     bool tty = isatty(STDERR_FILENO);
     fprintf(stderr, "tappa-bench: preparing inputs on %s...\n", tappa_context_name(ctx));
     bench_case *cases;
@@ -213,8 +261,10 @@ int main(int argc, char **argv)
         int case_batch = cases[i].max_reps || cases[i].run ? 1 : batch;
         t[i].batch = case_batch;
         uint64_t before = dev->coopmat_dispatches;
+        t[i].first_pipeline = dev->n_pipelines;
         tappa_status st = time_case(dev, &cases[i], case_reps, case_batch, &t[i], &err);
         t[i].coopmat = dev->coopmat_dispatches != before;
+        t[i].n_pipelines = dev->n_pipelines - t[i].first_pipeline;
         if (st) {
             bench_cases_destroy(cases, n);
             free(t);
@@ -247,6 +297,7 @@ int main(int argc, char **argv)
     cJSON_AddBoolToObject(root, "quick", quick);
     cJSON_AddNumberToObject(root, "copy_gbps", copy_gbps);
     cJSON *arr = cJSON_AddArrayToObject(root, "ops");
+    int rc = 0;
     for (size_t i = 0; i < n; i++) {
         double s = t[i].median_ms * 1e-3;
         double gbps = cases[i].bytes / s / 1e9, tflops = cases[i].flops / s / 1e12;
@@ -270,6 +321,7 @@ int main(int argc, char **argv)
         cJSON_AddStringToObject(o, "path", path);
         cJSON_AddItemToArray(arr, o);
     }
+    if (stats && add_statistics(dev, cases, t, n, arr, &err)) rc = fail(err.message);
     /* The compression issue's yardstick: the whole step against the prefill
      * attention of the same prompt (every layer). */
     for (size_t i = 0; i < n; i++) {
@@ -283,8 +335,7 @@ int main(int argc, char **argv)
             cJSON_AddNumberToObject(root, "compress_fraction_of_prefill", t[i].median_ms / prefill_ms);
         }
     }
-    int rc = 0;
-    if (json_path) {
+    if (json_path && !rc) {
         /* Written atomically: a failed write leaves no partial file. */
         char *text = cJSON_Print(root);
         tappa_error werr = { 0 };

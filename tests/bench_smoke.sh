@@ -41,3 +41,29 @@ for bad in 0 3x 101; do
     [ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: --batch $bad error is not one line"; exit 1; }
 done
 echo "bench_smoke: --batch 0, 3x and 101 refused"
+# --pipeline-stats: where the driver keeps compiler statistics, every case
+# that built a pipeline lists it with named values; where it does not, one
+# line says so, the exit is non-zero and no JSON file is left.
+"$tappa" info --device "$device" --json >"$tmp/info.json" || exit 1
+has=$(python3 -c 'import json,sys; print(int(next(d for d in json.load(open(sys.argv[1]))["devices"] if d["selected"])["pipeline_statistics"]))' "$tmp/info.json") || exit 1
+if [ "$has" = 1 ]; then
+    "$bench" --device "$device" --quick --reps 2 --op rmsnorm --pipeline-stats --json "$tmp/stats.json" >"$tmp/stats.txt" || exit 1
+    grep -q "^pipeline statistics" "$tmp/stats.txt" || { echo "bench_smoke: no statistics section"; exit 1; }
+    python3 - "$tmp/stats.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+built = [p for o in report["ops"] for p in o["pipelines"]]
+assert built, "no case lists a pipeline"
+assert all(p["statistics"] and p["spec"] for p in built), built
+print("bench_smoke: --pipeline-stats listed", len(built), "pipelines with", len(built[0]["statistics"]), "statistics")
+PY
+    [ $? -eq 0 ] || exit 1
+else
+    if "$bench" --device "$device" --quick --op rmsnorm --pipeline-stats --json "$tmp/stats.json" >/dev/null 2>"$tmp/err"; then
+        echo "bench_smoke: --pipeline-stats ran on a device without statistics"; exit 1
+    fi
+    grep -q "keeps no pipeline statistics" "$tmp/err" || { echo "bench_smoke: --pipeline-stats: $(cat "$tmp/err")"; exit 1; }
+    [ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: --pipeline-stats error is not one line"; exit 1; }
+    [ ! -e "$tmp/stats.json" ] || { echo "bench_smoke: --pipeline-stats left a JSON file"; exit 1; }
+    echo "bench_smoke: --pipeline-stats refused in one line (this driver keeps no statistics)"
+fi

@@ -53,6 +53,9 @@ typedef struct tappa_device_info {
      * scope, that the device offers (M x N x K); tappa's tensor-core paths use them. */
     bool coopmat_f16_16x8x16, coopmat_f16_16x16x16;
     bool buffer_device_address;
+    /* VK_KHR_pipeline_executable_properties: the compiler's statistics of a
+     * built pipeline (registers, shared memory, ...) can be read back. */
+    bool pipeline_statistics;
     /* Memory. */
     bool unified_memory;             /* host-visible device-local memory used with no staging copy */
     bool memory_budget_ext;          /* VK_EXT_memory_budget: budget below is the driver's */

@@ -50,6 +50,7 @@ static void print_device(const tappa_device_info *d, bool selected)
            d->coopmat_f16_16x8x16 || d->coopmat_f16_16x16x16 ? "; f16 tiles used by tappa:" : "",
            d->coopmat_f16_16x8x16 ? " 16x8x16" : "", d->coopmat_f16_16x16x16 ? " 16x16x16" : "");
     printf("    buffer device address  %s\n", yes(d->buffer_device_address));
+    printf("    pipeline statistics    %s\n", yes(d->pipeline_statistics));
     printf("    memory                 %.0f MiB device-local, budget %.0f MiB%s, %s\n",
            mib(d->device_local_bytes), mib(d->budget_bytes),
            d->memory_budget_ext ? " (VK_EXT_memory_budget)" : " (heap size)",
@@ -94,6 +95,7 @@ static cJSON *device_json(const tappa_device_info *d, bool selected)
     cJSON_AddBoolToObject(o, "coopmat_f16_16x8x16", d->coopmat_f16_16x8x16);
     cJSON_AddBoolToObject(o, "coopmat_f16_16x16x16", d->coopmat_f16_16x16x16);
     cJSON_AddBoolToObject(o, "buffer_device_address", d->buffer_device_address);
+    cJSON_AddBoolToObject(o, "pipeline_statistics", d->pipeline_statistics);
     cJSON_AddBoolToObject(o, "unified_memory", d->unified_memory);
     cJSON_AddBoolToObject(o, "memory_budget_ext", d->memory_budget_ext);
     cJSON_AddNumberToObject(o, "device_local_bytes", (double)d->device_local_bytes);

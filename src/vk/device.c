@@ -125,7 +125,7 @@ static tappa_status create_logical(tvk_device *dev, tappa_error *err)
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES,
         .storageBuffer8BitAccess = info->storage_8bit,
     };
-    const char *exts[7];
+    const char *exts[8];
     uint32_t n_exts = 0;
     bool api12 = strncmp(info->api_version, "1.0", 3) && strncmp(info->api_version, "1.1", 3);
     VkPhysicalDeviceFeatures2 feats = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2 };
@@ -163,6 +163,15 @@ static tappa_status create_logical(tvk_device *dev, tappa_error *err)
         *next = &vmm; next = &vmm.pNext;
         exts[n_exts++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
         if (!api12) exts[n_exts++] = VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME;
+    }
+
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR exec = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+        .pipelineExecutableInfo = VK_TRUE,
+    };
+    if (info->pipeline_statistics) {
+        *next = &exec; next = &exec.pNext;
+        exts[n_exts++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
     }
 
     float prio = 1.0f;

@@ -318,6 +318,10 @@ void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *inf
     VkPhysicalDeviceCooperativeMatrixFeaturesNV coop = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
     };
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR exec = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+    };
+    bool has_exec = has_device_extension(phys, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     info->cooperative_matrix_nv = has_device_extension(phys, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
     /* The cooperative-matrix shaders declare the Vulkan memory model
      * (GL_KHR_memory_scope_semantics): tappa uses them only where it is on. */
@@ -337,7 +341,9 @@ void tvk_probe_physical(VkPhysicalDevice phys, int index, tappa_device_info *inf
     if (has_bda) { *next = &bda; next = &bda.pNext; }
     if (info->cooperative_matrix_nv) { *next = &coop; next = &coop.pNext; }
     if (has_vmm) { *next = &vmm; next = &vmm.pNext; }
+    if (has_exec) { *next = &exec; next = &exec.pNext; }
     vkGetPhysicalDeviceFeatures2(phys, &feats);
+    info->pipeline_statistics = exec.pipelineExecutableInfo;
     /* Device scope too: once the memory model is on, every shader's
      * device-scope atomics and barriers (decode's arrival counters) need it. */
     if (coop.cooperativeMatrix && vmm.vulkanMemoryModel && vmm.vulkanMemoryModelDeviceScope) probe_coopmat(phys, info);

@@ -1,6 +1,7 @@
 /* Compute pipelines, cached per (SPIR-V, specialization constants, required
  * subgroup size), and the on-disk pipeline cache under $XDG_CACHE_HOME/tappa
  * (or ~/.cache/tappa). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,7 @@ static tappa_status build(tvk_device *dev, tvk_pipeline *p, const uint32_t *code
             .pSpecializationInfo = p->n_spec ? &spec : NULL,
         },
         .layout = p->layout,
+        .flags = p->statistics ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0,
     };
     VkResult r = dev->vk.vkCreateComputePipelines(dev->device, dev->pipeline_cache, 1, &pci, NULL,
                                                   &p->pipeline);
@@ -131,6 +133,7 @@ tappa_status tvk_pipeline_get_sized(tvk_device *dev, const uint32_t *code, size_
     if (n_spec) memcpy(p->spec, spec, 4 * n_spec);
     p->n_bindings = n_bindings;
     p->subgroup_size = subgroup_size;
+    p->statistics = dev->capture_statistics && dev->info.pipeline_statistics;
     tappa_status st = build(dev, p, code, code_bytes, err);
     if (st) {
         destroy_one(dev, p);
@@ -138,6 +141,53 @@ tappa_status tvk_pipeline_get_sized(tvk_device *dev, const uint32_t *code, size_
     }
     dev->pipelines[dev->n_pipelines++] = p;
     *out = p;
+    return TAPPA_OK;
+}
+
+static double statistic_value(const VkPipelineExecutableStatisticKHR *s)
+{
+    switch (s->format) {
+    case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: return s->value.b32;
+    case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: return (double)s->value.i64;
+    case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR: return (double)s->value.u64;
+    case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_FLOAT64_KHR: return s->value.f64;
+    default: return NAN;
+    }
+}
+
+tappa_status tvk_pipeline_statistics(tvk_device *dev, const tvk_pipeline *p, tvk_statistic *out, size_t cap,
+                                     size_t *count, tappa_error *err)
+{
+    *count = 0;
+    if (!p->statistics)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "pipeline built without statistics (%s %s them)",
+                          dev->info.name, dev->info.pipeline_statistics ? "keeps" : "does not keep");
+    VkPipelineInfoKHR pinfo = { .sType = VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR, .pipeline = p->pipeline };
+    VkPipelineExecutablePropertiesKHR execs[4];
+    uint32_t n_exec = 4;
+    for (uint32_t i = 0; i < n_exec; i++)
+        execs[i] = (VkPipelineExecutablePropertiesKHR){ .sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_PROPERTIES_KHR };
+    VkResult r = dev->vk.vkGetPipelineExecutablePropertiesKHR(dev->device, &pinfo, &n_exec, execs);
+    if (r < 0) return tvk_fail_result(err, r, "vkGetPipelineExecutablePropertiesKHR", __FILE__, __LINE__);
+    for (uint32_t e = 0; e < n_exec; e++) {
+        VkPipelineExecutableInfoKHR einfo = {
+            .sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR,
+            .pipeline = p->pipeline,
+            .executableIndex = e,
+        };
+        VkPipelineExecutableStatisticKHR stats[32];
+        uint32_t n_stats = 32;
+        for (uint32_t i = 0; i < n_stats; i++)
+            stats[i] = (VkPipelineExecutableStatisticKHR){ .sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR };
+        r = dev->vk.vkGetPipelineExecutableStatisticsKHR(dev->device, &einfo, &n_stats, stats);
+        if (r < 0) return tvk_fail_result(err, r, "vkGetPipelineExecutableStatisticsKHR", __FILE__, __LINE__);
+        for (uint32_t i = 0; i < n_stats && *count < cap; i++) {
+            tvk_statistic *o = &out[(*count)++];
+            if (n_exec > 1) snprintf(o->name, sizeof o->name, "%s: %s", execs[e].name, stats[i].name);
+            else snprintf(o->name, sizeof o->name, "%s", stats[i].name);
+            o->value = statistic_value(&stats[i]);
+        }
+    }
     return TAPPA_OK;
 }
 

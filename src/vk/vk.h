@@ -33,6 +33,7 @@ typedef struct tvk_pipeline {
     uint32_t n_spec;         /* ... specialization constants ... */
     uint32_t subgroup_size;  /* ... and the required subgroup size (0: the driver's choice) */
     uint32_t n_bindings;
+    bool statistics;         /* built keeping the compiler's statistics (tvk_pipeline_statistics) */
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout layout;
     VkPipeline pipeline;
@@ -87,6 +88,9 @@ typedef struct tvk_device {
 
     tvk_pipeline **pipelines;
     size_t n_pipelines;
+    /* Pipelines built while this is set keep the compiler's statistics
+     * (info.pipeline_statistics devices only). */
+    bool capture_statistics;
 
     VkDescriptorPool *pools;     /* grown on demand, reset after each submission */
     size_t n_pools;
@@ -135,6 +139,18 @@ tappa_status tvk_pipeline_get_sized(tvk_device *dev, const uint32_t *code, size_
                                     uint32_t n_bindings, const uint32_t *spec, uint32_t n_spec,
                                     uint32_t subgroup_size, tvk_pipeline **out, tappa_error *err);
 void tvk_pipelines_destroy(tvk_device *dev);
+
+/* One of the compiler's statistics of a pipeline, as the driver names it
+ * ("Register Count", ...), prefixed with the executable's name where the
+ * pipeline has several. */
+typedef struct tvk_statistic {
+    char name[96];
+    double value;
+} tvk_statistic;
+/* The statistics of p (built with dev->capture_statistics on): up to cap of
+ * them into out, *count set to how many were written. */
+tappa_status tvk_pipeline_statistics(tvk_device *dev, const tvk_pipeline *p, tvk_statistic *out, size_t cap,
+                                     size_t *count, tappa_error *err);
 void tvk_pipeline_cache_load(tvk_device *dev);
 void tvk_pipeline_cache_save(tvk_device *dev);
 
