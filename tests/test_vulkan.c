@@ -702,6 +702,45 @@ static void test_kv_append(rng *r)
     tappa_context_destroy(&ctx);
 }
 
+/* RMSNorm of a few rows spreads each row over slices of workgroups, each
+ * summing the whole row itself: a row alone (sliced, n not a multiple of
+ * the slices) must match the reference and must equal to the bit the same
+ * row normalised among 160 rows (one workgroup per row). */
+static void test_rmsnorm_slices(rng *r)
+{
+    tappa_context *ctx = open_device(0);
+    tappa_error err = { 0 };
+    enum { ROWS = 160, N = 1003 };
+    static double x[ROWS * N], g[N], ref[N];
+    static float many[ROWS * N], one[N];
+    for (size_t i = 0; i < ROWS * N; i++) x[i] = rng_normal(r);
+    for (size_t i = 0; i < N; i++) g[i] = rng_uniform(r, 0.5, 1.5);
+    const size_t pick = 97;
+    int64_t shape_many[2] = { ROWS, N }, shape_one[2] = { 1, N }, shape_g[1] = { N };
+    tappa_tensor *xm = tensor_of(ctx, TAPPA_F32, 2, shape_many, x), *xo = tensor_of(ctx, TAPPA_F32, 2, shape_one, x + pick * N);
+    tappa_tensor *w = tensor_of(ctx, TAPPA_F32, 1, shape_g, g), *ym = NULL, *yo = NULL;
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, shape_many, &ym, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, shape_one, &yo, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_fill_bits(ym, 0x7fc00000u, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_fill_bits(yo, 0x7fc00000u, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_rmsnorm(xm, w, 1e-5, ym, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_rmsnorm(xo, w, 1e-5, yo, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_download(ym, many, sizeof many, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_download(yo, one, sizeof one, &err), TAPPA_OK);
+    tappa_ref_rmsnorm(x + pick * N, g, 1, N, 1e-5, ref);
+    double e = rel_error(one, ref, N);
+    CHECK(e < 1e-5);
+    CHECK_INT_EQ(memcmp(one, many + pick * N, sizeof one), 0);
+    printf("rmsnorm: one row in slices %.2e from the reference, the same bits as among %d rows\n", e, ROWS);
+    tappa_tensor_destroy(&xm);
+    tappa_tensor_destroy(&xo);
+    tappa_tensor_destroy(&w);
+    tappa_tensor_destroy(&ym);
+    tappa_tensor_destroy(&yo);
+    check_no_validation(ctx);
+    tappa_context_destroy(&ctx);
+}
+
 /* The stage profile over a recording of more stages than one step of query
  * resets (128) holds, split by a flush: every stage counted once with its
  * dispatch, the GPU's wait between the parts and the closing mark named, and
@@ -815,6 +854,7 @@ int main(void)
     test_prefill_paths(&r);
     test_matvec_paths(&r);
     test_kv_append(&r);
+    test_rmsnorm_slices(&r);
     test_flushed_recording(&r);
     test_staged_copies(&r);
     test_pinned_subgroups(seed);

@@ -24,6 +24,8 @@ typedef struct rn_args {
  * Llama-3-8B, a norm stage of a decode step: 15.2 us with 1, 12.4 with 8,
  * 12.6 with 16 (one round per pass at 4096 wide): the rest is not loads. */
 #define RMSNORM_UNROLL 8
+/* Rows with fewer workgroups than this are split into slices per row. */
+#define RMSNORM_TARGET_WGS 128
 
 tappa_status rmsnorm_record(const tappa_tensor *x, const tappa_tensor *weight, double eps, tappa_tensor *y,
                             tappa_error *err)
@@ -41,12 +43,18 @@ tappa_status rmsnorm_record(const tappa_tensor *x, const tappa_tensor *weight, d
     if (!st && wo) st = tappa_fail(err, TAPPA_ERR_INVALID_ARG, "rmsnorm: the weight must start its buffer");
     if (st) return st;
     tvk_binding b[3] = { tensor_binding(x, xs), tensor_binding(weight, ws), tensor_binding(y, ys) };
+    /* Few rows (a decode step's one): slices of at least one element per
+     * invocation, enough of them to spread the row over the GPU. */
+    uint32_t slices = rows >= RMSNORM_TARGET_WGS ? 1 : (RMSNORM_TARGET_WGS + rows - 1) / rows;
+    uint32_t most = (n + wg - 1) / wg;
+    if (slices > most) slices = most;
     struct {
         uint32_t rows, n, x_base, y_base;
         float eps;
-    } push = { rows, n, (uint32_t)xo, (uint32_t)yo, (float)eps };
+        uint32_t slices, span;
+    } push = { rows, n, (uint32_t)xo, (uint32_t)yo, (float)eps, slices, (n + slices - 1) / slices };
     uint32_t gx, gy;
-    tvk_grid(dev, rows, &gx, &gy);
+    tvk_grid(dev, rows * slices, &gx, &gy);
     return tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, 1, err);
 }
 
