@@ -151,7 +151,7 @@ static tappa_status add_statistics(tvk_device *dev, const bench_case *cases, con
             cJSON_AddNumberToObject(o, "subgroup_size", p->subgroup_size);
             printf(p->subgroup_size ? ", subgroup %u:" : ":", p->subgroup_size);
             for (size_t k = 0; k < ns; k++) {
-                printf("%s %s %g", k ? "," : "", s[k].name, s[k].value);
+                printf("%s %s %.15g", k ? "," : "", s[k].name, s[k].value);
                 cJSON_AddNumberToObject(values, s[k].name, s[k].value);
             }
             printf("\n");
