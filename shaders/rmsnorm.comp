@@ -6,7 +6,7 @@
 // workgroup would wait on memory twice over the whole row; slices share the
 // writing, and each asks for its span of x and weight before the sum, so the
 // step waits for memory about once (H200, 4096 wide, as a decode step's
-// stage: 15.2 us with one workgroup and one load in flight, 12.4 with 8).
+// stage: 12.4 us in one workgroup, 5.5-6.3 in 16 slices).
 // Each invocation asks for UNROLL elements before it uses any.
 // x, y: (rows, n) from x_base / y_base; weight: (n).
 #extension GL_GOOGLE_include_directive : require
