@@ -15,7 +15,7 @@
 #define ROTATE_BYTES (512.0 * 1024 * 1024) /* well above any GPU's L2 (H100: 50 MB) */
 
 enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_QSIM_PAIR, K_WINDOW_STATS, K_PREFILL, K_DECODE,
-            K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS, K_BLOCK_INFLUENCE, K_MATVEC, K_RMSNORM, K_SWIGLU,
+            K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS, K_BLOCK_INFLUENCE, K_MATVEC, K_MATVEC_SWIGLU, K_RMSNORM, K_SWIGLU,
             K_ATTENTION_ROWS, K_PATTERN_PROFILES, K_ROPE_ENERGY };
 
 /* Shape and dtype of one input or output. */
@@ -36,7 +36,11 @@ typedef struct state {
     int64_t window;
     bool h2o;
     uint32_t unroll;               /* copy: 16-byte elements per invocation */
-    tappa_matrix *matrix;          /* matvec: the weights */
+    /* matvec: the weights (with matvec_swiglu's up beside the gate), in
+     * copies enough to exceed the last-level cache like the input sets: a
+     * product alone reads its matrix from memory, as in a model's step. */
+    tappa_matrix *matrix[MAX_SETS][2];
+    int matrices;
 } state;
 
 static tappa_status record(void *p, int set, tappa_error *err)
@@ -57,9 +61,16 @@ static tappa_status record(void *p, int set, tappa_error *err)
     case K_KV_COMPACT: return kv_compact_record(in[0], s->aux, s->window, s->out[0], err);
     case K_ROW_SUMS: return row_sums_record(in[0], in[0]->shape[1] - s->window, s->out[0], err);
     case K_BLOCK_INFLUENCE: return block_influence_record(in[0], in[1], s->out[0], err);
-    case K_MATVEC:
-        return matvec_record(s->matrix, in[0], (uint32_t)(in[0]->numel / (size_t)tappa_matrix_cols(s->matrix)), NULL,
-                             false, s->out[0], 0, 0, err);
+    case K_MATVEC: {
+        tappa_matrix *const *m = s->matrix[set % s->matrices];
+        return matvec_record(m[0], in[0], (uint32_t)(in[0]->numel / (size_t)tappa_matrix_cols(m[0])), NULL, false,
+                             s->out[0], 0, 0, err);
+    }
+    case K_MATVEC_SWIGLU: {
+        tappa_matrix *const *m = s->matrix[set % s->matrices];
+        return matvec_swiglu_record(m[0], m[1], in[0], (uint32_t)(in[0]->numel / (size_t)tappa_matrix_cols(m[0])),
+                                    s->out[0], err);
+    }
     case K_RMSNORM: return rmsnorm_record(in[0], in[1], 1e-5, s->out[0], err);
     case K_SWIGLU: return swiglu_record(in[0], in[1], s->out[0], err);
     case K_TOKEN_SCORES: return token_scores_record(in[0], in[1], 1.0, 200.0, s->window, 5, s->out[0], err);
@@ -81,7 +92,10 @@ static void destroy(void *p)
     for (int j = 0; j < MAX_TENSORS; j++) tappa_tensor_destroy(&s->out[j]);
     tappa_tensor_destroy(&s->aux);
     tappa_tensor_destroy(&s->aux2);
-    tappa_matrix_destroy(&s->matrix);
+    for (int i = 0; i < MAX_SETS; i++) {
+        tappa_matrix_destroy(&s->matrix[i][0]);
+        tappa_matrix_destroy(&s->matrix[i][1]);
+    }
     free(s);
 }
 
@@ -321,8 +335,44 @@ static tappa_status add_prefill(builder *b, tappa_dtype kv, bool quick, const in
     return st;
 }
 
-/* Selection and compaction of a 32K prompt's keys (Hkv 8, D 128, W 32) to
- * C = 1024, and the row sums of cake's totals (Hq 32). */
+/* A matvec (or matvec_swiglu) case: w (rows * cols values) in type, packed
+ * through the scratch packed, as enough matrices (pairs for the gated
+ * product) to exceed the last-level cache. */
+static tappa_status add_product(builder *b, enum kind kind, tappa_ggml_type type, int64_t rows, int64_t cols,
+                                int64_t t, const float *w, void *packed, tappa_error *err)
+{
+    state *s = NULL;
+    char text[96];
+    bool gated = kind == K_MATVEC_SWIGLU;
+    const char *op = gated ? "matvec_swiglu" : "matvec";
+    tensor_spec x = { 2, { t, cols }, TAPPA_F32 }, y = { 2, { t, rows }, TAPPA_F32 };
+    snprintf(text, sizeof text, "%s %lldx%lld t=%lld", tappa_ggml_type_name(type), (long long)rows, (long long)cols,
+             (long long)t);
+    quant_from_f32(type, w, (size_t)(rows * cols), packed);
+    double bytes = (double)tappa_ggml_bytes(type, (uint64_t)(rows * cols)) * (gated ? 2 : 1);
+    int copies = (int)ceil(ROTATE_BYTES / bytes);
+    copies = copies < 1 ? 1 : copies > MAX_SETS ? MAX_SETS : copies;
+    tappa_matrix *m[MAX_SETS][2] = { { NULL } };
+    tappa_status st = TAPPA_OK;
+    for (int i = 0; i < copies && !st; i++)
+        for (int j = 0; j < (gated ? 2 : 1) && !st; j++)
+            st = tappa_matrix_create(b->ctx, type, rows, cols, packed, &m[i][j], err);
+    if (!st)
+        st = add_case(b, kind, op, text, tappa_ggml_type_name(type), 1, &x, 1, &y,
+                      (double)tappa_matrix_bytes(m[0][0]) * (gated ? 2 : 1) + spec_bytes(&x) + spec_bytes(&y),
+                      2.0 * rows * cols * t * (gated ? 2 : 1), 0, &s, err);
+    if (!st) {
+        memcpy(s->matrix, m, sizeof m);
+        s->matrices = copies;
+        return TAPPA_OK;
+    }
+    for (int i = 0; i < copies; i++) {
+        tappa_matrix_destroy(&m[i][0]);
+        tappa_matrix_destroy(&m[i][1]);
+    }
+    return st;
+}
+
 /* Decode's weight reads: one token through Llama-3-8B's largest projection
  * (ffn_up, 14336 x 4096) in each weight type, and through its two other
  * shapes in f16 (attn_output 4096 x 4096, ffn_down 4096 x 14336), whose
@@ -343,23 +393,11 @@ static tappa_status add_matvec(builder *b, bool quick, tappa_error *err)
     void *packed = malloc(n * 4);
     tappa_status st = w && packed ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
     for (size_t i = 0; i < n && !st; i++) w[i] = (float)rng_uniform(&b->r, -0.05, 0.05);
-    for (int i = 0; i < CASES && !st && wants(b, "matvec"); i++) {
-        state *s = NULL;
-        char text[96];
-        int64_t t = tokens_of[i], rows = rows_of[i], cols = cols_of[i];
-        tensor_spec x = { 2, { t, cols }, TAPPA_F32 }, y = { 2, { t, rows }, TAPPA_F32 };
-        snprintf(text, sizeof text, "%s %lldx%lld t=%lld", tappa_ggml_type_name(types[i]), (long long)rows,
-                 (long long)cols, (long long)t);
-        quant_from_f32(types[i], w, (size_t)(rows * cols), packed);
-        tappa_matrix *m = NULL;
-        st = tappa_matrix_create(b->ctx, types[i], rows, cols, packed, &m, err);
-        if (!st)
-            st = add_case(b, K_MATVEC, "matvec", text, tappa_ggml_type_name(types[i]), 1, &x, 1, &y,
-                          (double)tappa_matrix_bytes(m) + spec_bytes(&x) + spec_bytes(&y), 2.0 * rows * cols * t, 0,
-                          &s, err);
-        if (!st) s->matrix = m;
-        else tappa_matrix_destroy(&m);
-    }
+    for (int i = 0; i < CASES && !st && wants(b, "matvec"); i++)
+        st = add_product(b, K_MATVEC, types[i], rows_of[i], cols_of[i], tokens_of[i], w, packed, err);
+    /* The MLP's gate and up with SwiGLU in one pass, as a decode step runs them. */
+    if (!st && wants(b, "matvec_swiglu"))
+        st = add_product(b, K_MATVEC_SWIGLU, TAPPA_GGML_F16, big, e, 1, w, packed, err);
     free(w);
     free(packed);
     /* The layer's other steps, over a 4096-token prompt's activations. */
@@ -384,6 +422,8 @@ static tappa_status add_matvec(builder *b, bool quick, tappa_error *err)
     return st;
 }
 
+/* Selection and compaction of a 32K prompt's keys (Hkv 8, D 128, W 32) to
+ * C = 1024, and the row sums of cake's totals (Hq 32). */
 static tappa_status add_selection(builder *b, bool f16, bool quick, tappa_error *err)
 {
     const int64_t hq = quick ? 8 : 32, hkv = quick ? 2 : 8, d = 128, n = quick ? 4096 : 32768, w = 32;
@@ -602,7 +642,8 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
         }
     }
     if (!st) st = add_selection(&b, f16, quick, err);
-    if (!st && (wants(&b, "matvec") || wants(&b, "rmsnorm") || wants(&b, "swiglu"))) st = add_matvec(&b, quick, err);
+    if (!st && (wants(&b, "matvec") || wants(&b, "matvec_swiglu") || wants(&b, "rmsnorm") || wants(&b, "swiglu")))
+        st = add_matvec(&b, quick, err);
     if (!st && (b.only && !strcmp(b.only, "compress"))) st = add_compress(&b, f16, quick, err);
     if (st) {
         bench_cases_destroy(b.cases, b.count);

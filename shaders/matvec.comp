@@ -9,7 +9,11 @@
 // FORMAT 0: f32 (4 values per group), 1: f16 (8), 2: q8_0 repacked (16 int8
 // values, scale per 32), 3: q4_0 repacked (32 nibbles holding value + 8, one
 // scale).
-// w: (rows, groups) uvec4 from w_base; scales: (rows, cols / 32) from s_base;
+// GATED (TAPPA_SUBGROUP, ROWS = 1): the gate and up projections of a SwiGLU
+// MLP in one pass, y[t][r] = silu(W[r] . x[t]) * (W2[r] . x[t]): a subgroup
+// reads row r of both matrices (twice the loads in flight) and writes the
+// gated value, so the MLP needs no separate SwiGLU step and its barrier.
+// w, w2: (rows, groups) uvec4 from w_base; scales, scales2: (rows, cols / 32) from s_base;
 // x: (T, cols); y: (T, y_stride) from y_base + row0, or with head_dim set
 // head-major (rows / head_dim, y_stride, head_dim): row r of token t at
 // ((r / head_dim) * y_stride + t) * head_dim + r % head_dim, the layout RoPE
@@ -25,12 +29,15 @@ const uint MAX_T = 8;
 layout(constant_id = 2) const uint UNROLL = 4; // TAPPA_SUBGROUP: uvec4 loads in flight per lane and row
 layout(constant_id = 3) const uint ROWS = 1;   // TAPPA_SUBGROUP: rows per subgroup, <= MAX_ROWS
 const uint MAX_ROWS = 4;
+layout(constant_id = 4) const bool GATED = false;
 
 layout(binding = 0) readonly buffer W { uvec4 w[]; };
 layout(binding = 1) readonly buffer Scales { float scales[]; };
 layout(binding = 2) readonly buffer X { vec4 x[]; };
 layout(binding = 3) readonly buffer Bias { float bias[]; };
 layout(binding = 4) buffer Y { float y[]; };
+layout(binding = 5) readonly buffer W2 { uvec4 w2[]; };
+layout(binding = 6) readonly buffer Scales2 { float scales2[]; };
 
 layout(push_constant) uniform Push {
     uint rows;       // rows in this dispatch
@@ -54,11 +61,12 @@ shared float red[WG * MAX_T];
 // Values per uvec4 group.
 uint group_values() { return FORMAT == 0 ? 4 : FORMAT == 1 ? 8 : FORMAT == 2 ? 16 : 32; }
 
-// The scale of group g of row r (quantised formats; 1 otherwise).
-float group_scale(uint r, uint g)
+// The scale of group g of row r (quantised formats; 1 otherwise), of W2's
+// scales where second (a constant at every call, so no branch remains).
+float group_scale(uint r, uint g, bool second)
 {
-    if (FORMAT == 2) return scales[pc.s_base + r * (pc.cols / 32) + g / 2];
-    if (FORMAT == 3) return scales[pc.s_base + r * (pc.cols / 32) + g];
+    uint at = pc.s_base + r * (pc.cols / 32) + (FORMAT == 2 ? g / 2 : g);
+    if (FORMAT == 2 || FORMAT == 3) return second ? scales2[at] : scales[at];
     return 1.0;
 }
 
@@ -81,14 +89,14 @@ vec4 values4(uvec4 q, uint k, float s)
                      bitfieldExtract(word, 12, 4)) - 8.0);
 }
 
-// Group g of row r, loaded as q: its values against every token's x (one
+// Group g of row r (of W2 where second), loaded as q: its values against every token's x (one
 // row at a time: the tree variant and ROWS = 1, where unpacking the whole
 // group before the token loop keeps f16 at its best, H200 72% of copy
 // against 65% unpacked 4 values at a time).
-void accumulate_group(uint r, uint g, uvec4 q, inout float acc[MAX_T])
+void accumulate_group(uint r, uint g, uvec4 q, bool second, inout float acc[MAX_T])
 {
     uint per4 = group_values() / 4;
-    float s = group_scale(r, g);
+    float s = group_scale(r, g, second);
     vec4 v[8];
     [[unroll]] for (uint k = 0; k < 8; k++) v[k] = k < per4 ? values4(q, k, s) : vec4(0.0);
     // Token loops run to the constant MAX_T and stop at pc.tokens, so acc is
@@ -121,17 +129,31 @@ void main()
     uint r0 = (linear_group() * gl_NumSubgroups + gl_SubgroupID) * ROWS;
     if (r0 >= pc.rows) return; // grid padding: the whole subgroup leaves
     if (ROWS == 1) {
-        float acc[MAX_T];
-        [[unroll]] for (uint t = 0; t < MAX_T; t++) acc[t] = 0.0;
+        float acc[MAX_T], acc2[MAX_T];
+        [[unroll]] for (uint t = 0; t < MAX_T; t++) {
+            acc[t] = 0.0;
+            acc2[t] = 0.0;
+        }
         for (uint g0 = lane; g0 < groups; g0 += UNROLL * lanes) {
-            uvec4 q[UNROLL];
-            [[unroll]] for (uint u = 0; u < UNROLL; u++) q[u] = w[pc.w_base + r0 * groups + min(g0 + u * lanes, groups - 1)];
+            uvec4 q[UNROLL], q2[UNROLL];
+            [[unroll]] for (uint u = 0; u < UNROLL; u++) {
+                uint at = pc.w_base + r0 * groups + min(g0 + u * lanes, groups - 1);
+                q[u] = w[at];
+                if (GATED) q2[u] = w2[at];
+            }
             [[unroll]] for (uint u = 0; u < UNROLL; u++)
-                if (g0 + u * lanes < groups) accumulate_group(r0, g0 + u * lanes, q[u], acc);
+                if (g0 + u * lanes < groups) {
+                    accumulate_group(r0, g0 + u * lanes, q[u], false, acc);
+                    if (GATED) accumulate_group(r0, g0 + u * lanes, q2[u], true, acc2);
+                }
         }
         [[unroll]] for (uint t = 0; t < MAX_T; t++) {
             if (t >= pc.tokens) break;
             float sum = subgroupAdd(acc[t]);
+            if (GATED) {
+                float up = subgroupAdd(acc2[t]);
+                sum = sum / (1.0 + exp(-sum)) * up; // SwiGLU, as swiglu.comp
+            }
             if (subgroupElect()) store(r0, t, sum);
         }
         return;
@@ -151,7 +173,7 @@ void main()
             uint g = g0 + u * lanes;
             if (g >= groups) break;
             float sc[MAX_ROWS];
-            [[unroll]] for (uint i = 0; i < ROWS; i++) sc[i] = group_scale(min(r0 + i, pc.rows - 1), g);
+            [[unroll]] for (uint i = 0; i < ROWS; i++) sc[i] = group_scale(min(r0 + i, pc.rows - 1), g, false);
             [[unroll]] for (uint k = 0; k < 8; k++) {
                 if (k >= per4) break;
                 vec4 val[MAX_ROWS];
@@ -176,7 +198,7 @@ void main()
     uint r = linear_group();
     if (r >= pc.rows) return; // grid padding: the whole workgroup leaves
     uint l = gl_LocalInvocationID.x;
-    for (uint g = l; g < groups; g += WG) accumulate_group(r, g, w[pc.w_base + r * groups + g], acc);
+    for (uint g = l; g < groups; g += WG) accumulate_group(r, g, w[pc.w_base + r * groups + g], false, acc);
     [[unroll]] for (uint t = 0; t < MAX_T; t++)
         if (t < pc.tokens) red[t * WG + l] = acc[t];
     barrier();

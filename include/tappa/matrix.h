@@ -34,6 +34,15 @@ size_t tappa_matrix_bytes(const tappa_matrix *m);
 tappa_status tappa_matvec(const tappa_matrix *w, const tappa_tensor *x, const tappa_tensor *bias, bool accumulate,
                           tappa_tensor *y, tappa_error *err);
 
+/* The gate and up projections of a SwiGLU MLP with the gate applied:
+ * y[t][r] = silu(gate[r] . x[t]) * (up[r] . x[t]), silu(g) = g / (1 + e^-g).
+ * gate and up: [rows, cols] alike; x: [T, cols] f32, 1 <= T <= 8; y: T * rows
+ * f32. One pass over both matrices where the device has subgroups and they
+ * share a type (no separate SwiGLU step); otherwise both products, then
+ * tappa_swiglu's step. */
+tappa_status tappa_matvec_swiglu(const tappa_matrix *gate, const tappa_matrix *up, const tappa_tensor *x,
+                                 tappa_tensor *y, tappa_error *err);
+
 #ifdef __cplusplus
 }
 #endif

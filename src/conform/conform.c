@@ -12,7 +12,7 @@
 
 const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_stats", "attention",
                                     "token_scores", "topk", "kv_compact", "row_sums", "block_influence",
-                                    "matvec", "rmsnorm", "swiglu", "attention_rows", "pattern_profiles",
+                                    "matvec", "matvec_swiglu", "rmsnorm", "swiglu", "attention_rows", "pattern_profiles",
                                     "rope_energy", NULL };
 
 /* Tolerances of SPEC.md. */
@@ -759,6 +759,42 @@ static tappa_status case_block_influence(tappa_context *ctx, rng *r, tappa_dtype
 /* Weights drawn, stored in the ggml type, and the reference run on the values
  * the type holds (dequantised), so only the arithmetic differs. variant bit 0:
  * a bias; bit 1: accumulate into y (filled with values, not poison). */
+/* A [rows, cols] matrix of type t from normal values (sd 0.05), and into w
+ * (rows * cols doubles) the values it holds after quantisation. */
+static tappa_status random_matrix(tappa_context *ctx, rng *r, tappa_ggml_type t, int64_t rows, int64_t cols, double *w,
+                                  tappa_matrix **m, tappa_error *err)
+{
+    size_t n = (size_t)(rows * cols);
+    float *wf = malloc(n * sizeof *wf);
+    void *packed = malloc(tappa_ggml_bytes(t, n) + 1);
+    tappa_status st = wf && packed ? TAPPA_OK : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+    if (!st) {
+        for (size_t i = 0; i < n; i++) wf[i] = (float)rng_normal(r) * 0.05f;
+        quant_from_f32(t, wf, n, packed);
+        quant_to_f32(t, packed, n, wf);
+        for (size_t i = 0; i < n; i++) w[i] = wf[i];
+        st = tappa_matrix_create(ctx, t, rows, cols, packed, m, err);
+    }
+    free(wf);
+    free(packed);
+    return st;
+}
+
+/* The tensor-core path (matvec_coopmat.comp) multiplies x rounded to f16,
+ * x_c (1 + d_c) with |d_c| <= 2^-11 (2^-10 if the device rounds toward zero),
+ * so an output moves by sum_c w_c x_c d_c. Term by term that is at most 2^-11
+ * sum_c |w_c x_c|, which for these inputs is 2^-11 (2 / pi) sqrt(cols) |y|:
+ * 2e-2 relative at 4096 columns, some 70 times what the rounding does. The
+ * d_c are independent and of either sign, so the normalised error over all
+ * outputs is about their rms weighted by (w_c x_c)^2: at most 2^-11 / sqrt(3)
+ * = 2.8e-4 (5.6e-4 rounding toward zero), plus f32 accumulation. SPEC.md's
+ * tier for f16 storage with f32 accumulation, 2e-3, holds that with a margin
+ * of 3.5 or more; the portable path keeps 1e-5. */
+static double matvec_tolerance(const tvk_device *dev, uint64_t coopmat_before)
+{
+    return dev && dev->coopmat_dispatches != coopmat_before ? TOL_F16 : TOL_F32;
+}
+
 static tappa_status case_matvec(tappa_context *ctx, rng *r, int64_t type, int64_t rows, int64_t cols,
                                 int64_t tokens, int variant, conform_result *res, tappa_error *err)
 {
@@ -766,27 +802,18 @@ static tappa_status case_matvec(tappa_context *ctx, rng *r, int64_t type, int64_
     bool with_bias = variant & 1, acc = variant & 2;
     snprintf(res->shape, sizeof res->shape, "%s %lldx%lld t=%lld%s%s", tappa_ggml_type_name(t), (long long)rows,
              (long long)cols, (long long)tokens, with_bias ? " bias" : "", acc ? " +=" : "");
-    res->tolerance = TOL_F32;
     tvk_device *dev = ctx->vk;
     uint64_t coopmat_before = dev ? dev->coopmat_dispatches : 0;
-    size_t n = (size_t)(rows * cols);
-    float *wf = malloc(n * sizeof *wf);
-    void *packed = malloc(tappa_ggml_bytes(t, n) + 1);
-    double *w = doubles(n), *x = doubles((size_t)(tokens * cols)), *b = doubles((size_t)rows),
+    double *w = doubles((size_t)(rows * cols)), *x = doubles((size_t)(tokens * cols)), *b = doubles((size_t)rows),
            *y = doubles((size_t)(tokens * rows));
     tappa_matrix *m = NULL;
     tappa_tensor *tx = NULL, *tb = NULL, *ty = NULL;
-    tappa_status st = (!wf || !packed || !w || !x || !b || !y) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory")
-                                                             : TAPPA_OK;
+    tappa_status st = (!w || !x || !b || !y) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
     if (!st) {
-        for (size_t i = 0; i < n; i++) wf[i] = (float)rng_normal(r) * 0.05f;
-        quant_from_f32(t, wf, n, packed);
-        quant_to_f32(t, packed, n, wf);
-        for (size_t i = 0; i < n; i++) w[i] = wf[i];
         for (int64_t i = 0; i < tokens * cols; i++) x[i] = rng_normal(r);
         for (int64_t i = 0; i < rows; i++) b[i] = rng_normal(r);
         for (int64_t i = 0; i < tokens * rows; i++) y[i] = rng_normal(r);
-        st = tappa_matrix_create(ctx, t, rows, cols, packed, &m, err);
+        st = random_matrix(ctx, r, t, rows, cols, w, &m, err);
     }
     int64_t xs[2] = { tokens, cols }, ys[2] = { tokens, rows };
     if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 2, xs, x, &tx, err);
@@ -802,23 +829,57 @@ static tappa_status case_matvec(tappa_context *ctx, rng *r, int64_t type, int64_
         st = compare(ty, y, &res->error, err);
         res->segments = 1;
     }
-    /* The tensor-core path (matvec_coopmat.comp) multiplies x rounded to
-     * f16, x_c (1 + d_c) with |d_c| <= 2^-11 (2^-10 if the device rounds
-     * toward zero), so an output moves by sum_c w_c x_c d_c. Term by term
-     * that is at most 2^-11 sum_c |w_c x_c|, which for these inputs is
-     * 2^-11 (2 / pi) sqrt(cols) |y|: 2e-2 relative at 4096 columns, some 70
-     * times what the rounding does. The d_c are independent and of either sign,
-     * so the normalised error over all outputs is about their rms weighted
-     * by (w_c x_c)^2: at most 2^-11 / sqrt(3) = 2.8e-4 (5.6e-4 rounding
-     * toward zero), plus f32 accumulation. SPEC.md's tier for f16 storage
-     * with f32 accumulation, 2e-3, holds that with a margin of 3.5 or more;
-     * the portable path keeps 1e-5. */
-    if (dev && dev->coopmat_dispatches != coopmat_before) res->tolerance = TOL_F16;
+    res->tolerance = matvec_tolerance(dev, coopmat_before);
     tappa_matrix_destroy(&m);
     tappa_tensor_destroy(&tx);
     tappa_tensor_destroy(&tb);
     tappa_tensor_destroy(&ty);
-    free(wf); free(packed); free(w); free(x); free(b); free(y);
+    free(w); free(x); free(b); free(y);
+    return st;
+}
+
+/* tappa_matvec_swiglu against the reference's two products and SwiGLU. */
+static tappa_status case_matvec_swiglu(tappa_context *ctx, rng *r, int64_t type, int64_t rows, int64_t cols,
+                                       int64_t tokens, conform_result *res, tappa_error *err)
+{
+    tappa_ggml_type t = (tappa_ggml_type)type;
+    snprintf(res->shape, sizeof res->shape, "%s %lldx%lld t=%lld", tappa_ggml_type_name(t), (long long)rows,
+             (long long)cols, (long long)tokens);
+    tvk_device *dev = ctx->vk;
+    uint64_t coopmat_before = dev ? dev->coopmat_dispatches : 0;
+    size_t n = (size_t)(tokens * rows);
+    double *wg = doubles((size_t)(rows * cols)), *wu = doubles((size_t)(rows * cols)),
+           *x = doubles((size_t)(tokens * cols)), *g = doubles(n), *u = doubles(n);
+    tappa_matrix *mg = NULL, *mu = NULL;
+    tappa_tensor *tx = NULL, *ty = NULL;
+    tappa_status st = (!wg || !wu || !x || !g || !u) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory")
+                                                     : TAPPA_OK;
+    /* Inputs of sd 1 against weights of sd 0.05: gate values of sd
+     * 0.05 sqrt(cols), so SwiGLU sees both signs well past its knee. */
+    for (int64_t i = 0; !st && i < tokens * cols; i++) x[i] = rng_normal(r);
+    if (!st) st = random_matrix(ctx, r, t, rows, cols, wg, &mg, err);
+    if (!st) st = random_matrix(ctx, r, t, rows, cols, wu, &mu, err);
+    int64_t xs[2] = { tokens, cols }, ys[2] = { tokens, rows };
+    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 2, xs, x, &tx, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, ys, &ty, err);
+    if (!st) {
+        double t0 = clock_ms();
+        st = tappa_matvec_swiglu(mg, mu, tx, ty, err);
+        res->ms = clock_ms() - t0;
+    }
+    if (!st) {
+        tappa_ref_matvec(wg, (size_t)rows, (size_t)cols, x, (size_t)tokens, NULL, false, g);
+        tappa_ref_matvec(wu, (size_t)rows, (size_t)cols, x, (size_t)tokens, NULL, false, u);
+        tappa_ref_swiglu(g, u, n, g);
+        st = compare(ty, g, &res->error, err);
+        res->segments = 1;
+    }
+    res->tolerance = matvec_tolerance(dev, coopmat_before);
+    tappa_matrix_destroy(&mg);
+    tappa_matrix_destroy(&mu);
+    tappa_tensor_destroy(&tx);
+    tappa_tensor_destroy(&ty);
+    free(wg); free(wu); free(x); free(g); free(u);
     return st;
 }
 
@@ -1039,6 +1100,16 @@ static const conform_case cases[] = {
     { "matvec", TAPPA_F32, TAPPA_GGML_F16, 333, 1200, 8, 0, { 0 }, 3, false, { 0 } },
     MATVEC(TAPPA_GGML_Q8_0),
     MATVEC(TAPPA_GGML_Q4_0),
+    /* matvec_swiglu: type, rows, cols, tokens. Llama-3-8B's width at a
+     * decode step; a prompt chunk; fewer rows than a workgroup takes. */
+#define MATVEC_SWIGLU(type)                                                              \
+    { "matvec_swiglu", TAPPA_F32, type, 1000, 4096, 1, 0, { 0 }, 0, false, { 0 } },       \
+    { "matvec_swiglu", TAPPA_F32, type, 77, 1024, 5, 0, { 0 }, 0, false, { 0 } },         \
+    { "matvec_swiglu", TAPPA_F32, type, 3, 256, 1, 0, { 0 }, 0, false, { 0 } }
+    MATVEC_SWIGLU(TAPPA_GGML_F32),
+    MATVEC_SWIGLU(TAPPA_GGML_F16),
+    MATVEC_SWIGLU(TAPPA_GGML_Q8_0),
+    MATVEC_SWIGLU(TAPPA_GGML_Q4_0),
     { "rmsnorm", TAPPA_F32, 1, 4096, 0, 0, 0, { 0 }, 0, false, { 0 } },
     { "rmsnorm", TAPPA_F32, 8, 256, 0, 0, 0, { 0 }, 0, false, { 0 } },
     { "rmsnorm", TAPPA_F32, 3, 3584, 0, 0, 0, { 0 }, 0, false, { 0 } },
@@ -1073,6 +1144,7 @@ static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
     if (!strcmp(c->op, "rmsnorm")) return case_rmsnorm(ctx, r, c->a, c->b, res, err);
     if (!strcmp(c->op, "swiglu")) return case_swiglu(ctx, r, c->a, res, err);
     if (!strcmp(c->op, "matvec")) return case_matvec(ctx, r, c->a, c->b, c->c, c->d, c->variant, res, err);
+    if (!strcmp(c->op, "matvec_swiglu")) return case_matvec_swiglu(ctx, r, c->a, c->b, c->c, c->d, res, err);
     if (!strcmp(c->op, "token_scores"))
         return case_token_scores(ctx, r, c->a, c->b, c->c, c->d, c->e, c->variant, res, err);
     return case_window_stats(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->e, c->variant, res, err);
@@ -1113,7 +1185,7 @@ static void run_judged(tappa_context *ctx, const conform_options *opt, size_t i,
  * progress count; whether it did is counted by the device. */
 static bool may_use_coopmat(const conform_case *c)
 {
-    if (!strcmp(c->op, "matvec")) return c->a == TAPPA_GGML_F16 && c->d >= 2;
+    if (!strcmp(c->op, "matvec") || !strcmp(c->op, "matvec_swiglu")) return c->a == TAPPA_GGML_F16 && c->d >= 2;
     if (c->dtype != TAPPA_F16) return false;
     if (!strcmp(c->op, "window_stats")) return c->variant == 1;
     return !strcmp(c->op, "attention") && c->attn.nq > 1 && !c->attn.cache;

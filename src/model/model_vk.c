@@ -260,11 +260,16 @@ static tappa_status record_chunk(void *p, tappa_error *err)
         done(dev, "output projection");
         if (!st) st = rmsnorm_record(d->x, w->ffn_norm, in->eps, d->h, err);
         done(dev, "mlp norm");
-        if (!st) st = matvec_record(w->gate, d->h, t, NULL, false, d->gate, 0, 0, err);
-        if (!st) st = matvec_record(w->up, d->h, t, NULL, false, d->up, 0, 0, err);
-        done(dev, "gate and up projections");
-        if (!st) st = swiglu_record(d->gate, d->up, d->gate, err);
-        done(dev, "swiglu");
+        if (matvec_swiglu_fits(w->gate, w->up, t)) { /* one pass, no SwiGLU step */
+            if (!st) st = matvec_swiglu_record(w->gate, w->up, d->h, t, d->gate, err);
+            done(dev, "gate and up projections, swiglu");
+        } else {
+            if (!st) st = matvec_record(w->gate, d->h, t, NULL, false, d->gate, 0, 0, err);
+            if (!st) st = matvec_record(w->up, d->h, t, NULL, false, d->up, 0, 0, err);
+            done(dev, "gate and up projections");
+            if (!st) st = swiglu_record(d->gate, d->up, d->gate, err);
+            done(dev, "swiglu");
+        }
         if (!st) st = matvec_record(w->down, d->gate, t, NULL, true, d->x, 0, 0, err);
         done(dev, "down projection");
         /* The GPU starts on these layers while the host records the next:

@@ -148,40 +148,53 @@ size_t tappa_matrix_bytes(const tappa_matrix *m)
     return (size_t)(m->rows * row_words(m->type, m->cols)) * 4 + scales;
 }
 
-tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_t tokens, const tappa_tensor *bias,
-                           bool accumulate, tappa_tensor *y, uint32_t head_dim, uint32_t y_stride, tappa_error *err)
+/* The subgroup size the subgroup variant runs at on dev (pinned at pipeline
+ * creation where *pin), or 0 where it cannot run: subgroups need one known
+ * size, the device's only one or one it can pin. */
+static uint32_t subgroup_size(const tvk_device *dev, bool *pin)
+{
+    const tappa_device_info *info = &dev->info;
+    *pin = false;
+    return info->subgroup_arithmetic && info->subgroup_in_compute
+               ? tvk_subgroup_for(info, 8, MATVEC_SG_WG, MATVEC_SG_WG, pin)
+               : 0;
+}
+
+/* y = W x (+ bias) (+ y), or with up set the gated y = silu(W x) * (up x)
+ * (subgroup variant only, no bias, no accumulation). */
+static tappa_status record_rows(const tappa_matrix *m, const tappa_matrix *up, const tappa_tensor *x, uint32_t tokens,
+                                const tappa_tensor *bias, bool accumulate, tappa_tensor *y, uint32_t head_dim,
+                                uint32_t y_stride, tappa_error *err)
 {
     tvk_device *dev = m->ctx->vk;
-    const tappa_device_info *info = &dev->info;
     /* A prompt chunk against f16 weights goes to tensor cores where the
      * device has them: the paths below spend T FMAs and T x loads per weight,
      * a cooperative-matrix product takes a 16 x 16 weight tile against all T
      * tokens in one instruction, so the weights' reads stay the only cost. */
-    if (m->type == TAPPA_GGML_F16 && matvec_coopmat_fits(dev, m->w, tokens))
+    if (!up && m->type == TAPPA_GGML_F16 && matvec_coopmat_fits(dev, m->w, tokens))
         return matvec_coopmat_record(m->w, x, tokens, bias, accumulate, y, head_dim, y_stride, err);
-    /* Subgroups of rows where subgroups have one known size, the device's
-     * only one or one pinned at pipeline creation: no barriers, MATVEC_SG_WG
-     * / size subgroups per workgroup (the tree costs 8 barriers a row, which
-     * bounded f16 at 45% of copy on the H200). */
-    bool pin = false;
-    uint32_t size = info->subgroup_arithmetic && info->subgroup_in_compute
-                        ? tvk_subgroup_for(info, 8, MATVEC_SG_WG, MATVEC_SG_WG, &pin)
-                        : 0;
+    /* Subgroups of rows where subgroups have one known size: no barriers,
+     * MATVEC_SG_WG / size subgroups per workgroup (the tree costs 8 barriers
+     * a row, which bounded f16 at 45% of copy on the H200). */
+    bool pin;
+    uint32_t size = subgroup_size(dev, &pin);
     bool sg = size != 0;
+    if (up && !sg) return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "matvec: the gated variant needs subgroups");
     uint32_t format = m->type == TAPPA_GGML_F32 ? 0 : m->type == TAPPA_GGML_F16 ? 1
                                                                            : m->type == TAPPA_GGML_Q8_0 ? 2 : 3;
-    uint32_t rows_sg = rows_per_subgroup[format];
+    /* Gated: a row of each matrix per subgroup, already two rows' loads in flight. */
+    uint32_t rows_sg = up ? 1 : rows_per_subgroup[format];
     uint32_t wg = sg ? MATVEC_SG_WG : op_workgroup_size(dev);
     uint32_t rows_per_wg = sg ? MATVEC_SG_WG / size * rows_sg : 1;
     uint32_t words = (uint32_t)row_words(m->type, m->cols);
     uint32_t per = format == 0 ? 4 : format == 1 ? 8 : format == 2 ? 16 : 32;
     uint32_t lanes = sg ? size : wg;
     tappa_status st = op_check_loops(dev, (uint64_t)(m->cols / per) / lanes * (tokens + 1) + 64, "matvec", err);
-    uint32_t spec[4] = { wg, format, MATVEC_UNROLL, rows_sg };
+    uint32_t spec[5] = { wg, format, MATVEC_UNROLL, rows_sg, up != NULL };
     tvk_pipeline *p;
     if (!st)
-        st = sg ? tvk_pipeline_get_sized(dev, SHADER(matvec_sg), 5, spec, 4, pin ? size : 0, &p, err)
-                : tvk_pipeline_get(dev, SHADER(matvec), 5, spec, 2, &p, err);
+        st = sg ? tvk_pipeline_get_sized(dev, SHADER(matvec_sg), 7, spec, 5, pin ? size : 0, &p, err)
+                : tvk_pipeline_get(dev, SHADER(matvec), 7, spec, 2, &p, err);
     size_t xs, xo, ys, yo, bs = 0, bo = 0;
     if (!st) st = op_locate(x, 0, (size_t)tokens * (size_t)m->cols, &xs, &xo, err);
     if (!st) st = op_locate(y, 0, y->numel, &ys, &yo, err);
@@ -195,8 +208,11 @@ tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_
         size_t ss = 0, so = 0;
         if (m->scales) st = op_locate(m->scales, (size_t)row0 * (size_t)(m->cols / 32), (size_t)rows * (size_t)(m->cols / 32), &ss, &so, err);
         if (st) break;
-        tvk_binding b[5] = { tensor_binding(m->w, i), tensor_binding(m->scales ? m->scales : m->w, ss),
-                             tensor_binding(x, xs), tensor_binding(bias ? bias : x, bs), tensor_binding(y, ys) };
+        /* Same type and shape: up's segments and scales split where m's do. */
+        const tappa_matrix *m2 = up ? up : m;
+        tvk_binding b[7] = { tensor_binding(m->w, i), tensor_binding(m->scales ? m->scales : m->w, ss),
+                             tensor_binding(x, xs), tensor_binding(bias ? bias : x, bs), tensor_binding(y, ys),
+                             tensor_binding(m2->w, i), tensor_binding(m2->scales ? m2->scales : m2->w, ss) };
         uint32_t push[11] = { rows, row0, (uint32_t)m->cols, 0, (uint32_t)so, tokens, y_stride ? y_stride : (uint32_t)m->rows,
                               (uint32_t)yo, accumulate, bias != NULL, head_dim };
         uint32_t gx, gy;
@@ -207,18 +223,74 @@ tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_
     return st;
 }
 
+tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_t tokens, const tappa_tensor *bias,
+                           bool accumulate, tappa_tensor *y, uint32_t head_dim, uint32_t y_stride, tappa_error *err)
+{
+    return record_rows(m, NULL, x, tokens, bias, accumulate, y, head_dim, y_stride, err);
+}
+
+bool matvec_swiglu_fits(const tappa_matrix *gate, const tappa_matrix *up, uint32_t tokens)
+{
+    tvk_device *dev = gate->ctx->vk;
+    bool pin;
+    /* A prompt chunk that tensor cores take is faster there, SwiGLU apart. */
+    return dev && subgroup_size(dev, &pin) && gate->type == up->type && gate->rows == up->rows &&
+           gate->cols == up->cols && !(gate->type == TAPPA_GGML_F16 && matvec_coopmat_fits(dev, gate->w, tokens));
+}
+
+tappa_status matvec_swiglu_record(const tappa_matrix *gate, const tappa_matrix *up, const tappa_tensor *x,
+                                  uint32_t tokens, tappa_tensor *y, tappa_error *err)
+{
+    return record_rows(gate, up, x, tokens, NULL, false, y, 0, 0, err);
+}
+
+/* m as f64 [rows, cols] (CPU backend), or NULL when out of memory. */
+static double *host_weights(const tappa_matrix *m)
+{
+    size_t R = (size_t)m->rows, C = (size_t)m->cols;
+    double *w = malloc(R * C * sizeof *w);
+    float *row = malloc(C * sizeof *row);
+    size_t row_bytes = tappa_ggml_bytes(m->type, (uint64_t)C);
+    for (size_t r = 0; w && row && r < R; r++) {
+        quant_to_f32(m->type, (const uint8_t *)m->host + r * row_bytes, C, row);
+        for (size_t c = 0; c < C; c++) w[r * C + c] = row[c];
+    }
+    if (!row) {
+        free(w);
+        w = NULL;
+    }
+    free(row);
+    return w;
+}
+
+/* Tokens of x against m (x [T, cols] f32, 1 <= T <= 8, y T * rows f32), 0 if the shapes do not fit. */
+static size_t check_shapes(const tappa_matrix *m, const tappa_tensor *x, const tappa_tensor *y)
+{
+    size_t tokens = x->numel / (size_t)m->cols;
+    if (x->dtype != TAPPA_F32 || y->dtype != TAPPA_F32 || x->numel % (size_t)m->cols || tokens < 1 ||
+        tokens > MATVEC_MAX_T || y->numel != tokens * (size_t)m->rows)
+        return 0;
+    return tokens;
+}
+
 typedef struct mv_args {
-    const tappa_matrix *m;
+    const tappa_matrix *m, *up;
     const tappa_tensor *x, *bias;
     bool accumulate;
     tappa_tensor *y;
+    tappa_tensor *g, *u; /* gated without the fused variant: the two products */
 } mv_args;
 
 static tappa_status record(void *p, tappa_error *err)
 {
     mv_args *a = p;
-    return matvec_record(a->m, a->x, (uint32_t)(a->x->numel / (size_t)a->m->cols), a->bias, a->accumulate, a->y, 0, 0,
-                         err);
+    uint32_t tokens = (uint32_t)(a->x->numel / (size_t)a->m->cols);
+    if (!a->up) return matvec_record(a->m, a->x, tokens, a->bias, a->accumulate, a->y, 0, 0, err);
+    if (!a->g) return matvec_swiglu_record(a->m, a->up, a->x, tokens, a->y, err);
+    tappa_status st = matvec_record(a->m, a->x, tokens, NULL, false, a->g, 0, 0, err);
+    if (!st) st = matvec_record(a->up, a->x, tokens, NULL, false, a->u, 0, 0, err);
+    tvk_barrier(a->m->ctx->vk);
+    return st ? st : swiglu_record(a->g, a->u, a->y, err);
 }
 
 tappa_status tappa_matvec(const tappa_matrix *m, const tappa_tensor *x, const tappa_tensor *bias, bool accumulate,
@@ -227,32 +299,65 @@ tappa_status tappa_matvec(const tappa_matrix *m, const tappa_tensor *x, const ta
     tappa_context *ctx = m->ctx;
     if (x->ctx != ctx || y->ctx != ctx || (bias && bias->ctx != ctx))
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "matvec: tensors belong to different contexts");
-    size_t tokens = x->numel / (size_t)m->cols;
-    if (x->dtype != TAPPA_F32 || y->dtype != TAPPA_F32 || x->numel % (size_t)m->cols || tokens < 1 ||
-        tokens > MATVEC_MAX_T || y->numel != tokens * (size_t)m->rows ||
-        (bias && (bias->dtype != TAPPA_F32 || bias->numel != (size_t)m->rows)))
+    size_t tokens = check_shapes(m, x, y);
+    if (!tokens || (bias && (bias->dtype != TAPPA_F32 || bias->numel != (size_t)m->rows)))
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
                           "matvec: x [T, %lld] f32 with 1 <= T <= %d, y [T, %lld] f32, bias [%lld] f32 or none",
                           (long long)m->cols, MATVEC_MAX_T, (long long)m->rows, (long long)m->rows);
     if (ctx->backend == TAPPA_BACKEND_CPU) {
-        size_t R = (size_t)m->rows, C = (size_t)m->cols;
-        double *w = malloc(R * C * sizeof *w), *xv = NULL, *yv = NULL, *bv = NULL;
-        float *row = malloc(C * sizeof *row);
-        tappa_status st = w && row ? op_to_double(x, &xv, err) : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+        double *w = host_weights(m), *xv = NULL, *yv = NULL, *bv = NULL;
+        tappa_status st = w ? op_to_double(x, &xv, err) : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
         if (!st) st = op_to_double(y, &yv, err);
         if (!st && bias) st = op_to_double(bias, &bv, err);
-        size_t row_bytes = tappa_ggml_bytes(m->type, (uint64_t)C);
-        for (size_t r = 0; r < R && !st; r++) {
-            quant_to_f32(m->type, (const uint8_t *)m->host + r * row_bytes, C, row);
-            for (size_t c = 0; c < C; c++) w[r * C + c] = row[c];
-        }
         if (!st) {
-            tappa_ref_matvec(w, R, C, xv, tokens, bv, accumulate, yv);
+            tappa_ref_matvec(w, (size_t)m->rows, (size_t)m->cols, xv, tokens, bv, accumulate, yv);
             st = op_from_double(y, yv, err);
         }
-        free(w); free(row); free(xv); free(yv); free(bv);
+        free(w); free(xv); free(yv); free(bv);
         return st;
     }
-    mv_args args = { m, x, bias, accumulate, y };
+    mv_args args = { m, NULL, x, bias, accumulate, y, NULL, NULL };
     return op_submit(ctx->vk, record, &args, err);
+}
+
+tappa_status tappa_matvec_swiglu(const tappa_matrix *gate, const tappa_matrix *up, const tappa_tensor *x,
+                                 tappa_tensor *y, tappa_error *err)
+{
+    tappa_context *ctx = gate->ctx;
+    if (up->ctx != ctx || x->ctx != ctx || y->ctx != ctx)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "matvec_swiglu: tensors belong to different contexts");
+    size_t tokens = check_shapes(gate, x, y);
+    if (!tokens || up->rows != gate->rows || up->cols != gate->cols)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "matvec_swiglu: gate and up [%lld, %lld] alike, x [T, %lld] f32 with 1 <= T <= %d, y [T, %lld] f32",
+                          (long long)gate->rows, (long long)gate->cols, (long long)gate->cols, MATVEC_MAX_T,
+                          (long long)gate->rows);
+    size_t n = tokens * (size_t)gate->rows;
+    if (ctx->backend == TAPPA_BACKEND_CPU) {
+        double *wg = host_weights(gate), *wu = host_weights(up), *xv = NULL;
+        double *g = malloc(n * sizeof *g), *u = malloc(n * sizeof *u);
+        tappa_status st = wg && wu && g && u ? op_to_double(x, &xv, err)
+                                             : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+        if (!st) {
+            tappa_ref_matvec(wg, (size_t)gate->rows, (size_t)gate->cols, xv, tokens, NULL, false, g);
+            tappa_ref_matvec(wu, (size_t)up->rows, (size_t)up->cols, xv, tokens, NULL, false, u);
+            tappa_ref_swiglu(g, u, n, g);
+            st = op_from_double(y, g, err);
+        }
+        free(wg); free(wu); free(xv); free(g); free(u);
+        return st;
+    }
+    mv_args args = { gate, up, x, NULL, false, y, NULL, NULL };
+    tappa_status st = TAPPA_OK;
+    /* Where the fused variant cannot run (no subgroups, different types, a
+     * chunk for tensor cores): both products, then SwiGLU. */
+    if (!matvec_swiglu_fits(gate, up, (uint32_t)tokens)) {
+        int64_t shape[2] = { (int64_t)tokens, gate->rows };
+        st = tappa_tensor_create(ctx, TAPPA_F32, 2, shape, &args.g, err);
+        if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, shape, &args.u, err);
+    }
+    if (!st) st = op_submit(ctx->vk, record, &args, err);
+    tappa_tensor_destroy(&args.g);
+    tappa_tensor_destroy(&args.u);
+    return st;
 }

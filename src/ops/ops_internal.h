@@ -78,6 +78,12 @@ typedef struct tappa_matrix tappa_matrix;
  * rows), or with head_dim > 0 head-major [rows / head_dim, y_stride, head_dim]. */
 tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_t tokens, const tappa_tensor *bias,
                            bool accumulate, tappa_tensor *y, uint32_t head_dim, uint32_t y_stride, tappa_error *err);
+/* The fused gate/up/SwiGLU product (matvec.comp's GATED variant): whether
+ * it takes these matrices and tokens on their device, and its record step
+ * (y token-major [tokens, rows]). */
+bool matvec_swiglu_fits(const tappa_matrix *gate, const tappa_matrix *up, uint32_t tokens);
+tappa_status matvec_swiglu_record(const tappa_matrix *gate, const tappa_matrix *up, const tappa_tensor *x,
+                                  uint32_t tokens, tappa_tensor *y, tappa_error *err);
 /* matvec on cooperative matrices (matvec_coopmat.c): whether dev takes
  * tokens of x against the f16 weights w (i32 [rows, cols / 2], segments of
  * whole rows) on that path, and its record step, with matvec_record's
