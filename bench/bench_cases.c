@@ -16,6 +16,7 @@
 
 enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_QSIM_PAIR, K_WINDOW_STATS, K_PREFILL, K_DECODE,
             K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS, K_BLOCK_INFLUENCE, K_MATVEC, K_MATVEC_SWIGLU, K_RMSNORM, K_SWIGLU,
+            K_KV_APPEND_ROPE,
             K_ATTENTION_ROWS, K_PATTERN_PROFILES, K_ROPE_ENERGY };
 
 /* Shape and dtype of one input or output. */
@@ -41,6 +42,7 @@ typedef struct state {
      * product alone reads its matrix from memory, as in a model's step. */
     tappa_matrix *matrix[MAX_SETS][2];
     int matrices;
+    tappa_kv_cache *cache;         /* kv_append_rope: the layer appended to, at length `window` each run */
 } state;
 
 static tappa_status record(void *p, int set, tappa_error *err)
@@ -73,6 +75,12 @@ static tappa_status record(void *p, int set, tappa_error *err)
     }
     case K_RMSNORM: return rmsnorm_record(in[0], in[1], 1e-5, s->out[0], err);
     case K_SWIGLU: return swiglu_record(in[0], in[1], s->out[0], err);
+    case K_KV_APPEND_ROPE: {
+        tappa_status st = tappa_kv_cache_set_length(s->cache, 0, s->window, err);
+        return st ? st
+                  : kv_cache_append_rope_record(s->cache, 0, in[0], in[1], in[0]->shape[1], s->aux, false,
+                                                (uint32_t)s->window, err);
+    }
     case K_TOKEN_SCORES: return token_scores_record(in[0], in[1], 1.0, 200.0, s->window, 5, s->out[0], err);
     case K_PREFILL: return attention_prefill_record(in[0], in[1], in[2], true, s->out[0], s->out[1], err);
     case K_ATTENTION_ROWS: return attention_rows_record(in[0], in[1], in[0]->shape[1] - s->out[0]->shape[1], s->out[0], err);
@@ -92,6 +100,7 @@ static void destroy(void *p)
     for (int j = 0; j < MAX_TENSORS; j++) tappa_tensor_destroy(&s->out[j]);
     tappa_tensor_destroy(&s->aux);
     tappa_tensor_destroy(&s->aux2);
+    tappa_kv_cache_destroy(&s->cache);
     for (int i = 0; i < MAX_SETS; i++) {
         tappa_matrix_destroy(&s->matrix[i][0]);
         tappa_matrix_destroy(&s->matrix[i][1]);
@@ -208,6 +217,20 @@ static tappa_status add_basic(builder *b, tappa_dtype dt, bool quick, tappa_erro
             s->rope = (tappa_rope_params){ TAPPA_ROPE_HALF, 500000, 0, NULL, 1 };
             st = rope_table_create(b->ctx, n, d, &s->rope, &s->aux, err);
         }
+    }
+    if (!st && dt == TAPPA_F32 && wants(b, "kv_append_rope")) {
+        /* A Llama-3-8B decode step's K and V (Hkv 8) into a 4K layer, K rotated on the way. */
+        int64_t hkv = 8, n = quick ? 512 : 4096;
+        tensor_spec kv = { 3, { hkv, 1, d }, dt };
+        snprintf(text, sizeof text, "hkv=%lld t=1 d=%lld at=%lld", (long long)hkv, (long long)d, (long long)n - 1);
+        st = add_case(b, K_KV_APPEND_ROPE, "kv_append_rope", text, dn, 2, (tensor_spec[]){ kv, kv }, 0, NULL,
+                      4 * spec_bytes(&kv), 6.0 * hkv * d / 2, 0, &s, err);
+        if (!st) {
+            s->window = n - 1;
+            s->rope = (tappa_rope_params){ TAPPA_ROPE_HALF, 500000, 0, NULL, 1 };
+            st = rope_table_create(b->ctx, n, d, &s->rope, &s->aux, err);
+        }
+        if (!st) st = tappa_kv_cache_create(b->ctx, 1, hkv, n, d, dt, &s->cache, err);
     }
     if (!st && wants(b, "qsim")) { /* all heads of all layers at once: L 32 x Hq 32, T 1024 */
         int64_t heads = quick ? 32 : 1024, t = quick ? 256 : 1024;

@@ -7,6 +7,7 @@
 // which pos * f_i in float32 and the GPU's sin/cos are not.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "rope_angle.glsl"
 
 layout(binding = 0) readonly buffer X { STORE_T x[]; };
 layout(binding = 1) writeonly buffer Y { STORE_T y[]; };
@@ -29,10 +30,8 @@ void main()
     uint row = p / half_d;
     uint i = p - row * half_d;
     uint t = pc.t0 + (pc.row0 + row) % pc.n;
-    vec2 lo = table[(t & 255u) * half_d + i];
-    vec2 hi = table[(256u + (t >> 8)) * half_d + i];
-    float c = hi.x * lo.x - hi.y * lo.y;
-    float s = hi.y * lo.x + hi.x * lo.y;
+    vec2 cs = rope_angle(table[(t & 255u) * half_d + i], table[(256u + (t >> 8)) * half_d + i]);
+    float c = cs.x, s = cs.y;
     uint base = row * pc.d;
     uint i0 = pc.interleaved != 0 ? base + 2 * i : base + i;
     uint i1 = pc.interleaved != 0 ? i0 + 1 : i0 + half_d;

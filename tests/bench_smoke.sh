@@ -11,7 +11,7 @@ python3 - "$tmp/bench.json" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 ops = {o["op"] for o in report["ops"]}
-want = {"copy", "softmax", "rope", "qsim", "window_stats", "attention"}
+want = {"copy", "softmax", "rope", "qsim", "window_stats", "attention", "matvec", "matvec_swiglu", "kv_append_rope"}
 assert want <= ops, f"missing ops: {want - ops}"
 assert report["copy_gbps"] > 0
 for o in report["ops"]:

@@ -709,6 +709,80 @@ static void test_kv_append(rng *r)
  * summing the whole row itself: a row alone (sliced, n not a multiple of
  * the slices) must match the reference and must equal to the bit the same
  * row normalised among 160 rows (one workgroup per row). */
+/* The rotating append in one dispatch for f32 rows (and the rope-then-append
+ * fallback for f16), against tappa_rope then the plain append; the rows
+ * after the new ones stay as they were. */
+static void test_kv_append_rope(rng *r)
+{
+    enum { HKV = 4, T = 3, D = 64, CAP = 12, HELD = 5 };
+    tappa_context *ctx = open_device(0);
+    tvk_device *dev = ctx->vk;
+    tappa_error err = { 0 };
+    tappa_rope_params p = { TAPPA_ROPE_HALF, 500000, 777, NULL, 1 };
+    static double k[HKV * T * D], v[HKV * T * D];
+    static float fused[HKV * CAP * D], apart[HKV * CAP * D];
+    for (int dt = 0; dt < 2; dt++) {
+        tappa_dtype type = dt ? TAPPA_F16 : TAPPA_F32;
+        for (int i = 0; i < HKV * T * D; i++) {
+            k[i] = rng_normal(r);
+            v[i] = rng_normal(r);
+        }
+        int64_t shape[3] = { HKV, T, D };
+        tappa_tensor *tk = tensor_of(ctx, type, 3, shape, k), *tv = tensor_of(ctx, type, 3, shape, v), *rk = NULL;
+        tappa_kv_cache *a = NULL, *b = NULL;
+        CHECK_INT_EQ(tappa_kv_cache_create(ctx, 1, HKV, CAP, D, type, &a, &err), TAPPA_OK);
+        CHECK_INT_EQ(tappa_kv_cache_create(ctx, 1, HKV, CAP, D, type, &b, &err), TAPPA_OK);
+        CHECK_INT_EQ(tappa_tensor_create(ctx, type, 3, shape, &rk, &err), TAPPA_OK);
+        for (int i = 0; i < 2; i++) {
+            tappa_kv_cache *c = i ? b : a;
+            uint32_t one = dt ? 0x3c00u : 0x3f800000u; /* 1.0 in the rows' dtype */
+            CHECK_INT_EQ(tappa_tensor_fill_bits(tappa_kv_cache_keys(c, 0), one, &err), TAPPA_OK);
+            CHECK_INT_EQ(tappa_tensor_fill_bits(tappa_kv_cache_values(c, 0), one, &err), TAPPA_OK);
+            CHECK_INT_EQ(tappa_kv_cache_set_length(c, 0, HELD, &err), TAPPA_OK);
+        }
+        uint64_t before = dev->dispatches;
+        CHECK_INT_EQ(tappa_kv_cache_append_rope(a, 0, tk, tv, &p, &err), TAPPA_OK);
+        CHECK_INT_EQ(dev->dispatches - before, dt ? 2 : 1);
+        CHECK_INT_EQ(tappa_rope(tk, rk, &p, &err), TAPPA_OK);
+        CHECK_INT_EQ(tappa_kv_cache_append(b, 0, rk, tv, &err), TAPPA_OK);
+        CHECK_INT_EQ(tappa_kv_cache_length(a, 0), HELD + T);
+        double worst = 0;
+        for (int part = 0; part < 2; part++) {
+            const tappa_tensor *x = part ? tappa_kv_cache_values(a, 0) : tappa_kv_cache_keys(a, 0);
+            const tappa_tensor *y = part ? tappa_kv_cache_values(b, 0) : tappa_kv_cache_keys(b, 0);
+            size_t n = HKV * CAP * D;
+            if (type == TAPPA_F16) {
+                static uint16_t hx[HKV * CAP * D], hy[HKV * CAP * D];
+                CHECK_INT_EQ(tappa_tensor_download(x, hx, sizeof hx, &err), TAPPA_OK);
+                CHECK_INT_EQ(tappa_tensor_download(y, hy, sizeof hy, &err), TAPPA_OK);
+                for (size_t i = 0; i < n; i++) {
+                    fused[i] = tappa_f16_to_f32(hx[i]);
+                    apart[i] = tappa_f16_to_f32(hy[i]);
+                }
+            } else {
+                CHECK_INT_EQ(tappa_tensor_download(x, fused, sizeof fused, &err), TAPPA_OK);
+                CHECK_INT_EQ(tappa_tensor_download(y, apart, sizeof apart, &err), TAPPA_OK);
+            }
+            for (size_t i = 0; i < n; i++) {
+                size_t pos = i / D % CAP;
+                double gap = fabs((double)fused[i] - apart[i]) / (1 + fabs((double)apart[i]));
+                if (!(gap <= worst)) worst = gap; /* NaN stays */
+                if (pos < HELD || pos >= HELD + T) CHECK(fused[i] == 1.0f); /* untouched rows */
+            }
+        }
+        CHECK(worst < 1e-6);
+        printf("kv append with rope, %s: %s, %.1e from rope then append\n", dt ? "f16" : "f32",
+               dt ? "rope then append" : "one dispatch", worst);
+        tappa_kv_cache_destroy(&a);
+        tappa_kv_cache_destroy(&b);
+        tappa_tensor_destroy(&tk);
+        tappa_tensor_destroy(&tv);
+        tappa_tensor_destroy(&rk);
+    }
+    check_no_validation(ctx);
+    tappa_context_destroy(&ctx);
+}
+
 static void test_rmsnorm_slices(rng *r)
 {
     tappa_context *ctx = open_device(0);
@@ -909,6 +983,7 @@ int main(void)
     test_prefill_paths(&r);
     test_matvec_paths(&r);
     test_kv_append(&r);
+    test_kv_append_rope(&r);
     test_rmsnorm_slices(&r);
     test_matvec_swiglu_fused(&r);
     test_flushed_recording(&r);

@@ -5,6 +5,7 @@
 #ifndef TAPPA_KV_CACHE_H
 #define TAPPA_KV_CACHE_H
 
+#include "tappa/ops.h"
 #include "tappa/tensor.h"
 
 #ifdef __cplusplus
@@ -37,6 +38,14 @@ tappa_status tappa_kv_cache_set_length(tappa_kv_cache *cache, int layer, int64_t
  * copied on the device to positions length..length+t-1 of each head. */
 tappa_status tappa_kv_cache_append(tappa_kv_cache *cache, int layer, const tappa_tensor *k,
                                    const tappa_tensor *v, tappa_error *err);
+/* The same with K rotated on the way in, as tappa_rope rotates it: row i of
+ * each head at position params->pos_offset + i (a token's position, which
+ * a compressed layer's length no longer is); k itself is left as it was.
+ * One step on a Vulkan device with f32 rows (no RoPE step for K, and no
+ * barrier before the append), RoPE then the append otherwise. */
+tappa_status tappa_kv_cache_append_rope(tappa_kv_cache *cache, int layer, const tappa_tensor *k,
+                                        const tappa_tensor *v, const tappa_rope_params *params,
+                                        tappa_error *err);
 
 /* Decode attention of one new token against a layer of the cache: q [Hq, 1, D]
  * f32 (post-RoPE), out [Hq, 1, D] f32, lse [Hq, 1] f32 or NULL. The new

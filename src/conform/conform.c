@@ -12,7 +12,7 @@
 
 const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_stats", "attention",
                                     "token_scores", "topk", "kv_compact", "row_sums", "block_influence",
-                                    "matvec", "matvec_swiglu", "rmsnorm", "swiglu", "attention_rows", "pattern_profiles",
+                                    "matvec", "matvec_swiglu", "rmsnorm", "swiglu", "kv_append_rope", "attention_rows", "pattern_profiles",
                                     "rope_energy", NULL };
 
 /* Tolerances of SPEC.md. */
@@ -194,6 +194,71 @@ static tappa_status case_rope(tappa_context *ctx, rng *r, tappa_dtype dt, int64_
     const unary_op op = { run_rope, ref_rope, &p };
     tappa_status st = check_unary(ctx, dt, 3, shape, x, &op, res, err);
     free(x);
+    return st;
+}
+
+/* tappa_kv_cache_append_rope after held plain rows: the layer read back
+ * against those rows, then the new K rotated by the reference at
+ * p.pos_offset + i (not at held + i: a compressed layer holds fewer rows than
+ * its position) and the new V as given; the read poisoned first. */
+static tappa_status case_kv_append_rope(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t hkv, int64_t t,
+                                        int64_t d, int64_t held, tappa_rope_params p, conform_result *res,
+                                        tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "hkv=%lld t=%lld d=%lld held=%lld %s pos=%lld", (long long)hkv,
+             (long long)t, (long long)d, (long long)held, p.layout == TAPPA_ROPE_INTERLEAVED ? "interleaved" : "half",
+             (long long)p.pos_offset);
+    res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_F32;
+    int64_t n = held + t, old_s[3] = { hkv, held, d }, new_s[3] = { hkv, t, d }, all_s[3] = { hkv, n, d };
+    double *old_k = doubles((size_t)(hkv * held * d)), *old_v = doubles((size_t)(hkv * held * d));
+    double *k = doubles((size_t)(hkv * t * d)), *v = doubles((size_t)(hkv * t * d));
+    double *rot = doubles((size_t)(hkv * t * d)), *want_k = doubles((size_t)(hkv * n * d)),
+           *want_v = doubles((size_t)(hkv * n * d));
+    tappa_kv_cache *cache = NULL;
+    tappa_tensor *tok = NULL, *tov = NULL, *tk = NULL, *tv = NULL, *rk = NULL, *rv = NULL;
+    tappa_status st = (!old_k || !old_v || !k || !v || !rot || !want_k || !want_v)
+                          ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    for (int64_t i = 0; !st && i < hkv * held * d; i++) {
+        old_k[i] = rng_normal(r);
+        old_v[i] = rng_normal(r);
+    }
+    for (int64_t i = 0; !st && i < hkv * t * d; i++) {
+        k[i] = rng_normal(r);
+        v[i] = rng_normal(r);
+    }
+    if (!st) st = tappa_kv_cache_create(ctx, 2, hkv, n + 3, d, dt, &cache, err);
+    if (!st && held) st = tensor_from_doubles(ctx, dt, 3, old_s, old_k, &tok, err);
+    if (!st && held) st = tensor_from_doubles(ctx, dt, 3, old_s, old_v, &tov, err);
+    if (!st && held) st = tappa_kv_cache_append(cache, 1, tok, tov, err);
+    if (!st) st = tensor_from_doubles(ctx, dt, 3, new_s, k, &tk, err);
+    if (!st) st = tensor_from_doubles(ctx, dt, 3, new_s, v, &tv, err);
+    if (!st) {
+        double t0 = clock_ms();
+        st = tappa_kv_cache_append_rope(cache, 1, tk, tv, &p, err);
+        res->ms = clock_ms() - t0;
+    }
+    if (!st) st = poisoned(ctx, dt, 3, all_s, &rk, err);
+    if (!st) st = poisoned(ctx, dt, 3, all_s, &rv, err);
+    if (!st) st = tappa_kv_cache_read_layer(cache, 1, rk, rv, err);
+    if (!st) {
+        tappa_ref_rope(k, rot, (size_t)hkv, (size_t)t, (size_t)d, &p);
+        for (int64_t h = 0; h < hkv; h++) {
+            size_t to = (size_t)(h * n * d), a = (size_t)(held * d), b = (size_t)(t * d);
+            memcpy(want_k + to, old_k + h * a, a * sizeof *want_k);
+            memcpy(want_v + to, old_v + h * a, a * sizeof *want_v);
+            memcpy(want_k + to + a, rot + h * b, b * sizeof *want_k);
+            memcpy(want_v + to + a, v + h * b, b * sizeof *want_v);
+        }
+        double ek, ev;
+        st = compare(rk, want_k, &ek, err);
+        if (!st) st = compare(rv, want_v, &ev, err);
+        res->error = ek > ev || isnan(ek) ? ek : ev;
+        res->segments = 1;
+    }
+    tappa_kv_cache_destroy(&cache);
+    tappa_tensor *ts[] = { tok, tov, tk, tv, rk, rv };
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) tappa_tensor_destroy(&ts[i]);
+    free(old_k); free(old_v); free(k); free(v); free(rot); free(want_k); free(want_v);
     return st;
 }
 
@@ -1115,6 +1180,16 @@ static const conform_case cases[] = {
     { "rmsnorm", TAPPA_F32, 3, 3584, 0, 0, 0, { 0 }, 0, false, { 0 } },
     { "swiglu", TAPPA_F32, 14336, 0, 0, 0, 0, { 0 }, 0, false, { 0 } },
     { "swiglu", TAPPA_F32, 1001, 0, 0, 0, 0, { 0 }, 0, false, { 0 } },
+    /* kv_append_rope: hkv, t, d, held. A Llama-3-8B decode step at a
+     * compressed layer's length; a prompt chunk; the bundled model's heads,
+     * interleaved; one head from an empty layer at position 0. */
+#define KV_APPEND_ROPE(dt)                                                                         \
+    { "kv_append_rope", dt, 8, 1, 128, 300, 0, HALF(500000, 1000), 0, false, { 0 } },               \
+    { "kv_append_rope", dt, 8, 8, 128, 40, 0, HALF(500000, 70000), 0, false, { 0 } },               \
+    { "kv_append_rope", dt, 2, 3, 64, 17, 0, INTER(10000, 17), 0, false, { 0 } },                   \
+    { "kv_append_rope", dt, 1, 5, 80, 0, 0, { TAPPA_ROPE_HALF, 10000, 0, NULL, 2 }, 0, false, { 0 } }
+    KV_APPEND_ROPE(TAPPA_F32),
+    KV_APPEND_ROPE(TAPPA_F16),
     /* K and V of 140 MiB (f32): above the 128 MiB binding minimum, both paths. */
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 2, 2, 16, 140000, 128, true, false } },
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 4, 2, 1, 140000, 128, true, true } },
@@ -1143,6 +1218,8 @@ static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
     if (!strcmp(c->op, "block_influence")) return case_block_influence(ctx, r, c->dtype, c->a, c->b, res, err);
     if (!strcmp(c->op, "rmsnorm")) return case_rmsnorm(ctx, r, c->a, c->b, res, err);
     if (!strcmp(c->op, "swiglu")) return case_swiglu(ctx, r, c->a, res, err);
+    if (!strcmp(c->op, "kv_append_rope"))
+        return case_kv_append_rope(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->rope, res, err);
     if (!strcmp(c->op, "matvec")) return case_matvec(ctx, r, c->a, c->b, c->c, c->d, c->variant, res, err);
     if (!strcmp(c->op, "matvec_swiglu")) return case_matvec_swiglu(ctx, r, c->a, c->b, c->c, c->d, res, err);
     if (!strcmp(c->op, "token_scores"))

@@ -1,5 +1,6 @@
 /* The per-layer KV cache: [Hkv][capacity][D] K and V tensors and lengths. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops_internal.h"
 
@@ -102,37 +103,49 @@ typedef struct append_args {
     const tappa_tensor *k, *v;
     size_t t;      /* positions to append */
     size_t stride; /* positions between heads in k and v */
+    /* K rotated on the way in (kv_append's ROPE variant), or table NULL */
+    const tappa_tensor *table;
+    bool interleaved;
+    uint32_t table_pos; /* table position of row 0 */
 } append_args;
 
-/* All heads' new rows in one kv_append dispatch, where the sources and the
- * layer's cache each lie in one binding and rows are whole 32-bit words;
- * false (nothing recorded) otherwise: a cache longer than one binding holds
- * takes the copies. */
-static bool append_dispatch(const append_args *a, size_t at, tappa_status *st, tappa_error *err)
+/* Whether one kv_append dispatch takes all heads' new rows: the sources and
+ * the layer's cache each in one binding, rows of whole 32-bit words, and for
+ * the rotating variant f32 rows and a table in one binding. A cache longer
+ * than one binding holds takes the copies (which check and report what does
+ * not fit). */
+static bool append_fits(const append_args *a)
+{
+    tappa_kv_cache *c = a->c;
+    const tappa_tensor *ck = c->k[a->layer], *cv = c->v[a->layer];
+    size_t d = (size_t)c->d, esize = tappa_dtype_bytes(ck->dtype);
+    size_t src_span = (((size_t)c->hkv - 1) * a->stride + a->t) * d;
+    if (a->table && (ck->dtype != TAPPA_F32 || d % 2 || a->table->n_segments != 1)) return false;
+    return c->ctx->vk && (d * esize) % 4 == 0 && a->k->dtype == ck->dtype && a->v->dtype == cv->dtype &&
+           a->k->numel >= src_span && a->v->numel >= src_span && a->k->n_segments == 1 && a->v->n_segments == 1 &&
+           ck->n_segments == 1 && cv->n_segments == 1;
+}
+
+/* The kv_append dispatch of append_fits' case, at position at. */
+static tappa_status append_dispatch(const append_args *a, size_t at, tappa_error *err)
 {
     tappa_kv_cache *c = a->c;
     tvk_device *dev = c->ctx->vk;
     tappa_tensor *ck = c->k[a->layer], *cv = c->v[a->layer];
     size_t t = a->t, d = (size_t)c->d, cap = (size_t)c->capacity, heads = (size_t)c->hkv;
-    size_t esize = tappa_dtype_bytes(ck->dtype);
-    size_t src_span = ((heads - 1) * a->stride + t) * d;
-    if ((d * esize) % 4 || a->k->dtype != ck->dtype || a->v->dtype != cv->dtype || a->k->numel < src_span ||
-        a->v->numel < src_span || a->k->n_segments != 1 || a->v->n_segments != 1 || ck->n_segments != 1 ||
-        cv->n_segments != 1)
-        return false; /* the copies check and report what does not fit */
-    uint32_t wg = op_workgroup_size(dev);
+    size_t words = tappa_dtype_bytes(ck->dtype) * d / 4; /* per row */
+    uint32_t spec[2] = { op_workgroup_size(dev), a->table != NULL };
     tvk_pipeline *p;
-    *st = tvk_pipeline_get(dev, SHADER(kv_append), 4, &wg, 1, &p, err);
-    if (*st) return true;
-    tvk_binding b[4] = { tensor_binding(a->k, 0), tensor_binding(a->v, 0), tensor_binding(ck, 0),
-                         tensor_binding(cv, 0) };
-    /* In 32-bit words: elements * esize / 4. */
-    uint32_t push[5] = { (uint32_t)(t * d * esize / 4), (uint32_t)heads, (uint32_t)(a->stride * d * esize / 4),
-                         (uint32_t)(at * d * esize / 4), (uint32_t)(cap * d * esize / 4) };
+    tappa_status st = tvk_pipeline_get(dev, SHADER(kv_append), 5, spec, 2, &p, err);
+    if (st) return st;
+    tvk_binding b[5] = { tensor_binding(a->k, 0), tensor_binding(a->v, 0), tensor_binding(ck, 0),
+                         tensor_binding(cv, 0), tensor_binding(a->table ? a->table : a->k, 0) };
+    uint32_t push[8] = { (uint32_t)(a->table ? t * d / 2 : t * words), (uint32_t)heads, (uint32_t)(a->stride * words),
+                         (uint32_t)(at * words), (uint32_t)(cap * words), (uint32_t)(d / 2), a->interleaved,
+                         a->table_pos };
     uint32_t gx, gy;
-    tvk_grid(dev, ((uint64_t)push[0] * heads + wg - 1) / wg, &gx, &gy);
-    *st = tvk_dispatch(dev, p, b, push, sizeof push, gx, gy, 1, err);
-    return true;
+    tvk_grid(dev, ((uint64_t)push[0] * heads + spec[0] - 1) / spec[0], &gx, &gy);
+    return tvk_dispatch(dev, p, b, push, sizeof push, gx, gy, 1, err);
 }
 
 static tappa_status record_append(void *p, tappa_error *err)
@@ -142,7 +155,7 @@ static tappa_status record_append(void *p, tappa_error *err)
     size_t t = a->t, d = (size_t)c->d, cap = (size_t)c->capacity;
     size_t at = (size_t)c->length[a->layer];
     tappa_status st = TAPPA_OK;
-    if (c->ctx->vk && append_dispatch(a, at, &st, err)) return st;
+    if (append_fits(a)) return append_dispatch(a, at, err);
     for (size_t h = 0; h < (size_t)c->hkv && !st; h++) {
         st = tensor_copy_range(a->k, h * a->stride * d, c->k[a->layer], (h * cap + at) * d, t * d, err);
         if (!st) st = tensor_copy_range(a->v, h * a->stride * d, c->v[a->layer], (h * cap + at) * d, t * d, err);
@@ -154,14 +167,35 @@ tappa_status kv_cache_append_record(tappa_kv_cache *c, int layer, const tappa_te
                                     int64_t t, tappa_error *err)
 {
     if (c->length[layer] + t > c->capacity) return tappa_fail(err, TAPPA_ERR_LIMIT, "kv cache: layer %d is full", layer);
-    append_args args = { c, layer, k, v, (size_t)t, (size_t)k->shape[1] };
+    append_args args = { c, layer, k, v, (size_t)t, (size_t)k->shape[1], NULL, false, 0 };
     tappa_status st = record_append(&args, err);
     if (!st) c->length[layer] += t;
     return st;
 }
 
-tappa_status tappa_kv_cache_append(tappa_kv_cache *c, int layer, const tappa_tensor *k,
-                                   const tappa_tensor *v, tappa_error *err)
+bool kv_cache_append_rope_fits(const tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
+                               int64_t t, const tappa_tensor *table)
+{
+    append_args args = { (tappa_kv_cache *)c, layer, k, v, (size_t)t, (size_t)k->shape[1], table, false, 0 };
+    return append_fits(&args);
+}
+
+tappa_status kv_cache_append_rope_record(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
+                                         int64_t t, const tappa_tensor *table, bool interleaved, uint32_t table_pos,
+                                         tappa_error *err)
+{
+    if (c->length[layer] + t > c->capacity) return tappa_fail(err, TAPPA_ERR_LIMIT, "kv cache: layer %d is full", layer);
+    append_args args = { c, layer, k, v, (size_t)t, (size_t)k->shape[1], table, interleaved, table_pos };
+    if (!append_fits(&args))
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "kv cache: no rotating append for these tensors");
+    tappa_status st = append_dispatch(&args, (size_t)c->length[layer], err);
+    if (!st) c->length[layer] += t;
+    return st;
+}
+
+/* What tappa_kv_cache_append and tappa_kv_cache_append_rope take. */
+static tappa_status check_append(const tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
+                                 tappa_error *err)
 {
     tappa_status st = check_layer(c, layer, err);
     if (st) return st;
@@ -177,10 +211,47 @@ tappa_status tappa_kv_cache_append(tappa_kv_cache *c, int layer, const tappa_ten
         return tappa_fail(err, TAPPA_ERR_LIMIT, "kv cache: layer %d is full (%lld + %lld > %lld)",
                           layer, (long long)c->length[layer], (long long)k->shape[1],
                           (long long)c->capacity);
-    append_args args = { c, layer, k, v, (size_t)k->shape[1], (size_t)k->shape[1] };
+    return TAPPA_OK;
+}
+
+tappa_status tappa_kv_cache_append(tappa_kv_cache *c, int layer, const tappa_tensor *k,
+                                   const tappa_tensor *v, tappa_error *err)
+{
+    tappa_status st = check_append(c, layer, k, v, err);
+    if (st) return st;
+    append_args args = { c, layer, k, v, (size_t)k->shape[1], (size_t)k->shape[1], NULL, false, 0 };
     st = c->ctx->backend == TAPPA_BACKEND_CPU ? record_append(&args, err)
                                               : op_submit(c->ctx->vk, record_append, &args, err);
     if (!st) c->length[layer] += k->shape[1];
+    return st;
+}
+
+tappa_status tappa_kv_cache_append_rope(tappa_kv_cache *c, int layer, const tappa_tensor *k,
+                                        const tappa_tensor *v, const tappa_rope_params *params,
+                                        tappa_error *err)
+{
+    tappa_status st = check_append(c, layer, k, v, err);
+    if (st) return st;
+    if (c->d % 2)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "kv cache: RoPE needs an even head dim, got %lld",
+                          (long long)c->d);
+    tappa_tensor *table = NULL, *rotated = NULL;
+    int64_t t = k->shape[1];
+    append_args args = { c, layer, k, v, (size_t)t, (size_t)t, NULL, params->layout == TAPPA_ROPE_INTERLEAVED, 0 };
+    if (c->ctx->backend != TAPPA_BACKEND_CPU) st = rope_table_create(c->ctx, t, c->d, params, &table, err);
+    args.table = table;
+    if (!st && table && append_fits(&args)) {
+        st = op_submit(c->ctx->vk, record_append, &args, err);
+        if (!st) c->length[layer] += t;
+    } else if (!st) {
+        /* No rotating dispatch here (the CPU, f16 rows, a cache past one
+         * binding): RoPE into a copy of k, then the plain append. */
+        st = tappa_tensor_create(c->ctx, k->dtype, 3, k->shape, &rotated, err);
+        if (!st) st = tappa_rope(k, rotated, params, err);
+        if (!st) st = tappa_kv_cache_append(c, layer, rotated, v, err);
+    }
+    tappa_tensor_destroy(&table);
+    tappa_tensor_destroy(&rotated);
     return st;
 }
 

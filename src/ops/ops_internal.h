@@ -73,6 +73,14 @@ tappa_status swiglu_record(const tappa_tensor *gate, const tappa_tensor *up, tap
 typedef struct tappa_kv_cache tappa_kv_cache;
 tappa_status kv_cache_append_record(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
                                     int64_t t, tappa_error *err);
+/* The same with K rotated by table (rope_table_create's) from table position
+ * table_pos, in one kv_append dispatch: whether that dispatch takes these
+ * tensors, and its record step (TAPPA_ERR_UNSUPPORTED where it does not). */
+bool kv_cache_append_rope_fits(const tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
+                               int64_t t, const tappa_tensor *table);
+tappa_status kv_cache_append_rope_record(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
+                                         int64_t t, const tappa_tensor *table, bool interleaved, uint32_t table_pos,
+                                         tappa_error *err);
 typedef struct tappa_matrix tappa_matrix;
 /* The first `tokens` rows of x; y token-major with y_stride floats a token (0:
  * rows), or with head_dim > 0 head-major [rows / head_dim, y_stride, head_dim]. */
