@@ -48,12 +48,17 @@ static inline tvk_binding tensor_binding(const tappa_tensor *t, size_t seg)
     return (tvk_binding){ &s->buf, 0, (VkDeviceSize)(s->count * tappa_dtype_bytes(t->dtype)) };
 }
 
-/* Copy count elements from src[src_first..] to dst[dst_first..] (same dtype).
- * CPU: at once. Vulkan: recorded into the open recording, split wherever
- * either tensor changes segment. */
+/* A Vulkan tensor in host-visible memory: uploads and downloads are memcpy
+ * (no submission), and a recording copies it to or from device tensors; for
+ * the few rows a decode step moves each way. */
+tappa_status tensor_create_mapped(tappa_context *ctx, tappa_dtype dtype, int ndim, const int64_t *shape,
+                                  tappa_tensor **out, tappa_error *err);
 /* Elements [first, first + count) of t from or to host memory. */
 tappa_status tensor_upload_range(tappa_tensor *t, size_t first, size_t count, const void *host, tappa_error *err);
 tappa_status tensor_download_range(const tappa_tensor *t, size_t first, size_t count, void *host, tappa_error *err);
+/* Copy count elements from src[src_first..] to dst[dst_first..] (same dtype).
+ * CPU: at once. Vulkan: recorded into the open recording, split wherever
+ * either tensor changes segment. */
 tappa_status tensor_copy_range(const tappa_tensor *src, size_t src_first, tappa_tensor *dst,
                                size_t dst_first, size_t count, tappa_error *err);
 

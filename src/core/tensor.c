@@ -35,7 +35,8 @@ static tappa_status split_unit(const tappa_tensor *t, uint64_t limit, size_t *un
     return TAPPA_OK;
 }
 
-static tappa_status create_segments(tappa_tensor *t, tappa_error *err)
+/* mapped: in host-visible memory (the device's staging memory type). */
+static tappa_status create_segments(tappa_tensor *t, bool mapped, tappa_error *err)
 {
     tvk_device *dev = t->ctx->vk;
     size_t esize = tappa_dtype_bytes(t->dtype);
@@ -54,14 +55,14 @@ static tappa_status create_segments(tappa_tensor *t, tappa_error *err)
         s->count = t->numel - s->first < seg_elems ? t->numel - s->first : seg_elems;
         /* Round up to 4 bytes: f16 tensors are filled and copied as 32-bit words. */
         VkDeviceSize bytes = ((VkDeviceSize)s->count * esize + 3) & ~(VkDeviceSize)3;
-        st = tvk_buffer_create(dev, bytes, false, &s->buf, err);
+        st = tvk_buffer_create(dev, bytes, mapped, &s->buf, err);
         if (st) return st;
     }
     return TAPPA_OK;
 }
 
-tappa_status tappa_tensor_create(tappa_context *ctx, tappa_dtype dtype, int ndim,
-                                 const int64_t *shape, tappa_tensor **out, tappa_error *err)
+static tappa_status create(tappa_context *ctx, tappa_dtype dtype, int ndim, const int64_t *shape, bool mapped,
+                           tappa_tensor **out, tappa_error *err)
 {
     *out = NULL;
     if (!ctx) return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "tensor without a context");
@@ -84,7 +85,7 @@ tappa_status tappa_tensor_create(tappa_context *ctx, tappa_dtype dtype, int ndim
         t->n_segments = 1;
         t->unit = t->numel;
     } else {
-        st = create_segments(t, err);
+        st = create_segments(t, mapped, err);
     }
     if (st) {
         tappa_tensor_destroy(&t);
@@ -92,6 +93,18 @@ tappa_status tappa_tensor_create(tappa_context *ctx, tappa_dtype dtype, int ndim
     }
     *out = t;
     return TAPPA_OK;
+}
+
+tappa_status tappa_tensor_create(tappa_context *ctx, tappa_dtype dtype, int ndim,
+                                 const int64_t *shape, tappa_tensor **out, tappa_error *err)
+{
+    return create(ctx, dtype, ndim, shape, false, out, err);
+}
+
+tappa_status tensor_create_mapped(tappa_context *ctx, tappa_dtype dtype, int ndim, const int64_t *shape,
+                                  tappa_tensor **out, tappa_error *err)
+{
+    return create(ctx, dtype, ndim, shape, true, out, err);
 }
 
 void tappa_tensor_destroy(tappa_tensor **pt)

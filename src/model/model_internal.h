@@ -42,6 +42,10 @@ typedef struct vk_session {
     tappa_tensor *gate, *up;      /* [VK_CHUNK, F] */
     tappa_tensor *logits;         /* [VK_CHUNK, V] */
     tappa_tensor *rope_table;     /* positions 0 .. capacity + VK_CHUNK */
+    /* Host-visible [VK_CHUNK, E] and [VK_CHUNK, V] where device tensors are
+     * not mapped (NULL where they are): a chunk's embedding rows and logits
+     * are copied in and out by its own submission, not by one each. */
+    tappa_tensor *x_in, *logits_out;
     /* Tracing: one chunk's states, copied out during the chunk and read back after it. */
     tappa_tensor *t_hidden;       /* [layers + 1, VK_CHUNK, E] */
     tappa_tensor *t_qpre, *t_q;   /* [layers, H, VK_CHUNK, D] */

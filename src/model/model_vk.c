@@ -110,6 +110,8 @@ tappa_status session_vk_create(tappa_session *s, tappa_error *err)
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, fs, &d->gate, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, fs, &d->up, err);
     if (!st) st = tappa_tensor_create(ctx, TAPPA_F32, 2, vs, &d->logits, err);
+    if (!st && !ctx->vk->tensor_memory_mapped) st = tensor_create_mapped(ctx, TAPPA_F32, 2, xs, &d->x_in, err);
+    if (!st && !ctx->vk->tensor_memory_mapped) st = tensor_create_mapped(ctx, TAPPA_F32, 2, vs, &d->logits_out, err);
     /* Unused rows of a short chunk are rotated too: the table reaches past the cache. */
     tappa_rope_params rp = rope_params(m);
     if (!st) st = rope_table_create(ctx, s->cap + C, D, &rp, &d->rope_table, err);
@@ -124,7 +126,7 @@ void session_vk_free(tappa_session *s)
     if (!d) return;
     tappa_kv_cache_destroy(&d->cache);
     tappa_tensor *ts[] = { d->x, d->h, d->q, d->k, d->v, d->lse1, d->att, d->gate, d->up, d->logits,
-                           d->rope_table, d->t_hidden, d->t_qpre, d->t_q, d->t_k, d->t_v };
+                           d->rope_table, d->x_in, d->logits_out, d->t_hidden, d->t_qpre, d->t_q, d->t_k, d->t_v };
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) tappa_tensor_destroy(&ts[i]);
     free(d);
     s->dev = NULL;
@@ -189,6 +191,7 @@ typedef struct chunk_args {
     int64_t pos; /* position of the chunk's first token */
     uint32_t t;  /* tokens in the chunk, 1..VK_CHUNK */
     bool logits;
+    bool all_logits; /* every token's, else the last one's */
 } chunk_args;
 
 /* The end of a step of the forward pass: its GPU time is the stage named
@@ -230,7 +233,11 @@ static tappa_status record_chunk(void *p, tappa_error *err)
     uint32_t t = a->t, D = (uint32_t)in->head_dim, C = VK_CHUNK;
     tappa_status st = TAPPA_OK;
     bool trace = s->tracing;
-    size_t E = (size_t)in->embd, qn = d->q->numel, kn = d->k->numel;
+    size_t E = (size_t)in->embd, V = (size_t)in->vocab, qn = d->q->numel, kn = d->k->numel;
+    if (d->x_in) {
+        st = tensor_copy_range(d->x_in, 0, d->x, 0, t * E, err);
+        done(dev, "embedding rows in");
+    }
     for (int l = 0; l < in->layers && !st; l++) {
         const vk_layer *w = &m->dev->layers[l];
         if (trace) st = tensor_copy_range(d->x, 0, d->t_hidden, (size_t)l * C * E, C * E, err);
@@ -245,16 +252,25 @@ static tappa_status record_chunk(void *p, tappa_error *err)
             if (!st) st = tensor_copy_range(d->v, 0, d->t_v, (size_t)l * kn, kn, err);
             done(dev, "trace copies");
         }
-        if (!st) st = rope_record(d->q, d->q, d->rope_table, &rp, (uint32_t)a->pos, err);
-        if (!st) st = rope_record(d->k, d->k, d->rope_table, &rp, (uint32_t)a->pos, err);
-        done(dev, "rope");
-        if (trace && !st) {
-            st = tensor_copy_range(d->q, 0, d->t_q, (size_t)l * qn, qn, err);
-            if (!st) st = tensor_copy_range(d->k, 0, d->t_k, (size_t)l * kn, kn, err);
-        }
         int64_t held = tappa_kv_cache_length(d->cache, l); /* fewer than pos once compressed */
-        if (!st) st = kv_cache_append_record(d->cache, l, d->k, d->v, t, err);
-        done(dev, "kv-cache append");
+        if (!trace && kv_cache_append_rope_fits(d->cache, l, d->k, d->v, t, d->rope_table)) {
+            /* K rotated as it is appended: one step, one barrier. */
+            if (!st) st = rope_record(d->q, d->q, d->rope_table, &rp, (uint32_t)a->pos, err);
+            if (!st)
+                st = kv_cache_append_rope_record(d->cache, l, d->k, d->v, t, d->rope_table,
+                                                 rp.layout == TAPPA_ROPE_INTERLEAVED, (uint32_t)a->pos, err);
+            done(dev, "rope and kv-cache append");
+        } else { /* tracing reads the rotated K */
+            if (!st) st = rope_record(d->q, d->q, d->rope_table, &rp, (uint32_t)a->pos, err);
+            if (!st) st = rope_record(d->k, d->k, d->rope_table, &rp, (uint32_t)a->pos, err);
+            done(dev, "rope");
+            if (trace && !st) {
+                st = tensor_copy_range(d->q, 0, d->t_q, (size_t)l * qn, qn, err);
+                if (!st) st = tensor_copy_range(d->k, 0, d->t_k, (size_t)l * kn, kn, err);
+            }
+            if (!st) st = kv_cache_append_record(d->cache, l, d->k, d->v, t, err);
+            done(dev, "kv-cache append");
+        }
         if (!st) st = record_attention(d, dev, l, held, t, in->heads, in->head_dim, err);
         if (!st) st = matvec_record(w->o, d->att, t, NULL, true, d->x, 0, 0, err);
         done(dev, "output projection");
@@ -283,6 +299,11 @@ static tappa_status record_chunk(void *p, tappa_error *err)
         done(dev, "output norm");
         if (!st) st = matvec_record(m->dev->output, d->h, t, NULL, false, d->logits, 0, 0, err);
         tvk_stage(dev, "lm head");
+        if (d->logits_out) {
+            size_t first = a->all_logits ? 0 : V * (t - 1);
+            tvk_barrier(dev);
+            if (!st) st = tensor_copy_range(d->logits, first, d->logits_out, first, V * t - first, err);
+        }
     }
     return st;
 }
@@ -298,11 +319,13 @@ tappa_status forward_vk(tappa_session *s, const int32_t *ids, size_t n, bool all
         uint32_t t = (uint32_t)(n - done < VK_CHUNK ? n - done : VK_CHUNK);
         bool last = done + t == n, want = all_logits || last;
         for (uint32_t i = 0; i < t; i++) weight_row(&m->embd, ids[done + i], rows + i * E);
-        st = tensor_upload_range(s->dev->x, 0, E * t, rows, err);
-        chunk_args a = { s, s->len, t, want };
+        vk_session *d = s->dev;
+        st = tensor_upload_range(d->x_in ? d->x_in : d->x, 0, E * t, rows, err);
+        chunk_args a = { s, s->len, t, want, all_logits };
         if (!st) st = op_submit(m->ctx->vk, record_chunk, &a, err);
-        if (!st && all_logits) st = tensor_download_range(s->dev->logits, 0, V * t, logits + done * V, err);
-        else if (!st && last) st = tensor_download_range(s->dev->logits, V * (t - 1), V, logits, err);
+        tappa_tensor *out = d->logits_out ? d->logits_out : d->logits;
+        if (!st && all_logits) st = tensor_download_range(out, 0, V * t, logits + done * V, err);
+        else if (!st && last) st = tensor_download_range(out, V * (t - 1), V, logits, err);
         if (!st && s->tracing) st = read_trace(s, t, err);
         for (int l = 0; l < m->info.layers && !st; l++) s->kv_len[l] = tappa_kv_cache_length(s->dev->cache, l);
         if (!st) {
