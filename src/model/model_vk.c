@@ -185,6 +185,14 @@ static tappa_status read_trace(tappa_session *s, uint32_t t, tappa_error *err)
 /* Layers recorded per submission of a chunk (a Llama-3-8B decode step
  * records for about 1 ms, idle GPU time when it is submitted in one piece). */
 #define FLUSH_LAYERS 4
+/* 1: the MLP's gate and up through matvec_swiglu where it fits, one step
+ * instead of the two products (side by side) and the SwiGLU step. Alone it
+ * is faster (H200, f16 14336 x 4096: 65 us against 2 x 37 us), but in a
+ * Llama-3-8B decode step gate, up, SwiGLU and down took 3.77 ms against
+ * 3.66 (and 3.72 with 2 loads in flight a row): not on by default. */
+#ifndef MODEL_FUSED_MLP
+#define MODEL_FUSED_MLP 0
+#endif
 
 typedef struct chunk_args {
     tappa_session *s;
@@ -276,7 +284,7 @@ static tappa_status record_chunk(void *p, tappa_error *err)
         done(dev, "output projection");
         if (!st) st = rmsnorm_record(d->x, w->ffn_norm, in->eps, d->h, err);
         done(dev, "mlp norm");
-        if (matvec_swiglu_fits(w->gate, w->up, t)) { /* one pass, no SwiGLU step */
+        if (MODEL_FUSED_MLP && matvec_swiglu_fits(w->gate, w->up, t)) { /* one pass, no SwiGLU step */
             if (!st) st = matvec_swiglu_record(w->gate, w->up, d->h, t, d->gate, err);
             done(dev, "gate and up projections, swiglu");
         } else {
