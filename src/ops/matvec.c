@@ -11,10 +11,13 @@
 #ifndef MATVEC_SG_WG
 #define MATVEC_SG_WG 128 /* the subgroup variant's workgroup: 4 rows of 32 lanes */
 #endif
-/* The subgroup variant's loads in flight per lane and row (-DMATVEC_UNROLL=8
- * to try others). H200, f16 14336 x 4096: unroll 4 72.5% of copy, 8 69.7%. */
+/* The subgroup variant's loads in flight per lane and row (-DMATVEC_UNROLL=4
+ * to try others). H200, % of copy with unroll 2 / 4, each matrix read from
+ * memory: f16 14336 x 4096 74.9 / 73.4, 4096 x 14336 67.0 / 62.6, 4096 x 4096
+ * 51.4 / 49.8; q8_0 54.5 / 53.8; q4_0 23.9 / 5.5 (its 4 rows a subgroup
+ * took 128 registers at 4); f32 90.6 / 91.5. Unroll 8 was slower still. */
 #ifndef MATVEC_UNROLL
-#define MATVEC_UNROLL 4
+#define MATVEC_UNROLL 2
 #endif
 /* Rows per subgroup in the subgroup variant, per format (f32, f16, q8_0,
  * q4_0): the rows share each x load. H200, 14336 x 4096, % of copy with 1 /
