@@ -78,6 +78,65 @@ static void test_tensors_and_errors(void)
     tappa_context_destroy(&ctx);
 }
 
+/* The fused ops refuse what their unfused parts refuse, in one line each,
+ * and a refused append leaves the layer as it was. */
+static void test_fused_op_errors(void)
+{
+    tappa_error err = { 0 };
+    tappa_context *ctx = NULL;
+    tappa_context_params p = TAPPA_CONTEXT_PARAMS_DEFAULT;
+    p.device = "cpu";
+    CHECK_INT_EQ(tappa_context_create(&p, &ctx, &err), TAPPA_OK);
+    static float w[16 * 32];
+    tappa_matrix *g = NULL, *u = NULL, *wide = NULL;
+    CHECK_INT_EQ(tappa_matrix_create(ctx, TAPPA_GGML_F32, 16, 16, w, &g, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_matrix_create(ctx, TAPPA_GGML_F32, 16, 16, w, &u, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_matrix_create(ctx, TAPPA_GGML_F32, 16, 32, w, &wide, &err), TAPPA_OK);
+    int64_t xs[2] = { 1, 16 }, bad_xs[2] = { 1, 12 }, ys[2] = { 1, 16 };
+    tappa_tensor *x = NULL, *bad_x = NULL, *y = NULL;
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, xs, &x, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, bad_xs, &bad_x, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, ys, &y, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_fill_bits(x, 0x3f800000u, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_matvec_swiglu(g, wide, x, y, &err), TAPPA_ERR_INVALID_ARG);
+    CHECK_CONTAINS(err.message, "alike");
+    CHECK_INT_EQ(tappa_matvec_swiglu(g, u, bad_x, y, &err), TAPPA_ERR_INVALID_ARG);
+    CHECK_INT_EQ(tappa_matvec_swiglu(g, u, x, y, &err), TAPPA_OK);
+
+    tappa_kv_cache *c = NULL, *odd = NULL;
+    CHECK_INT_EQ(tappa_kv_cache_create(ctx, 1, 2, 3, 8, TAPPA_F32, &c, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_kv_cache_create(ctx, 1, 2, 3, 5, TAPPA_F32, &odd, &err), TAPPA_OK);
+    int64_t ks[3] = { 2, 2, 8 }, odd_s[3] = { 2, 1, 5 }, heads_s[3] = { 3, 1, 8 };
+    tappa_tensor *k = NULL, *ko = NULL, *kh = NULL;
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, ks, &k, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, odd_s, &ko, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, heads_s, &kh, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_fill_bits(k, 0x3f800000u, &err), TAPPA_OK);
+    tappa_rope_params rp = { TAPPA_ROPE_HALF, 10000, 5, NULL, 1 };
+    CHECK_INT_EQ(tappa_kv_cache_append_rope(odd, 0, ko, ko, &rp, &err), TAPPA_ERR_INVALID_ARG);
+    CHECK_CONTAINS(err.message, "even head dim");
+    CHECK_INT_EQ(tappa_kv_cache_append_rope(c, 0, kh, kh, &rp, &err), TAPPA_ERR_INVALID_ARG);
+    CHECK_CONTAINS(err.message, "append needs");
+    rp.base = 0.5;
+    CHECK_INT_EQ(tappa_kv_cache_append_rope(c, 0, k, k, &rp, &err), TAPPA_ERR_INVALID_ARG);
+    CHECK_CONTAINS(err.message, "RoPE base");
+    rp.base = 10000;
+    CHECK_INT_EQ(tappa_kv_cache_append_rope(c, 0, k, k, &rp, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_kv_cache_append_rope(c, 0, k, k, &rp, &err), TAPPA_ERR_LIMIT); /* 2 + 2 > 3 */
+    CHECK_CONTAINS(err.message, "full");
+    CHECK_INT_EQ(tappa_kv_cache_length(c, 0), 2);
+    CHECK_INT_EQ(tappa_kv_cache_length(odd, 0), 0);
+
+    tappa_kv_cache_destroy(&c);
+    tappa_kv_cache_destroy(&odd);
+    tappa_tensor *all[] = { x, bad_x, y, k, ko, kh };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tappa_tensor_destroy(&all[i]);
+    tappa_matrix_destroy(&g);
+    tappa_matrix_destroy(&u);
+    tappa_matrix_destroy(&wide);
+    tappa_context_destroy(&ctx);
+}
+
 static void test_conformance_on_cpu(void)
 {
     tappa_error err = { 0 };
@@ -105,6 +164,7 @@ int main(void)
 {
     test_context();
     test_tensors_and_errors();
+    test_fused_op_errors();
     test_conformance_on_cpu();
     return check_exit("test_cpu_backend");
 }

@@ -1,6 +1,5 @@
 /* The per-layer KV cache: [Hkv][capacity][D] K and V tensors and lengths. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "ops_internal.h"
 
@@ -235,6 +234,8 @@ tappa_status tappa_kv_cache_append_rope(tappa_kv_cache *c, int layer, const tapp
     if (c->d % 2)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "kv cache: RoPE needs an even head dim, got %lld",
                           (long long)c->d);
+    st = rope_check_params(params, "kv cache append", err);
+    if (st) return st;
     tappa_tensor *table = NULL, *rotated = NULL;
     int64_t t = k->shape[1];
     append_args args = { c, layer, k, v, (size_t)t, (size_t)t, NULL, params->layout == TAPPA_ROPE_INTERLEAVED, 0 };

@@ -50,6 +50,8 @@ tappa_status softmax_record(const tappa_tensor *x, tappa_tensor *y, tappa_error 
 tappa_status rope_table_create(tappa_context *ctx, int64_t n, int64_t d,
                                const tappa_rope_params *params, tappa_tensor **table,
                                tappa_error *err);
+/* The RoPE parameters every op taking them accepts (one line naming op otherwise). */
+tappa_status rope_check_params(const tappa_rope_params *params, const char *op, tappa_error *err);
 /* Token n of x takes the table's position table_pos + n (a table made once
  * for a whole context serves every decode step). */
 tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_tensor *table,

@@ -63,6 +63,13 @@ tappa_status rope_table_create(tappa_context *ctx, int64_t n, int64_t d,
     return st;
 }
 
+tappa_status rope_check_params(const tappa_rope_params *params, const char *op, tappa_error *err)
+{
+    if (!(params->base > 1.0) || params->pos_offset < 0 || params->pos_offset > ((int64_t)1 << 40))
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "%s: RoPE base must be > 1 and 0 <= pos_offset <= 2^40", op);
+    return TAPPA_OK;
+}
+
 tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_tensor *table,
                          const tappa_rope_params *params, uint32_t table_pos, tappa_error *err)
 {
@@ -115,10 +122,8 @@ tappa_status tappa_rope(const tappa_tensor *x, tappa_tensor *y, const tappa_rope
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "rope: needs [..., N, D] with D even");
     if (x->dtype == TAPPA_I32)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "rope: f32 or f16 tensors only");
-    if (!(params->base > 1.0) || params->pos_offset < 0 ||
-        params->pos_offset > ((int64_t)1 << 40))
-        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
-                          "rope: base must be > 1 and 0 <= pos_offset <= 2^40");
+    st = rope_check_params(params, "rope", err);
+    if (st) return st;
     if (x->numel > UINT32_MAX)
         return tappa_fail(err, TAPPA_ERR_LIMIT, "rope: more than 2^32 elements");
     size_t d = (size_t)x->shape[x->ndim - 1];
