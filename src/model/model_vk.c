@@ -2,10 +2,10 @@
  * once; up to VK_CHUNK tokens (a prompt in chunks, or one decode step) go
  * through one command buffer that runs all layers (RMSNorm, Q/K/V for all the
  * chunk's tokens from one read of each weight, RoPE from a table made once for
- * the session, the KV-cache append, split-K decode attention per token,
- * the output projection added to the residual, the SwiGLU MLP) and the LM
- * head, with barriers between dependent steps. Embedding rows are looked up
- * on the host. */
+ * the session (K's inside the KV-cache append), split-K decode attention per
+ * token, the output projection added to the residual, the SwiGLU MLP) and the
+ * LM head, with barriers between dependent steps. Embedding rows are looked up
+ * on the host; they and the logits go in and out in the same submission. */
 #include <stdlib.h>
 #include <string.h>
 
