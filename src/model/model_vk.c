@@ -261,15 +261,14 @@ static tappa_status record_chunk(void *p, tappa_error *err)
             done(dev, "trace copies");
         }
         int64_t held = tappa_kv_cache_length(d->cache, l); /* fewer than pos once compressed */
+        if (!st) st = rope_record(d->q, d->q, d->rope_table, &rp, (uint32_t)a->pos, err);
         if (!trace && kv_cache_append_rope_fits(d->cache, l, d->k, d->v, t, d->rope_table)) {
             /* K rotated as it is appended: one step, one barrier. */
-            if (!st) st = rope_record(d->q, d->q, d->rope_table, &rp, (uint32_t)a->pos, err);
             if (!st)
                 st = kv_cache_append_rope_record(d->cache, l, d->k, d->v, t, d->rope_table,
                                                  rp.layout == TAPPA_ROPE_INTERLEAVED, (uint32_t)a->pos, err);
             done(dev, "rope and kv-cache append");
         } else { /* tracing reads the rotated K */
-            if (!st) st = rope_record(d->q, d->q, d->rope_table, &rp, (uint32_t)a->pos, err);
             if (!st) st = rope_record(d->k, d->k, d->rope_table, &rp, (uint32_t)a->pos, err);
             done(dev, "rope");
             if (trace && !st) {

@@ -162,14 +162,25 @@ static tappa_status record_append(void *p, tappa_error *err)
     return st;
 }
 
+/* Record a's append into the open recording and count the positions held;
+ * a rotating append only as its one dispatch (the copies cannot rotate). */
+static tappa_status record_counted(append_args *a, tappa_error *err)
+{
+    tappa_kv_cache *c = a->c;
+    if (c->length[a->layer] + (int64_t)a->t > c->capacity)
+        return tappa_fail(err, TAPPA_ERR_LIMIT, "kv cache: layer %d is full", a->layer);
+    if (a->table && !append_fits(a))
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "kv cache: no rotating append for these tensors");
+    tappa_status st = record_append(a, err);
+    if (!st) c->length[a->layer] += (int64_t)a->t;
+    return st;
+}
+
 tappa_status kv_cache_append_record(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
                                     int64_t t, tappa_error *err)
 {
-    if (c->length[layer] + t > c->capacity) return tappa_fail(err, TAPPA_ERR_LIMIT, "kv cache: layer %d is full", layer);
     append_args args = { c, layer, k, v, (size_t)t, (size_t)k->shape[1], NULL, false, 0 };
-    tappa_status st = record_append(&args, err);
-    if (!st) c->length[layer] += t;
-    return st;
+    return record_counted(&args, err);
 }
 
 bool kv_cache_append_rope_fits(const tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
@@ -183,13 +194,8 @@ tappa_status kv_cache_append_rope_record(tappa_kv_cache *c, int layer, const tap
                                          int64_t t, const tappa_tensor *table, bool interleaved, uint32_t table_pos,
                                          tappa_error *err)
 {
-    if (c->length[layer] + t > c->capacity) return tappa_fail(err, TAPPA_ERR_LIMIT, "kv cache: layer %d is full", layer);
     append_args args = { c, layer, k, v, (size_t)t, (size_t)k->shape[1], table, interleaved, table_pos };
-    if (!append_fits(&args))
-        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "kv cache: no rotating append for these tensors");
-    tappa_status st = append_dispatch(&args, (size_t)c->length[layer], err);
-    if (!st) c->length[layer] += t;
-    return st;
+    return record_counted(&args, err);
 }
 
 /* What tappa_kv_cache_append and tappa_kv_cache_append_rope take. */
