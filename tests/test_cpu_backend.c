@@ -22,13 +22,21 @@ static void test_context(void)
     tappa_context_destroy(&ctx); /* NULL is fine */
 }
 
-static void test_tensors_and_errors(void)
+/* A context on the CPU backend (a failed check if it cannot be made). */
+static tappa_context *open_cpu(void)
 {
     tappa_error err = { 0 };
     tappa_context *ctx = NULL;
     tappa_context_params p = TAPPA_CONTEXT_PARAMS_DEFAULT;
     p.device = "cpu";
     CHECK_INT_EQ(tappa_context_create(&p, &ctx, &err), TAPPA_OK);
+    return ctx;
+}
+
+static void test_tensors_and_errors(void)
+{
+    tappa_error err = { 0 };
+    tappa_context *ctx = open_cpu();
     int64_t shape[2] = { 3, 4 }, other[2] = { 4, 3 }, odd[2] = { 3, 5 };
     tappa_tensor *a = NULL, *b = NULL, *c = NULL, *o = NULL;
     CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, shape, &a, &err), TAPPA_OK);
@@ -83,10 +91,7 @@ static void test_tensors_and_errors(void)
 static void test_fused_op_errors(void)
 {
     tappa_error err = { 0 };
-    tappa_context *ctx = NULL;
-    tappa_context_params p = TAPPA_CONTEXT_PARAMS_DEFAULT;
-    p.device = "cpu";
-    CHECK_INT_EQ(tappa_context_create(&p, &ctx, &err), TAPPA_OK);
+    tappa_context *ctx = open_cpu();
     static float w[16 * 32];
     tappa_matrix *g = NULL, *u = NULL, *wide = NULL;
     CHECK_INT_EQ(tappa_matrix_create(ctx, TAPPA_GGML_F32, 16, 16, w, &g, &err), TAPPA_OK);
@@ -140,10 +145,7 @@ static void test_fused_op_errors(void)
 static void test_conformance_on_cpu(void)
 {
     tappa_error err = { 0 };
-    tappa_context *ctx = NULL;
-    tappa_context_params p = TAPPA_CONTEXT_PARAMS_DEFAULT;
-    p.device = "cpu";
-    CHECK_INT_EQ(tappa_context_create(&p, &ctx, &err), TAPPA_OK);
+    tappa_context *ctx = open_cpu();
     conform_options opt = { .seed = rng_fresh_seed(), .op = NULL, .large = false };
     printf("test_cpu_backend: conformance seed %llu\n", (unsigned long long)opt.seed);
     conform_result *res = NULL;
