@@ -80,7 +80,6 @@ uint head0; // global index of this workgroup's first query head, set by main
 shared float red[WG * G];
 #endif
 shared float group_m[NG * G];
-shared float group_l[NG * G];
 shared float head_l[G];               // the workgroup's sum per query head
 shared float sum_o[G * D];
 shared float merge_m[WG];
@@ -306,50 +305,58 @@ void main()
             }
     }
 
-    // Merge the NG group states: common max, rescaled sums, and the outputs
-    // added into shared memory one group at a time (no float atomics needed).
-    if (lane == 0)
-        [[unroll]] for (uint h = 0; h < G; h++) {
-            group_m[grp * G + h] = m[h];
-            group_l[grp * G + h] = lsum[h];
-        }
+    // Merge the NG group states. Scaled to the common max of a head (from
+    // shared memory), they only need adding: first the per_sg groups of one
+    // subgroup by shuffles, then the subgroups' sums in shared memory one
+    // after another (no float atomics needed). sum_o holds lane-major
+    // columns (element c of lane x at c * T + x), so a group's 16 lanes touch
+    // 16 consecutive words: no bank conflicts.
+    if (lane == 0) [[unroll]] for (uint h = 0; h < G; h++) group_m[grp * G + h] = m[h];
     barrier();
-    float scale_own[G];
-    uint part = pc.part_base + chunk;
     [[unroll]] for (uint h = 0; h < G; h++) {
         float mm = -1.0 / 0.0;
         for (uint g = 0; g < NG; g++) mm = max(mm, group_m[g * G + h]);
         // A group that saw no key has m = -inf and contributes nothing.
-        scale_own[h] = m[h] == -1.0 / 0.0 ? 0.0 : exp(m[h] - mm);
-        if (l == 0) {
-            float ll = 0.0;
-            for (uint g = 0; g < NG; g++) {
-                float gm = group_m[g * G + h];
-                if (gm != -1.0 / 0.0) ll += group_l[g * G + h] * exp(gm - mm);
-            }
-            head_l[h] = ll; // read after the barriers below
-            if (pc.head_parts == 1) lse[pc.lse_base + head0 + h] = mm + log(ll);
-            else part_ml[(head0 + h) * pc.parts + part] = vec2(mm, ll);
-        }
+        float scale = m[h] == -1.0 / 0.0 ? 0.0 : exp(m[h] - mm);
+        lsum[h] *= scale;
+        [[unroll]] for (uint i = 0; i < DPL; i++) acc[h * DPL + i] *= scale;
     }
-    for (uint g = 0; g < NG; g++) {
-        if (grp == g)
-            [[unroll]] for (uint h = 0; h < G; h++)
-                [[unroll]] for (uint i = 0; i < DPL; i++) {
-                    uint c = h * D + lane * DPL + i;
-                    float x = acc[h * DPL + i] * scale_own[h];
-                    sum_o[c] = g == 0 ? x : sum_o[c] + x;
-                }
+#ifdef TAPPA_SUBGROUP
+    uint per_sg = min(gl_SubgroupSize, WG) / T;
+    for (uint x = T; x < per_sg * T; x *= 2) {
+        [[unroll]] for (uint h = 0; h < G; h++) lsum[h] += subgroupShuffleXor(lsum[h], x);
+        [[unroll]] for (uint c = 0; c < G * DPL; c++) acc[c] += subgroupShuffleXor(acc[c], x);
+    }
+#else
+    uint per_sg = 1;
+#endif
+    for (uint g = 0; g < NG; g += per_sg) {
+        if (grp == g) {
+            [[unroll]] for (uint c = 0; c < G * DPL; c++)
+                sum_o[c * T + lane] = g == 0 ? acc[c] : sum_o[c * T + lane] + acc[c];
+            if (lane == 0)
+                [[unroll]] for (uint h = 0; h < G; h++) head_l[h] = g == 0 ? lsum[h] : head_l[h] + lsum[h];
+        }
         barrier();
     }
-    // The only partial of its KV head (a context of at most one chunk) is
-    // the result: written out, without the count and the merge's latencies.
-    if (pc.head_parts == 1) {
-        for (uint c = l; c < G * D; c += WG) o[pc.o_base + (head0 + c / D) * D + c % D] = sum_o[c] / head_l[c / D];
-        return;
+    uint part = pc.part_base + chunk;
+    if (l < G) {
+        float mm = -1.0 / 0.0;
+        for (uint g = 0; g < NG; g++) mm = max(mm, group_m[g * G + l]);
+        if (pc.head_parts == 1) lse[pc.lse_base + head0 + l] = mm + log(head_l[l]);
+        else part_ml[(head0 + l) * pc.parts + part] = vec2(mm, head_l[l]);
     }
-    for (uint c = l; c < G * D; c += WG)
-        part_o[((head0 + c / D) * pc.parts + part) * D + c % D] = sum_o[c];
+    // Written in natural order, so the stores coalesce: dim d of head h is
+    // element h * DPL + d % DPL of lane d / DPL. The only partial of its KV
+    // head (a context of at most one chunk) is the result: written out,
+    // without the count and the merge's latencies.
+    for (uint c = l; c < G * D; c += WG) {
+        uint h = c / D, d = c % D;
+        float x = sum_o[(h * DPL + d % DPL) * T + d / DPL];
+        if (pc.head_parts == 1) o[pc.o_base + (head0 + h) * D + d] = x / head_l[h];
+        else part_o[((head0 + h) * pc.parts + part) * D + d] = x;
+    }
+    if (pc.head_parts == 1) return;
 
     // Publish this partial, then count it; the workgroup that counts last
     // sees every partial of the KV head.

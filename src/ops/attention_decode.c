@@ -7,10 +7,6 @@
 
 #include "ops_internal.h"
 
-#ifndef DECODE_WG
-#define DECODE_WG 128 /* a multiple of 16 */
-#endif
-#define DECODE_GROUPS (DECODE_WG / 16)   /* NG: key groups per workgroup */
 /* U: keys per group per loop iteration, and whether the next iteration's
  * rows are fetched before this one's are used, per cache dtype (each can be
  * overridden at build time, -DDECODE_UNROLL_F16=2 etc., to try others).
@@ -35,10 +31,6 @@
 #ifndef DECODE_MERGE_UNROLL
 #define DECODE_MERGE_UNROLL 8
 #endif
-#define DECODE_STEP_MAX (DECODE_GROUPS * 4) /* keys per workgroup iteration, at most: chunks are multiples */
-#ifndef DECODE_TARGET_WGS
-#define DECODE_TARGET_WGS 512            /* enough workgroups to fill a large GPU */
-#endif
 /* Short contexts: fewer, fuller workgroups beat many near-empty ones (H100,
  * 4K context: 23.6 us with 128-key chunks, 28.4 us with 64). */
 #define DECODE_MIN_CHUNK 128
@@ -59,20 +51,60 @@ static uint32_t count_parts(const tappa_tensor *k, int64_t n, uint32_t c)
     return parts;
 }
 
+/* Invocations per workgroup (a multiple of 16; NG = wg / 16 key groups) and
+ * the workgroups a decode aims at: 256 and 264 (two on each of 132 SMs at up
+ * to 128 registers) where the shader's shared memory fits, else 128 and 512.
+ * Fewer, larger workgroups leave fewer partials for the merge (H200, f16,
+ * Hq 32 / Hkv 8 / D 128, 32K: 45.3 us against 48.7 with 512 of 128). */
+typedef struct decode_layout {
+    uint32_t wg, target;
+    bool sg;         /* the subgroup variant: 16-lane groups reduced by shuffles */
+    uint32_t pinned; /* the subgroup size it is pinned at, 0: the device's */
+} decode_layout;
+
+/* The shader's shared arrays: group maxima, head sums, the summed outputs,
+ * the merge's per-invocation states and, without shuffles, the dot products. */
+static uint64_t decode_shared(uint32_t wg, uint32_t g, uint32_t d, bool sg)
+{
+    return 4ull * (wg / 16 * g + g + (uint64_t)g * d + 2 * wg + 1) + 16ull * wg + (sg ? 0 : 4ull * wg * g);
+}
+
+static decode_layout layout_for(const tappa_device_info *info, uint32_t g, uint32_t d)
+{
+    static const uint32_t sizes[2][2] = { { 256, 264 }, { 128, 512 } };
+    decode_layout lay = { 0 };
+    for (int i = 0; i < 2; i++) {
+        lay.wg = sizes[i][0];
+        lay.target = sizes[i][1];
+        /* Any subgroup of 16 lanes or more, or one pinned at 16 or more
+         * where sizes vary. */
+        lay.sg = info->subgroup_shuffle && info->subgroup_in_compute;
+        lay.pinned = 0;
+        if (lay.sg && info->subgroup_min_size < 16) {
+            bool pin = false;
+            uint32_t size = tvk_subgroup_for(info, 16, lay.wg, lay.wg, &pin);
+            lay.sg = size != 0;
+            lay.pinned = pin ? size : 0;
+        }
+        if (decode_shared(lay.wg, g, d, lay.sg) <= info->max_shared_memory_bytes) break;
+    }
+    return lay; /* the smaller one where neither fits: the record step says so */
+}
+
 /* Keys per workgroup before plan() lengthens chunks to fit the partials in
  * one binding: enough workgroups to fill a large GPU and, on drivers that cap
  * loop iterations per invocation, chunks short enough for the key loop (about
  * 16 G + 4 iterations per key of a group) and few enough partials for the
  * merge loops. */
-static uint64_t first_chunk(uint32_t hkv, uint32_t g, int64_t n, uint32_t limit)
+static uint64_t first_chunk(const decode_layout *lay, uint32_t hkv, uint32_t g, int64_t n, uint32_t limit)
 {
-    uint64_t c = ((uint64_t)n * hkv + DECODE_TARGET_WGS - 1) / DECODE_TARGET_WGS;
+    uint64_t c = ((uint64_t)n * hkv + lay->target - 1) / lay->target;
     if (limit) {
-        uint64_t most = (uint64_t)DECODE_GROUPS * (limit / 2) / (16 * g + 4);
+        uint64_t most = (uint64_t)(lay->wg / 16) * (limit / 2) / (16 * g + 4);
         uint64_t fewest = (uint64_t)n * 3 / (limit / 2) + 1;
         c = c > most ? most : c < fewest ? fewest : c;
     }
-    const uint64_t step = DECODE_STEP_MAX;
+    const uint64_t step = lay->wg / 16 * 4; /* keys per iteration at the largest U: chunks are multiples */
     c = (c + step - 1) / step * step;
     return c < DECODE_MIN_CHUNK ? DECODE_MIN_CHUNK : c > 8192 ? 8192 : c;
 }
@@ -84,7 +116,8 @@ static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, uint32
 {
     uint32_t hkv = (uint32_t)k->shape[0], g = (uint32_t)(q->shape[0] / k->shape[0]);
     uint64_t part_bytes = 4ull * (uint64_t)q->shape[0] * (uint64_t)q->shape[2];
-    uint64_t c = first_chunk(hkv, g, n, k->ctx->vk->info.loop_iteration_limit);
+    decode_layout lay = layout_for(&k->ctx->vk->info, g, (uint32_t)q->shape[2]);
+    uint64_t c = first_chunk(&lay, hkv, g, n, k->ctx->vk->info.loop_iteration_limit);
     *parts = count_parts(k, n, (uint32_t)c);
     while (((uint64_t)*parts * part_bytes > k->ctx->max_binding_bytes || *parts > DECODE_MAX_PARTS) &&
            c < 8192) {
@@ -103,6 +136,7 @@ static uint32_t most_parts(const tappa_tensor *k, const tappa_tensor *q, int64_t
 {
     uint32_t hkv = (uint32_t)k->shape[0], g = (uint32_t)(q->shape[0] / k->shape[0]);
     uint32_t limit = k->ctx->vk->info.loop_iteration_limit;
+    decode_layout lay = layout_for(&k->ctx->vk->info, g, (uint32_t)q->shape[2]);
     size_t np = 1;
     for (uint32_t h = 0; h < hkv; h++) {
         op_piece pieces[OP_MAX_PIECES];
@@ -111,7 +145,7 @@ static uint32_t most_parts(const tappa_tensor *k, const tappa_tensor *q, int64_t
     }
     uint64_t most = 0;
     for (int64_t n = 1; n <= cap; n++) {
-        uint64_t c = first_chunk(hkv, g, n, limit), p = ((uint64_t)n + c - 1) / c;
+        uint64_t c = first_chunk(&lay, hkv, g, n, limit), p = ((uint64_t)n + c - 1) / c;
         if (p > most) most = p;
     }
     most += np - 1;
@@ -179,35 +213,25 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
                           "fewer (attention_decode_prepare with the longest context first)",
                           (long long)n, parts);
     const tappa_device_info *info = &dev->info;
-    /* The subgroup variant reduces 16-lane groups by shuffles: any subgroup
-     * of 16 lanes or more, or one pinned at 16 or more where sizes vary. */
-    bool sg = info->subgroup_shuffle && info->subgroup_in_compute, pin = false;
-    uint32_t pinned = 0;
-    if (sg && info->subgroup_min_size < 16) {
-        uint32_t size = tvk_subgroup_for(info, 16, DECODE_WG, DECODE_WG, &pin);
-        sg = size != 0;
-        pinned = pin ? size : 0;
-    }
-    /* The shader's shared arrays: group states, the summed outputs, the
-     * merge's per-invocation states and, without shuffles, the dot products. */
-    uint64_t shared = 4ull * (2 * DECODE_GROUPS * g + (uint64_t)g * d + 2 * DECODE_WG + 1) + 16ull * DECODE_WG +
-                      (sg ? 0 : 4ull * DECODE_WG * g);
+    decode_layout lay = layout_for(info, g, d);
+    bool sg = lay.sg;
+    uint64_t shared = decode_shared(lay.wg, g, d, sg);
     if (shared > info->max_shared_memory_bytes)
         return tappa_fail(err, TAPPA_ERR_UNSUPPORTED,
                           "attention: decode with %u query heads per KV head and head dim %u needs %llu bytes of "
                           "shared memory; %s has %u",
                           g, d, (unsigned long long)shared, info->name, info->max_shared_memory_bytes);
     bool f16 = k->dtype == TAPPA_F16;
-    uint32_t spec[7] = { DECODE_WG, d, g, chunk, f16 ? DECODE_UNROLL_F16 : DECODE_UNROLL_F32,
+    uint32_t spec[7] = { lay.wg, d, g, chunk, f16 ? DECODE_UNROLL_F16 : DECODE_UNROLL_F32,
                          f16 ? DECODE_PREFETCH_F16 : DECODE_PREFETCH_F32,
                          DECODE_MERGE_UNROLL };
     tvk_pipeline *p;
     tappa_status st;
     if (f16)
-        st = sg ? tvk_pipeline_get_sized(dev, SHADER(attention_decode_f16_sg), 8, spec, 7, pinned, &p, err)
+        st = sg ? tvk_pipeline_get_sized(dev, SHADER(attention_decode_f16_sg), 8, spec, 7, lay.pinned, &p, err)
                 : tvk_pipeline_get(dev, SHADER(attention_decode_f16), 8, spec, 7, &p, err);
     else
-        st = sg ? tvk_pipeline_get_sized(dev, SHADER(attention_decode_f32_sg), 8, spec, 7, pinned, &p, err)
+        st = sg ? tvk_pipeline_get_sized(dev, SHADER(attention_decode_f32_sg), 8, spec, 7, lay.pinned, &p, err)
                 : tvk_pipeline_get(dev, SHADER(attention_decode_f32), 8, spec, 7, &p, err);
     if (st) return st;
     size_t qs, qo, os, oo, ls, lo;
