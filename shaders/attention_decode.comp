@@ -35,6 +35,9 @@ layout(constant_id = 5) const bool PREFETCH = false;
 // Partial rows in flight per invocation in the merge: fewer latencies, more
 // registers (the whole kernel is allocated for its largest need).
 layout(constant_id = 6) const uint MERGE_UNROLL = 8;
+// Floats of the shared stage through which the workgroup's subgroups sum
+// their outputs, at least NG: larger stages take fewer passes.
+layout(constant_id = 7) const uint STAGE = 2048;
 const uint WG = gl_WorkGroupSize.x;
 const uint T = 16;
 const uint NG = WG / T;
@@ -80,8 +83,8 @@ uint head0; // global index of this workgroup's first query head, set by main
 shared float red[WG * G];
 #endif
 shared float group_m[NG * G];
-shared float head_l[G];               // the workgroup's sum per query head
-shared float sum_o[G * D];
+shared float stage_l[NG * G];         // each subgroup's sums per query head
+shared float stage_o[STAGE];          // (subgroups, columns of one pass)
 shared float merge_m[WG];
 shared float merge_l[WG];
 shared vec4 merge_sum[WG];
@@ -306,11 +309,11 @@ void main()
     }
 
     // Merge the NG group states. Scaled to the common max of a head (from
-    // shared memory), they only need adding: first the per_sg groups of one
-    // subgroup by shuffles, then the subgroups' sums in shared memory one
-    // after another (no float atomics needed). sum_o holds lane-major
-    // columns (element c of lane x at c * T + x), so a group's 16 lanes touch
-    // 16 consecutive words: no bank conflicts.
+    // shared memory), they only need adding (no float atomics needed): first
+    // the per_sg groups of one subgroup by shuffles, then the subgroups' sums
+    // through the shared stage, a pass of columns at a time: every subgroup
+    // writes its share of the pass's columns, then each invocation adds one
+    // column's values and writes it out, the stores coalesced.
     if (lane == 0) [[unroll]] for (uint h = 0; h < G; h++) group_m[grp * G + h] = m[h];
     barrier();
     [[unroll]] for (uint h = 0; h < G; h++) {
@@ -330,31 +333,40 @@ void main()
 #else
     uint per_sg = 1;
 #endif
-    for (uint g = 0; g < NG; g += per_sg) {
-        if (grp == g) {
-            [[unroll]] for (uint c = 0; c < G * DPL; c++)
-                sum_o[c * T + lane] = g == 0 ? acc[c] : sum_o[c * T + lane] + acc[c];
-            if (lane == 0)
-                [[unroll]] for (uint h = 0; h < G; h++) head_l[h] = g == 0 ? lsum[h] : head_l[h] + lsum[h];
+    uint nsg = NG / per_sg, sub = grp / per_sg, cols = STAGE / nsg;
+    bool leader = grp % per_sg == 0;
+    if (leader && lane == 0) [[unroll]] for (uint h = 0; h < G; h++) stage_l[sub * G + h] = lsum[h];
+    uint part = pc.part_base + chunk;
+    // The only partial of its KV head (a context of at most one chunk) is the
+    // result: written out, without the count and the merge's latencies.
+    for (uint first = 0; first < G * D; first += cols) {
+        if (leader)
+            [[unroll]] for (uint h = 0; h < G; h++)
+                [[unroll]] for (uint i = 0; i < DPL; i++) {
+                    uint c = h * D + lane * DPL + i - first;
+                    if (c < cols) stage_o[sub * cols + c] = acc[h * DPL + i]; // c wraps below first
+                }
+        barrier();
+        if (first == 0 && l < G) {
+            float mm = -1.0 / 0.0, ll = 0.0;
+            for (uint g = 0; g < NG; g++) mm = max(mm, group_m[g * G + l]);
+            for (uint j = 0; j < nsg; j++) ll += stage_l[j * G + l];
+            if (pc.head_parts == 1) lse[pc.lse_base + head0 + l] = mm + log(ll);
+            else part_ml[(head0 + l) * pc.parts + part] = vec2(mm, ll);
+        }
+        for (uint c = l; c < cols && first + c < G * D; c += WG) {
+            float x = 0.0;
+            for (uint j = 0; j < nsg; j++) x += stage_o[j * cols + c];
+            uint h = (first + c) / D, d = (first + c) % D;
+            if (pc.head_parts == 1) {
+                float ll = 0.0;
+                for (uint j = 0; j < nsg; j++) ll += stage_l[j * G + h];
+                o[pc.o_base + (head0 + h) * D + d] = x / ll;
+            } else {
+                part_o[((head0 + h) * pc.parts + part) * D + d] = x;
+            }
         }
         barrier();
-    }
-    uint part = pc.part_base + chunk;
-    if (l < G) {
-        float mm = -1.0 / 0.0;
-        for (uint g = 0; g < NG; g++) mm = max(mm, group_m[g * G + l]);
-        if (pc.head_parts == 1) lse[pc.lse_base + head0 + l] = mm + log(head_l[l]);
-        else part_ml[(head0 + l) * pc.parts + part] = vec2(mm, head_l[l]);
-    }
-    // Written in natural order, so the stores coalesce: dim d of head h is
-    // element h * DPL + d % DPL of lane d / DPL. The only partial of its KV
-    // head (a context of at most one chunk) is the result: written out,
-    // without the count and the merge's latencies.
-    for (uint c = l; c < G * D; c += WG) {
-        uint h = c / D, d = c % D;
-        float x = sum_o[(h * DPL + d % DPL) * T + d / DPL];
-        if (pc.head_parts == 1) o[pc.o_base + (head0 + h) * D + d] = x / head_l[h];
-        else part_o[((head0 + h) * pc.parts + part) * D + d] = x;
     }
     if (pc.head_parts == 1) return;
 

@@ -1102,6 +1102,7 @@ static const conform_case cases[] = {
     ATTN(dt, 4, 2, 1, 1, 80, true, false),        /* one key */                      \
     ATTN(dt, 6, 3, 1, 3001, 80, true, false),     /* decode, d / 4 not a power of 2 */ \
     ATTN(dt, 8, 4, 1, 777, 96, true, true),       /* decode on a KV cache */         \
+    ATTN(dt, 16, 1, 1, 2500, 256, true, false),   /* decode, 16 heads of 256: the sums in many passes */ \
     ATTN(dt, 8, 2, 1, 70001, 128, true, false)    /* decode, long chunks (more than 256 keys each) */
     ATTENTION(TAPPA_F32),
     ATTENTION(TAPPA_F16),
