@@ -122,15 +122,16 @@ static uint64_t first_chunk(const decode_layout *lay, uint32_t hkv, uint32_t g, 
     return c < DECODE_MIN_CHUNK ? DECODE_MIN_CHUNK : c > 8192 ? 8192 : c;
 }
 
-/* Keys per workgroup and partials per query head for n keys: first_chunk(),
- * doubled while the partials would not fit one binding. */
-static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, uint32_t *chunk,
-                 uint32_t *parts)
+/* The workgroup layout, and keys per workgroup and partials per query head
+ * for n keys: first_chunk(), doubled while the partials would not fit one
+ * binding. */
+static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, decode_layout *lay,
+                 uint32_t *chunk, uint32_t *parts)
 {
     uint32_t hkv = (uint32_t)k->shape[0], g = (uint32_t)(q->shape[0] / k->shape[0]);
     uint64_t part_bytes = 4ull * (uint64_t)q->shape[0] * (uint64_t)q->shape[2];
-    decode_layout lay = layout_for(&k->ctx->vk->info, g);
-    uint64_t c = first_chunk(&lay, hkv, g, n, k->ctx->vk->info.loop_iteration_limit);
+    *lay = layout_for(&k->ctx->vk->info, g);
+    uint64_t c = first_chunk(lay, hkv, g, n, k->ctx->vk->info.loop_iteration_limit);
     *parts = count_parts(k, n, (uint32_t)c);
     while (((uint64_t)*parts * part_bytes > k->ctx->max_binding_bytes || *parts > DECODE_MAX_PARTS) &&
            c < 8192) {
@@ -176,7 +177,8 @@ tappa_status attention_decode_prepare(tappa_context *ctx, const tappa_tensor *q,
                                       const tappa_tensor *k, int64_t n, tappa_error *err)
 {
     uint32_t chunk, parts;
-    plan(k, q, n, &chunk, &parts);
+    decode_layout lay;
+    plan(k, q, n, &lay, &chunk, &parts);
     int64_t hq = q->shape[0], d = q->shape[2];
     uint64_t part_bytes = 4ull * (uint64_t)hq * (uint64_t)d;
     if ((uint64_t)parts * part_bytes > ctx->max_binding_bytes || parts > DECODE_MAX_PARTS)
@@ -218,7 +220,8 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
     uint32_t g = hq / hkv;
     if (g > 16) return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "attention: decode supports at most 16 query heads per KV head");
     uint32_t chunk, parts;
-    plan(k, q, n, &chunk, &parts);
+    decode_layout lay;
+    plan(k, q, n, &lay, &chunk, &parts);
     if (!ctx->decode_ml || !ctx->decode_count || ctx->decode_ml->numel < (size_t)hq * parts * 2 ||
         ctx->decode_o->numel < (size_t)hq * parts * d || ctx->decode_count->numel < hkv)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
@@ -226,7 +229,6 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
                           "fewer (attention_decode_prepare with the longest context first)",
                           (long long)n, parts);
     const tappa_device_info *info = &dev->info;
-    decode_layout lay = layout_for(info, g);
     bool sg = lay.sg;
     uint64_t shared = decode_shared(lay.wg, lay.stage, g, sg);
     if (shared > info->max_shared_memory_bytes)
