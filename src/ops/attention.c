@@ -51,7 +51,10 @@ tappa_status attention_check(const tappa_tensor *q, const tappa_tensor *k, const
     if (k->dtype == TAPPA_I32)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "attention: k and v must be f32 or f16");
     int64_t hq = q->shape[0], nq = q->shape[1], d = q->shape[2], hkv = k->shape[0];
-    if (hkv < 1 || hq < 1 || hq % hkv)
+    if (hkv < 1 || hq < 1)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "attention: q has %lld heads and k %lld: each needs at least one",
+                          (long long)hq, (long long)hkv);
+    if (hq % hkv)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
                           "attention: %lld query heads are not a multiple of %lld KV heads",
                           (long long)hq, (long long)hkv);
