@@ -451,44 +451,102 @@ static void test_decode_after_prepare(rng *r)
     tappa_context_destroy(&ctx);
 }
 
+/* coopmat_layout_of on made-up probes: NVIDIA's tile layout (lanes
+ * 4g..4g+3 hold rows g and g + 8) and a row-major one reduce in registers,
+ * with the constants the kernel takes; layouts the in-register softmax would
+ * get wrong do not. */
+static void test_coopmat_layout_check(void)
+{
+    static uint32_t probe[32 * COOPMAT_PROBE_STRIDE];
+    uint32_t row_major[32 * COOPMAT_PROBE_STRIDE];
+    for (uint32_t lane = 0; lane < 32; lane++) {
+        uint32_t *e = probe + lane * COOPMAT_PROBE_STRIDE, g = lane / 4, t = lane % 4;
+        e[0] = row_major[lane * COOPMAT_PROBE_STRIDE] = 8;
+        for (uint32_t i = 0; i < 8; i++) {
+            uint32_t row = g + 8 * ((i / 2) % 2), col = 2 * t + i % 2 + 8 * (i / 4);
+            e[1 + i] = row * 16 + col;
+            row_major[lane * COOPMAT_PROBE_STRIDE + 1 + i] = lane * 8 + i;
+        }
+    }
+    coopmat_layout c = { 0, 0, 0 };
+    CHECK(coopmat_layout_of(probe, &c));
+    CHECK_INT_EQ(c.row_lanes, 4);
+    CHECK_INT_EQ(c.slots, 0xcc);          /* elements 2, 3, 6, 7 on row g + 8 */
+    CHECK_INT_EQ(c.cols, 0x98981010u);    /* columns 0 1 0 1 8 9 8 9 past the first */
+    CHECK(coopmat_layout_of(row_major, &c));
+    CHECK_INT_EQ(c.row_lanes, 2);
+    CHECK_INT_EQ(c.slots, 0);
+    CHECK_INT_EQ(c.cols, 0x76543210u);
+    uint32_t bad[32 * COOPMAT_PROBE_STRIDE];
+    /* Lanes 1 and 4 swapped: row 0's lanes are no longer an aligned group. */
+    memcpy(bad, probe, sizeof bad);
+    memcpy(bad + 1 * COOPMAT_PROBE_STRIDE, probe + 4 * COOPMAT_PROBE_STRIDE, COOPMAT_PROBE_STRIDE * 4);
+    memcpy(bad + 4 * COOPMAT_PROBE_STRIDE, probe + 1 * COOPMAT_PROBE_STRIDE, COOPMAT_PROBE_STRIDE * 4);
+    CHECK(!coopmat_layout_of(bad, &c));
+    /* Lane 1 lists row 8 first: its slots disagree with lane 0's. */
+    memcpy(bad, probe, sizeof bad);
+    uint32_t *e = bad + 1 * COOPMAT_PROBE_STRIDE;
+    uint32_t first = e[1];
+    e[1] = e[3], e[3] = first;
+    CHECK(!coopmat_layout_of(bad, &c));
+    /* Three rows in one lane (two elements traded between lanes 0 and 8). */
+    memcpy(bad, probe, sizeof bad);
+    uint32_t traded = bad[1 + 2];
+    bad[1 + 2] = bad[8 * COOPMAT_PROBE_STRIDE + 1 + 2];
+    bad[8 * COOPMAT_PROBE_STRIDE + 1 + 2] = traded;
+    CHECK(!coopmat_layout_of(bad, &c));
+    /* An element twice, and a count other than 8. */
+    memcpy(bad, probe, sizeof bad);
+    bad[1 + 1] = bad[1];
+    CHECK(!coopmat_layout_of(bad, &c));
+    memcpy(bad, probe, sizeof bad);
+    bad[5 * COOPMAT_PROBE_STRIDE] = 16;
+    CHECK(!coopmat_layout_of(bad, &c));
+}
+
 /* One f16 causal prefill (rows and keys not multiples of any tile) on each
  * path the device has, against the reference: the tensor-core kernel
  * (attention_prefill_coopmat.comp) where the device offers its tiles, then
  * the portable one with dev->coopmat off. A device without the tiles (like
  * lavapipe) must stay on the portable kernel even with dev->coopmat forced
- * on: selection follows what the device reports, not the switch alone. */
+ * on: selection follows what the device reports, not the switch alone. Head
+ * dims 128 and 256 take the tensor-core kernel's two shapes (two row tiles
+ * per subgroup and 64-key tiles; one and 32). */
 static void test_prefill_paths(rng *r)
 {
-    enum { HQ = 8, HKV = 2, N = 333, D = 128 };
+    enum { HQ = 8, HKV = 2, N = 333, DMAX = 256 };
     tappa_context *ctx = open_device(0);
     tvk_device *dev = ctx->vk;
     tappa_error err = { 0 };
-    static double q[HQ * N * D], k[HKV * N * D], v[HKV * N * D], ref[HQ * N * D];
-    static float got[HQ * N * D];
-    for (int i = 0; i < HQ * N * D; i++) q[i] = 1.5 * rng_normal(r);
-    for (int i = 0; i < HKV * N * D; i++) k[i] = rng_normal(r), v[i] = rng_normal(r);
-    int64_t qs[3] = { HQ, N, D }, ks[3] = { HKV, N, D };
-    tappa_tensor *tq = tensor_of(ctx, TAPPA_F32, 3, qs, q), *tk = tensor_of(ctx, TAPPA_F16, 3, ks, k);
-    tappa_tensor *tv = tensor_of(ctx, TAPPA_F16, 3, ks, v), *out = NULL;
-    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, qs, &out, &err), TAPPA_OK);
-    tappa_ref_attention(q, k, v, ref, NULL, HQ, HKV, N, N, D, true);
+    static double q[HQ * N * DMAX], k[HKV * N * DMAX], v[HKV * N * DMAX], ref[HQ * N * DMAX];
+    static float got[HQ * N * DMAX];
     bool offered = dev->coopmat;
-    for (int pass = 0; pass < 2; pass++) {
-        dev->coopmat = pass == 0; /* first as offered (forced on), then the portable kernel */
-        uint64_t before = dev->coopmat_dispatches;
-        CHECK_INT_EQ(tappa_tensor_fill_bits(out, 0x7fc00000u, &err), TAPPA_OK);
-        CHECK_INT_EQ(tappa_attention(tq, tk, tv, true, out, NULL, &err), TAPPA_OK);
-        bool tensor_cores = dev->coopmat_dispatches != before;
-        CHECK(tensor_cores == (pass == 0 && offered));
-        CHECK_INT_EQ(tappa_tensor_download(out, got, sizeof got, &err), TAPPA_OK);
-        double rel = rel_error(got, ref, HQ * N * D);
-        printf("f16 prefill %s: error %.2e%s\n", tensor_cores ? "attention_prefill_coopmat" : "attention_prefill",
-               rel, pass == 0 && !offered ? " (the device offers no tensor-core tiles)" : "");
-        CHECK(rel <= 2e-3); /* NaN fails too */
+    for (int64_t d = 128; d <= DMAX; d *= 2) {
+        for (int i = 0; i < HQ * N * d; i++) q[i] = 1.5 * rng_normal(r);
+        for (int i = 0; i < HKV * N * d; i++) k[i] = rng_normal(r), v[i] = rng_normal(r);
+        int64_t qs[3] = { HQ, N, d }, ks[3] = { HKV, N, d };
+        tappa_tensor *tq = tensor_of(ctx, TAPPA_F32, 3, qs, q), *tk = tensor_of(ctx, TAPPA_F16, 3, ks, k);
+        tappa_tensor *tv = tensor_of(ctx, TAPPA_F16, 3, ks, v), *out = NULL;
+        CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, qs, &out, &err), TAPPA_OK);
+        tappa_ref_attention(q, k, v, ref, NULL, HQ, HKV, N, N, (size_t)d, true);
+        for (int pass = 0; pass < 2; pass++) {
+            dev->coopmat = pass == 0; /* first as offered (forced on), then the portable kernel */
+            uint64_t before = dev->coopmat_dispatches;
+            CHECK_INT_EQ(tappa_tensor_fill_bits(out, 0x7fc00000u, &err), TAPPA_OK);
+            CHECK_INT_EQ(tappa_attention(tq, tk, tv, true, out, NULL, &err), TAPPA_OK);
+            bool tensor_cores = dev->coopmat_dispatches != before;
+            CHECK(tensor_cores == (pass == 0 && offered));
+            CHECK_INT_EQ(tappa_tensor_download(out, got, HQ * N * d * sizeof(float), &err), TAPPA_OK);
+            double rel = rel_error(got, ref, (size_t)(HQ * N * d));
+            printf("f16 prefill d=%lld %s: error %.2e%s\n", (long long)d,
+                   tensor_cores ? "attention_prefill_coopmat" : "attention_prefill", rel,
+                   pass == 0 && !offered ? " (the device offers no tensor-core tiles)" : "");
+            CHECK(rel <= 2e-3); /* NaN fails too */
+        }
+        dev->coopmat = offered;
+        tappa_tensor *all[] = { tq, tk, tv, out };
+        for (size_t i = 0; i < 4; i++) tappa_tensor_destroy(&all[i]);
     }
-    dev->coopmat = offered;
-    tappa_tensor *all[] = { tq, tk, tv, out };
-    for (size_t i = 0; i < 4; i++) tappa_tensor_destroy(&all[i]);
     check_no_validation(ctx);
     tappa_context_destroy(&ctx);
 }
@@ -980,6 +1038,7 @@ int main(void)
     test_matvec_without_subgroups(seed);
     test_compress_then_decode(&r);
     test_decode_after_prepare(&r);
+    test_coopmat_layout_check();
     test_prefill_paths(&r);
     test_matvec_paths(&r);
     test_kv_append(&r);

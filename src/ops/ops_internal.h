@@ -137,9 +137,23 @@ tappa_status window_stats_record(const tappa_tensor *q, const tappa_tensor *k, i
 tappa_status attention_prefill_record(const tappa_tensor *q, const tappa_tensor *k,
                                       const tappa_tensor *v, bool causal, tappa_tensor *out,
                                       tappa_tensor *lse, tappa_error *err);
-/* Make sure ctx holds the state a multi-pass prefill carries between passes. */
+/* Make sure ctx holds the state a multi-pass prefill carries between passes,
+ * and that the device's tile layout is known (the tensor-core path needs it). */
 tappa_status attention_prefill_prepare(tappa_context *ctx, const tappa_tensor *q,
                                        const tappa_tensor *k, tappa_error *err);
+/* The layout of a 16 x 16 f32 cooperative-matrix tile (coopmat_layout.c).
+ * probe: (32 lanes, COOPMAT_PROBE_STRIDE) as coopmat_layout.comp writes it,
+ * each lane's element count then its element numbers (row * 16 + column).
+ * coopmat_layout_of says whether a kernel can work on the tile's rows in
+ * registers, and fills out if so: every lane holds 8 elements on at most two
+ * rows, in lane 0's pattern and at lane 0's column steps (element 0 the
+ * lowest column), and each row lies in an aligned group of lanes (a power of
+ * two) that hold the same two rows. coopmat_layout_probe runs the probe once
+ * per device (dev->coopmat_rows_in_registers stays false without 16 x 16 f16
+ * tiles in subgroups of exactly 32). */
+#define COOPMAT_PROBE_STRIDE 17
+bool coopmat_layout_of(const uint32_t *probe, coopmat_layout *out);
+tappa_status coopmat_layout_probe(tvk_device *dev, tappa_error *err);
 /* Make sure ctx's decode scratch holds the partials of a decode over n keys. */
 tappa_status attention_decode_prepare(tappa_context *ctx, const tappa_tensor *q,
                                       const tappa_tensor *k, int64_t n, tappa_error *err);

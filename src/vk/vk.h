@@ -46,6 +46,14 @@ typedef struct tvk_buffer {
     void *mapped;          /* non-NULL when host-visible */
 } tvk_buffer;
 
+/* A cooperative-matrix tile layout as the kernels that work on its rows take
+ * it (specialization constants): row_lanes lanes hold each row, an aligned
+ * group; bit i of slots is set where a lane's element i lies on its second
+ * row; bits 4i..4i+3 of cols give element i's column past element 0's. */
+typedef struct coopmat_layout {
+    uint32_t row_lanes, slots, cols;
+} coopmat_layout;
+
 typedef struct tvk_device {
     VkInstance instance;
     VkDebugUtilsMessengerEXT messenger;
@@ -75,6 +83,10 @@ typedef struct tvk_device {
      * the conformance harness knows which cases ran on those paths. */
     bool coopmat;
     uint64_t coopmat_dispatches;
+    /* Where a 16 x 16 f32 tile's elements lie, once probed (coopmat_layout.c),
+     * and whether kernels can reduce its rows in registers. */
+    bool coopmat_layout_probed, coopmat_rows_in_registers;
+    coopmat_layout coopmat_layout;
     /* GPU time per named stage, while profiling (profile.c); NULL when off. */
     struct tvk_profile *profile;
     /* Host time of op_submit's recordings and of their submit-and-wait. */
