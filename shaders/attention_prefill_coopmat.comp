@@ -42,9 +42,10 @@ layout(constant_id = 2) const uint BC = 32;        // keys per tile, multiple of
 // The tile layout the host found (coopmat_layout.c): the lanes holding one
 // row (a power of 2); bit i of SLOTS set where element i lies on the lane's
 // second row; bits 4i..4i+3 of COLS: element i's column past element 0's.
+// The defaults are what NVIDIA's driver reports.
 layout(constant_id = 3) const uint ROW_LANES = 4;
-layout(constant_id = 4) const uint SLOTS = 0xCC;
-layout(constant_id = 5) const uint COLS = 0x98981010;
+layout(constant_id = 4) const uint SLOTS = 0xF0;
+layout(constant_id = 5) const uint COLS = 0x98109810;
 layout(constant_id = 6) const uint RT = 1;         // 16-row tiles per subgroup
 const uint WG = gl_WorkGroupSize.x;
 const uint NSG = WG / 32;                          // subgroups of 32

@@ -451,10 +451,11 @@ static void test_decode_after_prepare(rng *r)
     tappa_context_destroy(&ctx);
 }
 
-/* coopmat_layout_of on made-up probes: NVIDIA's tile layout (lanes
- * 4g..4g+3 hold rows g and g + 8) and a row-major one reduce in registers,
- * with the constants the kernel takes; layouts the in-register softmax would
- * get wrong do not. */
+/* coopmat_layout_of on made-up probes: the tile layout NVIDIA's driver
+ * reports (lane 4g + t holds columns 2t, 2t + 1, 2t + 8, 2t + 9 of row g,
+ * then of row g + 8) and a row-major one reduce in registers, with the
+ * constants the kernel takes; layouts the in-register softmax would get
+ * wrong do not. */
 static void test_coopmat_layout_check(void)
 {
     static uint32_t probe[32 * COOPMAT_PROBE_STRIDE];
@@ -463,7 +464,7 @@ static void test_coopmat_layout_check(void)
         uint32_t *e = probe + lane * COOPMAT_PROBE_STRIDE, g = lane / 4, t = lane % 4;
         e[0] = row_major[lane * COOPMAT_PROBE_STRIDE] = 8;
         for (uint32_t i = 0; i < 8; i++) {
-            uint32_t row = g + 8 * ((i / 2) % 2), col = 2 * t + i % 2 + 8 * (i / 4);
+            uint32_t row = g + 8 * (i / 4), col = 2 * t + i % 2 + 8 * ((i / 2) % 2);
             e[1 + i] = row * 16 + col;
             row_major[lane * COOPMAT_PROBE_STRIDE + 1 + i] = lane * 8 + i;
         }
@@ -471,8 +472,8 @@ static void test_coopmat_layout_check(void)
     coopmat_layout c = { 0, 0, 0 };
     CHECK(coopmat_layout_of(probe, &c));
     CHECK_INT_EQ(c.row_lanes, 4);
-    CHECK_INT_EQ(c.slots, 0xcc);          /* elements 2, 3, 6, 7 on row g + 8 */
-    CHECK_INT_EQ(c.cols, 0x98981010u);    /* columns 0 1 0 1 8 9 8 9 past the first */
+    CHECK_INT_EQ(c.slots, 0xf0);          /* elements 4-7 on row g + 8 */
+    CHECK_INT_EQ(c.cols, 0x98109810u);    /* columns 0 1 8 9 0 1 8 9 past the first */
     CHECK(coopmat_layout_of(row_major, &c));
     CHECK_INT_EQ(c.row_lanes, 2);
     CHECK_INT_EQ(c.slots, 0);
@@ -487,13 +488,13 @@ static void test_coopmat_layout_check(void)
     memcpy(bad, probe, sizeof bad);
     uint32_t *e = bad + 1 * COOPMAT_PROBE_STRIDE;
     uint32_t first = e[1];
-    e[1] = e[3], e[3] = first;
+    e[1] = e[5], e[5] = first;
     CHECK(!coopmat_layout_of(bad, &c));
-    /* Three rows in one lane (two elements traded between lanes 0 and 8). */
+    /* Three rows in one lane (element 5 traded between lanes 0 and 8). */
     memcpy(bad, probe, sizeof bad);
-    uint32_t traded = bad[1 + 2];
-    bad[1 + 2] = bad[8 * COOPMAT_PROBE_STRIDE + 1 + 2];
-    bad[8 * COOPMAT_PROBE_STRIDE + 1 + 2] = traded;
+    uint32_t traded = bad[1 + 5];
+    bad[1 + 5] = bad[8 * COOPMAT_PROBE_STRIDE + 1 + 5];
+    bad[8 * COOPMAT_PROBE_STRIDE + 1 + 5] = traded;
     CHECK(!coopmat_layout_of(bad, &c));
     /* An element twice, and a count other than 8. */
     memcpy(bad, probe, sizeof bad);
