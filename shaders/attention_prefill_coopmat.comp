@@ -55,7 +55,7 @@ const uint DT = D / 16;                            // dim tiles
 const uint KT = BC / 16;                           // key tiles
 const uint NE = 8;                                 // elements of a 16 x 16 tile per lane
 const uint STRIDE8 = D / 8 + 1;                    // shared K/V row in uvec4s (8 halves), padded
-const float RESCALE = 11.0;                        // log2 units: about e^8
+const float RESCALE = 11.0;                        // log2 units: 2^11, about e^7.6
 const float LOG2E = 1.4426950408889634;
 
 layout(binding = 0) readonly buffer Q { float q[]; };

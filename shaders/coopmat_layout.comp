@@ -17,7 +17,7 @@ shared float numbers[256]; // (16, 16): element e holds e
 
 void main()
 {
-    uint lane = gl_LocalInvocationID.x;
+    uint lane = gl_SubgroupInvocationID; // the numbering subgroup shuffles use
     for (uint i = lane; i < 256; i += 32) numbers[i] = float(i);
     barrier();
     fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> f;

@@ -121,9 +121,11 @@ static uint32_t coopmat_keys(const tappa_device_info *info, uint32_t d)
     return coopmat_shared(d, 64) <= info->max_shared_memory_bytes ? 64 : 32;
 }
 
-/* Row tiles per subgroup: two where the head dim leaves the registers for
- * them (each K and V tile loaded from shared memory then serves two products:
- * 16K causal prefill on the H200 went from 147 to 173 TFLOP/s), else one. */
+/* Row tiles per subgroup: two for head dims up to 128 (each K and V tile
+ * loaded from shared memory then serves two products: 16K causal prefill on
+ * the H200 went from 147 to 173 TFLOP/s, though the driver spills a few of
+ * the 255 registers), else one: two would need 256 accumulator registers
+ * a lane at head dim 256. */
 static uint32_t coopmat_row_tiles(uint32_t d)
 {
     return d <= 128 ? 2 : 1;
