@@ -12,8 +12,10 @@ bool coopmat_layout_of(const uint32_t *probe, coopmat_layout *out)
     uint32_t first_row[LANES], second_row[LANES], lanes_of_row[16] = { 0 };
     const uint32_t *lead = probe + 1;
     coopmat_layout c = { 0, 0, 0 };
+    /* Lane 0's pattern and column steps; the lane loop below checks its
+     * numbers, lane 0's first. */
     for (uint32_t i = 0; i < PER_LANE; i++) {
-        if (lead[i] >= 256 || lead[i] % 16 < lead[0] % 16) return false;
+        if (lead[i] % 16 < lead[0] % 16) return false;
         if (lead[i] / 16 != lead[0] / 16) c.slots |= 1u << i;
         c.cols |= (lead[i] % 16 - lead[0] % 16) << (4 * i);
     }
