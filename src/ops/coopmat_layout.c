@@ -52,6 +52,19 @@ bool coopmat_layout_of(const uint32_t *probe, coopmat_layout *out)
     return true;
 }
 
+typedef struct probe_args {
+    tvk_device *dev;
+    tvk_pipeline *p;
+    tvk_buffer *buf;
+} probe_args;
+
+static tappa_status record_probe(void *args, tappa_error *err)
+{
+    probe_args *a = args;
+    tvk_binding b = { a->buf, 0, a->buf->bytes };
+    return tvk_dispatch(a->dev, a->p, &b, NULL, 0, 1, 1, 1, err);
+}
+
 tappa_status coopmat_layout_probe(tvk_device *dev, tappa_error *err)
 {
     if (dev->coopmat_layout_probed) return TAPPA_OK;
@@ -65,13 +78,7 @@ tappa_status coopmat_layout_probe(tvk_device *dev, tappa_error *err)
     tvk_pipeline *p;
     tappa_status st = tvk_pipeline_get(dev, SHADER(coopmat_layout), 1, NULL, 0, &p, err);
     if (!st) st = tvk_buffer_create(dev, sizeof probe, true, &buf, err);
-    if (!st) st = tvk_begin(dev, err);
-    if (!st) {
-        tvk_binding b = { &buf, 0, sizeof probe };
-        st = tvk_dispatch(dev, p, &b, NULL, 0, 1, 1, 1, err);
-        if (st) tvk_abort(dev);
-        else st = tvk_submit_wait(dev, err);
-    }
+    if (!st) st = op_submit(dev, record_probe, &(probe_args){ dev, p, &buf }, err);
     if (!st) st = tvk_buffer_read(dev, &buf, 0, probe, sizeof probe, err);
     tvk_buffer_destroy(dev, &buf);
     if (st) return st;
