@@ -15,7 +15,7 @@
 #define ROTATE_BYTES (512.0 * 1024 * 1024) /* well above any GPU's L2 (H100: 50 MB) */
 
 enum kind { K_COPY, K_SOFTMAX, K_ROPE, K_QSIM, K_QSIM_PAIR, K_WINDOW_STATS, K_PREFILL, K_DECODE,
-            K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS, K_BLOCK_INFLUENCE, K_MATVEC, K_MATVEC_SWIGLU, K_RMSNORM, K_SWIGLU,
+            K_TOKEN_SCORES, K_TOPK, K_KV_COMPACT, K_ROW_SUMS, K_BLOCK_INFLUENCE, K_MATVEC, K_MATVEC_SWIGLU, K_MATVEC_NORM_OUT, K_RMSNORM, K_SWIGLU, K_SWIGLU_PRESCALED,
             K_KV_APPEND_ROPE,
             K_ATTENTION_ROWS, K_PATTERN_PROFILES, K_ROPE_ENERGY };
 
@@ -52,7 +52,7 @@ static tappa_status record(void *p, int set, tappa_error *err)
     switch (s->kind) {
     case K_COPY: return copy_record(in[0], s->out[0], s->unroll, err);
     case K_SOFTMAX: return softmax_record(in[0], s->out[0], err);
-    case K_ROPE: return rope_record(in[0], s->out[0], s->aux, &s->rope, 0, err);
+    case K_ROPE: return rope_record(in[0], s->out[0], s->aux, &s->rope, 0, NULL, err);
     case K_QSIM: return qsim_record(in[0], s->out[0], TAPPA_QSIM_COSINE, err);
     case K_QSIM_PAIR:
         return qsim_pairwise_record(in[0], s->out[0], s->aux2, s->aux, TAPPA_QSIM_EUCLIDEAN, 1.0, err);
@@ -73,13 +73,22 @@ static tappa_status record(void *p, int set, tappa_error *err)
         return matvec_swiglu_record(m[0], m[1], in[0], (uint32_t)(in[0]->numel / (size_t)tappa_matrix_cols(m[0])),
                                     s->out[0], err);
     }
+    case K_MATVEC_NORM_OUT: {
+        tappa_matrix *const *m = s->matrix[set % s->matrices];
+        return matvec_norm_out_record(m[0], in[0], (uint32_t)(in[0]->numel / (size_t)tappa_matrix_cols(m[0])),
+                                      s->out[0], in[1], s->out[1], err);
+    }
     case K_RMSNORM: return rmsnorm_record(in[0], in[1], 1e-5, s->out[0], err);
     case K_SWIGLU: return swiglu_record(in[0], in[1], s->out[0], err);
+    case K_SWIGLU_PRESCALED: {
+        rms_prescale pre = { in[2], 1e-5, (uint32_t)in[0]->shape[0] };
+        return swiglu_prescaled_record(in[0], in[1], &pre, s->out[0], err);
+    }
     case K_KV_APPEND_ROPE: {
         tappa_status st = tappa_kv_cache_set_length(s->cache, 0, s->window, err);
         return st ? st
                   : kv_cache_append_rope_record(s->cache, 0, in[0], in[1], in[0]->shape[1], s->aux, false,
-                                                (uint32_t)s->window, err);
+                                                (uint32_t)s->window, NULL, err);
     }
     case K_TOKEN_SCORES: return token_scores_record(in[0], in[1], 1.0, 200.0, s->window, 5, s->out[0], err);
     case K_PREFILL: return attention_prefill_record(in[0], in[1], in[2], true, s->out[0], s->out[1], err);
@@ -358,17 +367,19 @@ static tappa_status add_prefill(builder *b, tappa_dtype kv, bool quick, const in
     return st;
 }
 
-/* A matvec (or matvec_swiglu) case: w (rows * cols values) in type, packed
- * through the scratch packed, as enough matrices (pairs for the gated
- * product) to exceed the last-level cache. */
+/* A matvec (or matvec_swiglu, matvec_norm_out) case: w (rows * cols
+ * values) in type, packed through the scratch packed, as enough matrices
+ * (pairs for the gated product) to exceed the last-level cache. */
 static tappa_status add_product(builder *b, enum kind kind, tappa_ggml_type type, int64_t rows, int64_t cols,
                                 int64_t t, const float *w, void *packed, tappa_error *err)
 {
     state *s = NULL;
     char text[96];
-    bool gated = kind == K_MATVEC_SWIGLU;
-    const char *op = gated ? "matvec_swiglu" : "matvec";
-    tensor_spec x = { 2, { t, cols }, TAPPA_F32 }, y = { 2, { t, rows }, TAPPA_F32 };
+    bool gated = kind == K_MATVEC_SWIGLU, norm = kind == K_MATVEC_NORM_OUT;
+    const char *op = gated ? "matvec_swiglu" : norm ? "matvec_norm_out" : "matvec";
+    /* norm: the norm's weight beside x, h beside y (which is also read). */
+    tensor_spec x[2] = { { 2, { t, cols }, TAPPA_F32 }, { 1, { rows }, TAPPA_F32 } };
+    tensor_spec y[2] = { { 2, { t, rows }, TAPPA_F32 }, { 2, { t, rows }, TAPPA_F32 } };
     snprintf(text, sizeof text, "%s %lldx%lld t=%lld", tappa_ggml_type_name(type), (long long)rows, (long long)cols,
              (long long)t);
     quant_from_f32(type, w, (size_t)(rows * cols), packed);
@@ -381,8 +392,9 @@ static tappa_status add_product(builder *b, enum kind kind, tappa_ggml_type type
         for (int j = 0; j < (gated ? 2 : 1) && !st; j++)
             st = tappa_matrix_create(b->ctx, type, rows, cols, packed, &m[i][j], err);
     if (!st)
-        st = add_case(b, kind, op, text, tappa_ggml_type_name(type), 1, &x, 1, &y,
-                      (double)tappa_matrix_bytes(m[0][0]) * (gated ? 2 : 1) + spec_bytes(&x) + spec_bytes(&y),
+        st = add_case(b, kind, op, text, tappa_ggml_type_name(type), norm ? 2 : 1, x, norm ? 2 : 1, y,
+                      (double)tappa_matrix_bytes(m[0][0]) * (gated ? 2 : 1) + spec_bytes(&x[0]) +
+                          spec_bytes(&y[0]) * (norm ? 3 : 1) + (norm ? spec_bytes(&x[1]) : 0),
                       2.0 * rows * cols * t * (gated ? 2 : 1), 0, &s, err);
     if (!st) {
         memcpy(s->matrix, m, sizeof m);
@@ -421,6 +433,9 @@ static tappa_status add_matvec(builder *b, bool quick, tappa_error *err)
     /* The MLP's gate and up with SwiGLU in one pass, as a decode step runs them. */
     if (!st && wants(b, "matvec_swiglu"))
         st = add_product(b, K_MATVEC_SWIGLU, TAPPA_GGML_F16, big, e, 1, w, packed, err);
+    /* The output projection as a decode step runs it, writing the MLP norm's input too. */
+    if (!st && wants(b, "matvec_norm_out"))
+        st = add_product(b, K_MATVEC_NORM_OUT, TAPPA_GGML_F16, small, small, 1, w, packed, err);
     free(w);
     free(packed);
     /* The layer's other steps, over a 4096-token prompt's activations. */
@@ -441,6 +456,17 @@ static tappa_status add_matvec(builder *b, bool quick, tappa_error *err)
         snprintf(text, sizeof text, "n=%lld x %lld", (long long)tokens, (long long)rows);
         st = add_case(b, K_SWIGLU, "swiglu", text, "f32", 2, in, 1, in, 3 * spec_bytes(&in[0]), 5.0 * tokens * rows,
                       0, &s, err);
+    }
+    /* The same with each token's 1 / rms of its row of the residual stream
+     * applied first, at a prompt's tokens and at a decode step's one. */
+    for (int one = 0; one < 2 && !st && wants(b, "swiglu_prescaled"); one++) {
+        state *s = NULL;
+        char text[96];
+        int64_t n = one ? 1 : tokens;
+        tensor_spec in[3] = { { 2, { n, rows }, TAPPA_F32 }, { 2, { n, rows }, TAPPA_F32 }, { 2, { n, cols }, TAPPA_F32 } };
+        snprintf(text, sizeof text, "n=%lld x %lld, embd %lld", (long long)n, (long long)rows, (long long)cols);
+        st = add_case(b, K_SWIGLU_PRESCALED, "swiglu_prescaled", text, "f32", 3, in, 1, in,
+                      3 * spec_bytes(&in[0]) + spec_bytes(&in[2]), 5.0 * n * rows + 2.0 * n * cols, 0, &s, err);
     }
     return st;
 }
@@ -665,7 +691,8 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
         }
     }
     if (!st) st = add_selection(&b, f16, quick, err);
-    if (!st && (wants(&b, "matvec") || wants(&b, "matvec_swiglu") || wants(&b, "rmsnorm") || wants(&b, "swiglu")))
+    if (!st && (wants(&b, "matvec") || wants(&b, "matvec_swiglu") || wants(&b, "matvec_norm_out") || wants(&b, "rmsnorm") ||
+                 wants(&b, "swiglu") || wants(&b, "swiglu_prescaled")))
         st = add_matvec(&b, quick, err);
     if (!st && (b.only && !strcmp(b.only, "compress"))) st = add_compress(&b, f16, quick, err);
     if (st) {

@@ -12,17 +12,28 @@
 // k, v: (heads, stride, row) words from their bindings' start; cache_k,
 // cache_v: (heads, capacity, row) words from dst_base; row = d in words.
 // table (ROPE): rope.comp's (256 + n_hi, d / 2) (cos, sin).
+// PRESCALE (with ROPE): row i of K and V is first multiplied by the RMSNorm
+// scale of row i of resid (rms_scale.glsl; resid: (t, embd) from
+// resid_base), as rope.comp's PRESCALE: keys and values of products of the
+// norm's weighted input.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "rope_angle.glsl"
 
 layout(constant_id = 1) const bool ROPE = false;
+layout(constant_id = 2) const bool PRESCALE = false;
+const uint MAX_TOKENS = 8; // PRESCALE: a decode step or a prompt chunk
 
 layout(binding = 0) readonly buffer K { uint k[]; };
 layout(binding = 1) readonly buffer V { uint v[]; };
 layout(binding = 2) writeonly buffer CacheK { uint cache_k[]; };
 layout(binding = 3) writeonly buffer CacheV { uint cache_v[]; };
 layout(binding = 4) readonly buffer Table { vec2 table[]; };
+layout(binding = 5) readonly buffer Resid { float resid[]; };
+
+#define RMS_X resid
+#include "rms_scale.glsl"
+shared float token_scale[MAX_TOKENS];
 
 layout(push_constant) uniform Push {
     uint per_head;        // words appended per head: t * row (ROPE: pairs, t * d / 2)
@@ -32,10 +43,19 @@ layout(push_constant) uniform Push {
     uint half_d;          // ROPE: d / 2
     uint interleaved;     // ROPE: 0 pairs (j, j + d/2); 1 pairs (2j, 2j + 1)
     uint t0;              // ROPE: table position of row 0
+    uint tokens, embd, resid_base; // PRESCALE: t <= MAX_TOKENS
+    float eps;
 } pc;
 
 void main()
 {
+    if (PRESCALE) {
+        for (uint r = 0; r < pc.tokens; r++) {
+            float s = rms_scale(pc.resid_base + r * pc.embd, pc.embd, pc.eps);
+            if (gl_LocalInvocationID.x == 0) token_scale[r] = s;
+        }
+        barrier();
+    }
     uint i = linear_group() * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
     if (i >= pc.per_head * pc.heads) return;
     uint h = i / pc.per_head, e = i % pc.per_head;
@@ -50,9 +70,15 @@ void main()
     uint base = row * 2 * pc.half_d;
     uint i0 = pc.interleaved != 0 ? base + 2 * j : base + j;
     uint i1 = pc.interleaved != 0 ? i0 + 1 : i0 + pc.half_d;
-    float x0 = uintBitsToFloat(k[from + i0]), x1 = uintBitsToFloat(k[from + i1]);
+    float scale = PRESCALE ? token_scale[row] : 1.0;
+    float x0 = uintBitsToFloat(k[from + i0]) * scale, x1 = uintBitsToFloat(k[from + i1]) * scale;
     cache_k[to + i0] = floatBitsToUint(x0 * cs.x - x1 * cs.y);
     cache_k[to + i1] = floatBitsToUint(x0 * cs.y + x1 * cs.x);
-    cache_v[to + i0] = v[from + i0];
-    cache_v[to + i1] = v[from + i1];
+    if (!PRESCALE) {
+        cache_v[to + i0] = v[from + i0];
+        cache_v[to + i1] = v[from + i1];
+        return;
+    }
+    cache_v[to + i0] = floatBitsToUint(uintBitsToFloat(v[from + i0]) * scale);
+    cache_v[to + i1] = floatBitsToUint(uintBitsToFloat(v[from + i1]) * scale);
 }

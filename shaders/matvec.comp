@@ -18,6 +18,11 @@
 // head-major (rows / head_dim, y_stride, head_dim): row r of token t at
 // ((r / head_dim) * y_stride + t) * head_dim + r % head_dim, the layout RoPE
 // and the KV cache take for a chunk of tokens.
+// NORM_OUT (a residual product, token-major y): each row also writes
+// h[t][r] = y[t][r] * norm_w[r], the next RMSNorm's weighted input, so no
+// norm stage has to run before the next products: the one per-token scale
+// 1 / rms(y[t]) is applied by the step after them (swiglu.comp's PRESCALE).
+// norm_w: (rows) from nw_base; h: (T, y_stride) from h_base + row0.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #ifdef TAPPA_SUBGROUP
@@ -38,6 +43,9 @@ layout(binding = 3) readonly buffer Bias { float bias[]; };
 layout(binding = 4) buffer Y { float y[]; };
 layout(binding = 5) readonly buffer W2 { uvec4 w2[]; };
 layout(binding = 6) readonly buffer Scales2 { float scales2[]; };
+// NORM_OUT reuses the gated variant's two bindings.
+layout(binding = 5) readonly buffer NormW { float norm_w[]; };
+layout(binding = 6) writeonly buffer H { float h[]; };
 
 layout(push_constant) uniform Push {
     uint rows;       // rows in this dispatch
@@ -51,6 +59,8 @@ layout(push_constant) uniform Push {
     uint accumulate; // 1: add to y
     uint has_bias;
     uint head_dim;   // 0: token-major y
+    uint norm_out;   // 1: also write h (accumulate, token-major y, not GATED)
+    uint nw_base, h_base;
 } pc;
 
 #define WG gl_WorkGroupSize.x
@@ -118,7 +128,9 @@ void store(uint r, uint t, float sum)
     uint at = pc.head_dim == 0 ? pc.y_base + t * pc.y_stride + row
                                : pc.y_base + ((row / pc.head_dim) * pc.y_stride + t) * pc.head_dim + row % pc.head_dim;
     float v = sum + (pc.has_bias != 0 ? bias[row] : 0.0);
-    y[at] = pc.accumulate != 0 ? y[at] + v : v;
+    if (pc.accumulate != 0) v += y[at];
+    y[at] = v;
+    if (pc.norm_out != 0) h[pc.h_base + t * pc.y_stride + row] = v * norm_w[pc.nw_base + row];
 }
 
 void main()

@@ -46,6 +46,15 @@ tappa_status tappa_kv_cache_append(tappa_kv_cache *cache, int layer, const tappa
 tappa_status tappa_kv_cache_append_rope(tappa_kv_cache *cache, int layer, const tappa_tensor *k,
                                         const tappa_tensor *v, const tappa_rope_params *params,
                                         tappa_error *err);
+/* The same after the attention's RMSNorm scale: rows i of K and V are
+ * first multiplied by 1 / sqrt(mean(resid[i]^2) + eps), resid [T, embd]
+ * f32, T <= 8 (a decode step or a prompt chunk). For k and v that are
+ * products of x * weight (tappa_matvec_norm_out's h), so no norm step runs
+ * before them. One step on a Vulkan device with f32 rows, each tensor in
+ * one binding (TAPPA_ERR_UNSUPPORTED otherwise); the CPU scales, then appends. */
+tappa_status tappa_kv_cache_append_rope_prescaled(tappa_kv_cache *cache, int layer, const tappa_tensor *k,
+                                                  const tappa_tensor *v, const tappa_rope_params *params,
+                                                  const tappa_tensor *resid, double eps, tappa_error *err);
 
 /* Decode attention of one new token against a layer of the cache: q [Hq, 1, D]
  * f32 (post-RoPE), out [Hq, 1, D] f32, lse [Hq, 1] f32 or NULL. The new

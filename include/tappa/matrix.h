@@ -34,6 +34,14 @@ size_t tappa_matrix_bytes(const tappa_matrix *m);
 tappa_status tappa_matvec(const tappa_matrix *w, const tappa_tensor *x, const tappa_tensor *bias, bool accumulate,
                           tappa_tensor *y, tappa_error *err);
 
+/* A residual product that also prepares the next RMSNorm: y[t][r] +=
+ * sum_c w[r][c] x[t][c], then h[t][r] = y[t][r] * norm_weight[r] (the
+ * norm's input before its per-token scale, which tappa_swiglu_prescaled
+ * applies after the products that read h). x: [T, cols] f32, 1 <= T <= 8;
+ * y, h: T * rows f32 elements; norm_weight: [rows] f32. */
+tappa_status tappa_matvec_norm_out(const tappa_matrix *w, const tappa_tensor *x, tappa_tensor *y,
+                                   const tappa_tensor *norm_weight, tappa_tensor *h, tappa_error *err);
+
 /* The gate and up projections of a SwiGLU MLP with the gate applied:
  * y[t][r] = silu(gate[r] . x[t]) * (up[r] . x[t]), silu(g) = g / (1 + e^-g).
  * gate and up: [rows, cols] alike; x: [T, cols] f32, 1 <= T <= 8; y: T * rows

@@ -40,6 +40,14 @@ typedef struct tappa_rope_params {
 tappa_status tappa_rope(const tappa_tensor *x, tappa_tensor *y, const tappa_rope_params *params,
                         tappa_error *err);
 
+/* RoPE after the attention's RMSNorm scale: token n's rows of x are first
+ * multiplied by 1 / sqrt(mean(resid[n]^2) + eps). x, y: [..., N, D] f32
+ * with N <= 8 (a decode step or a prompt chunk); resid: [N, embd] f32. The
+ * queries of products of x * weight (tappa_matvec_norm_out's h) get the
+ * normed attention input this way, without a norm step before them. */
+tappa_status tappa_rope_prescaled(const tappa_tensor *x, tappa_tensor *y, const tappa_rope_params *params,
+                                  const tappa_tensor *resid, double eps, tappa_error *err);
+
 typedef enum tappa_qsim_mode {
     TAPPA_QSIM_COSINE = 0,  /* mean pairwise cosine, O(T*D) form (SPEC.md) */
     TAPPA_QSIM_DOT = 1,     /* mean pairwise dot product, O(T*D) form */
@@ -140,6 +148,14 @@ tappa_status tappa_rmsnorm(const tappa_tensor *x, const tappa_tensor *weight, do
 
 /* SwiGLU: out = silu(gate) * up element by element; gate, up, out f32 of one size. */
 tappa_status tappa_swiglu(const tappa_tensor *gate, const tappa_tensor *up, tappa_tensor *out, tappa_error *err);
+
+/* SwiGLU after the MLP's RMSNorm scale: with s[t] = 1 / sqrt(mean(x[t]^2) +
+ * eps), out[t] = silu(s[t] gate[t]) * (s[t] up[t]). gate, up, out: [T, n]
+ * f32; x: [T, embd] f32. A decoder whose gate and up products read x *
+ * weight (tappa_matvec_norm_out's h) gets the normed MLP this way, without
+ * a norm step before the products. */
+tappa_status tappa_swiglu_prescaled(const tappa_tensor *gate, const tappa_tensor *up, const tappa_tensor *x,
+                                    double eps, tappa_tensor *out, tappa_error *err);
 
 /* ShortGPT block influence of each token (SPEC.md, layer pruning):
  * out[t] = 1 - cos(h_in[t], h_out[t]), where a cosine that is NaN (a zero or

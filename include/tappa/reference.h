@@ -45,6 +45,15 @@ void tappa_ref_row_sums(const double *x, size_t rows, size_t stride, size_t cols
 void tappa_ref_rmsnorm(const double *x, const double *weight, size_t rows, size_t n, double eps, double *y);
 /* out = gate / (1 + exp(-gate)) * up; (n) each. */
 void tappa_ref_swiglu(const double *gate, const double *up, size_t n, double *out);
+/* tappa_ref_rope of x [slices, n, d] after scaling token t's rows by
+ * 1 / sqrt(mean(resid[t]^2) + eps), resid [n, embd]. */
+void tappa_ref_rope_prescaled(const double *x, double *y, size_t slices, size_t n, size_t d,
+                              const tappa_rope_params *params, const double *resid, size_t embd, double eps);
+/* SwiGLU of tokens rows of n after scaling row t of gate and up by
+ * 1 / sqrt(mean(x[t]^2) + eps), x [tokens, embd]: the MLP's RMSNorm moved
+ * past products of the norm's weighted input. */
+void tappa_ref_swiglu_prescaled(const double *gate, const double *up, const double *x, size_t tokens, size_t n,
+                                size_t embd, double eps, double *out);
 /* w: (rows, cols); x: (tokens, cols); bias: (rows) or NULL; y: (tokens, rows),
  * added to when accumulate. */
 void tappa_ref_matvec(const double *w, size_t rows, size_t cols, const double *x, size_t tokens,

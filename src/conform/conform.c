@@ -10,9 +10,9 @@
 #include "conform.h"
 #include "rng.h"
 
-const char *const conform_ops[] = { "copy", "softmax", "rope", "qsim", "window_stats", "attention",
+const char *const conform_ops[] = { "copy", "softmax", "rope", "rope_prescaled", "qsim", "window_stats", "attention",
                                     "token_scores", "topk", "kv_compact", "row_sums", "block_influence",
-                                    "matvec", "matvec_swiglu", "rmsnorm", "swiglu", "kv_append_rope", "attention_rows", "pattern_profiles",
+                                    "matvec", "matvec_swiglu", "matvec_norm_out", "rmsnorm", "swiglu", "swiglu_prescaled", "kv_append_rope", "kv_append_rope_prescaled", "attention_rows", "pattern_profiles",
                                     "rope_energy", NULL };
 
 /* Tolerances of SPEC.md. */
@@ -197,17 +197,76 @@ static tappa_status case_rope(tappa_context *ctx, rng *r, tappa_dtype dt, int64_
     return st;
 }
 
+/* Rows of a residual stream for the prescaled ops: each row at its own
+ * scale, so a missing or misplaced per-token scale fails. */
+static void draw_resid(rng *r, double *x, int64_t rows, int64_t embd)
+{
+    for (int64_t i = 0; i < rows * embd; i++) x[i] = rng_normal(r) * (double)(1 + (i / embd) % 5) * 0.5;
+}
+
+/* 1 / sqrt(mean(x[t]^2) + eps) of row t of x [rows, embd]. */
+static double resid_scale(const double *x, int64_t t, int64_t embd, double eps)
+{
+    double ss = 0;
+    for (int64_t i = 0; i < embd; i++) ss += x[t * embd + i] * x[t * embd + i];
+    return 1.0 / sqrt(ss / (double)embd + eps);
+}
+
+/* tappa_rope_prescaled against the reference on rows of varied scale. */
+static tappa_status case_rope_prescaled(tappa_context *ctx, rng *r, int64_t h, int64_t n, int64_t d, int64_t embd,
+                                        tappa_rope_params p, conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "h=%lld n=%lld d=%lld embd=%lld %s pos=%lld", (long long)h, (long long)n,
+             (long long)d, (long long)embd, p.layout == TAPPA_ROPE_INTERLEAVED ? "interleaved" : "half",
+             (long long)p.pos_offset);
+    res->tolerance = TOL_F32;
+    size_t count = (size_t)(h * n * d);
+    int64_t shape[3] = { h, n, d }, rs[2] = { n, embd };
+    double *x = doubles(count), *y = doubles(count), *resid = doubles((size_t)(n * embd));
+    tappa_tensor *tx = NULL, *ty = NULL, *tr = NULL;
+    tappa_status st = (!x || !y || !resid) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    if (!st) {
+        for (size_t i = 0; i < count; i++) x[i] = rng_normal(r);
+        draw_resid(r, resid, n, embd);
+        st = tensor_from_doubles(ctx, TAPPA_F32, 3, shape, x, &tx, err);
+    }
+    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 2, rs, resid, &tr, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 3, shape, &ty, err);
+    if (!st) {
+        double t0 = clock_ms();
+        st = tappa_rope_prescaled(tx, ty, &p, tr, 1e-5, err);
+        res->ms = clock_ms() - t0;
+    }
+    if (!st) {
+        for (size_t i = 0; i < count; i++) x[i] *= resid_scale(resid, (int64_t)(i / (size_t)d) % n, embd, 1e-5);
+        tappa_ref_rope(x, y, (size_t)h, (size_t)n, (size_t)d, &p);
+        st = compare(ty, y, &res->error, err);
+        res->segments = 1;
+    }
+    tappa_tensor_destroy(&tx);
+    tappa_tensor_destroy(&ty);
+    tappa_tensor_destroy(&tr);
+    free(x); free(y); free(resid);
+    return st;
+}
+
 /* tappa_kv_cache_append_rope after held plain rows: the layer read back
  * against those rows, then the new K rotated by the reference at
  * p.pos_offset + i (not at held + i: a compressed layer holds fewer rows than
- * its position) and the new V as given; the read poisoned first. */
+ * its position) and the new V as given; the read poisoned first. With embd,
+ * tappa_kv_cache_append_rope_prescaled: the new rows scaled by those of a
+ * residual stream [t, embd] first. */
 static tappa_status case_kv_append_rope(tappa_context *ctx, rng *r, tappa_dtype dt, int64_t hkv, int64_t t,
-                                        int64_t d, int64_t held, tappa_rope_params p, conform_result *res,
-                                        tappa_error *err)
+                                        int64_t d, int64_t held, int64_t embd, tappa_rope_params p,
+                                        conform_result *res, tappa_error *err)
 {
     snprintf(res->shape, sizeof res->shape, "hkv=%lld t=%lld d=%lld held=%lld %s pos=%lld", (long long)hkv,
              (long long)t, (long long)d, (long long)held, p.layout == TAPPA_ROPE_INTERLEAVED ? "interleaved" : "half",
              (long long)p.pos_offset);
+    if (embd) {
+        size_t len = strlen(res->shape);
+        snprintf(res->shape + len, sizeof res->shape - len, " embd=%lld", (long long)embd);
+    }
     res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_F32;
     int64_t n = held + t, old_s[3] = { hkv, held, d }, new_s[3] = { hkv, t, d }, all_s[3] = { hkv, n, d };
     double *old_k = doubles((size_t)(hkv * held * d)), *old_v = doubles((size_t)(hkv * held * d));
@@ -215,8 +274,9 @@ static tappa_status case_kv_append_rope(tappa_context *ctx, rng *r, tappa_dtype 
     double *rot = doubles((size_t)(hkv * t * d)), *want_k = doubles((size_t)(hkv * n * d)),
            *want_v = doubles((size_t)(hkv * n * d));
     tappa_kv_cache *cache = NULL;
-    tappa_tensor *tok = NULL, *tov = NULL, *tk = NULL, *tv = NULL, *rk = NULL, *rv = NULL;
-    tappa_status st = (!old_k || !old_v || !k || !v || !rot || !want_k || !want_v)
+    double *resid = doubles((size_t)(t * (embd ? embd : 1)));
+    tappa_tensor *tok = NULL, *tov = NULL, *tk = NULL, *tv = NULL, *rk = NULL, *rv = NULL, *tr = NULL;
+    tappa_status st = (!old_k || !old_v || !k || !v || !rot || !want_k || !want_v || !resid)
                           ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
     for (int64_t i = 0; !st && i < hkv * held * d; i++) {
         old_k[i] = rng_normal(r);
@@ -232,15 +292,26 @@ static tappa_status case_kv_append_rope(tappa_context *ctx, rng *r, tappa_dtype 
     if (!st && held) st = tappa_kv_cache_append(cache, 1, tok, tov, err);
     if (!st) st = tensor_from_doubles(ctx, dt, 3, new_s, k, &tk, err);
     if (!st) st = tensor_from_doubles(ctx, dt, 3, new_s, v, &tv, err);
+    int64_t rs[2] = { t, embd };
+    if (!st && embd) {
+        draw_resid(r, resid, t, embd);
+        st = tensor_from_doubles(ctx, TAPPA_F32, 2, rs, resid, &tr, err);
+    }
     if (!st) {
         double t0 = clock_ms();
-        st = tappa_kv_cache_append_rope(cache, 1, tk, tv, &p, err);
+        st = embd ? tappa_kv_cache_append_rope_prescaled(cache, 1, tk, tv, &p, tr, 1e-5, err)
+                  : tappa_kv_cache_append_rope(cache, 1, tk, tv, &p, err);
         res->ms = clock_ms() - t0;
     }
     if (!st) st = poisoned(ctx, dt, 3, all_s, &rk, err);
     if (!st) st = poisoned(ctx, dt, 3, all_s, &rv, err);
     if (!st) st = tappa_kv_cache_read_layer(cache, 1, rk, rv, err);
     if (!st) {
+        for (int64_t i = 0; embd && i < hkv * t * d; i++) {
+            double sc = resid_scale(resid, (i / d) % t, embd, 1e-5);
+            k[i] *= sc;
+            v[i] *= sc;
+        }
         tappa_ref_rope(k, rot, (size_t)hkv, (size_t)t, (size_t)d, &p);
         for (int64_t h = 0; h < hkv; h++) {
             size_t to = (size_t)(h * n * d), a = (size_t)(held * d), b = (size_t)(t * d);
@@ -256,9 +327,9 @@ static tappa_status case_kv_append_rope(tappa_context *ctx, rng *r, tappa_dtype 
         res->segments = 1;
     }
     tappa_kv_cache_destroy(&cache);
-    tappa_tensor *ts[] = { tok, tov, tk, tv, rk, rv };
+    tappa_tensor *ts[] = { tok, tov, tk, tv, rk, rv, tr };
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) tappa_tensor_destroy(&ts[i]);
-    free(old_k); free(old_v); free(k); free(v); free(rot); free(want_k); free(want_v);
+    free(old_k); free(old_v); free(k); free(v); free(rot); free(want_k); free(want_v); free(resid);
     return st;
 }
 
@@ -903,6 +974,58 @@ static tappa_status case_matvec(tappa_context *ctx, rng *r, int64_t type, int64_
     return st;
 }
 
+/* tappa_matvec_norm_out: y += W x against the reference, and h = y *
+ * weight, both read back (h poisoned first, y random). */
+static tappa_status case_matvec_norm_out(tappa_context *ctx, rng *r, int64_t type, int64_t rows, int64_t cols,
+                                         int64_t tokens, conform_result *res, tappa_error *err)
+{
+    tappa_ggml_type t = (tappa_ggml_type)type;
+    snprintf(res->shape, sizeof res->shape, "%s %lldx%lld t=%lld", tappa_ggml_type_name(t), (long long)rows,
+             (long long)cols, (long long)tokens);
+    size_t n = (size_t)(tokens * rows);
+    double *w = doubles((size_t)(rows * cols)), *x = doubles((size_t)(tokens * cols)), *g = doubles((size_t)rows),
+           *y = doubles(n), *h = doubles(n);
+    tappa_matrix *m = NULL;
+    tappa_tensor *tx = NULL, *tg = NULL, *ty = NULL, *th = NULL;
+    tappa_status st = (!w || !x || !g || !y || !h) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory")
+                                                   : TAPPA_OK;
+    if (!st) {
+        for (int64_t i = 0; i < tokens * cols; i++) x[i] = rng_normal(r);
+        for (int64_t i = 0; i < rows; i++) g[i] = rng_uniform(r, 0.5, 1.5);
+        for (size_t i = 0; i < n; i++) y[i] = rng_normal(r);
+        st = random_matrix(ctx, r, t, rows, cols, w, &m, err);
+    }
+    int64_t xs[2] = { tokens, cols }, ys[2] = { tokens, rows };
+    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 2, xs, x, &tx, err);
+    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 1, &rows, g, &tg, err);
+    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 2, ys, y, &ty, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, ys, &th, err);
+    if (!st) {
+        double t0 = clock_ms();
+        st = tappa_matvec_norm_out(m, tx, ty, tg, th, err);
+        res->ms = clock_ms() - t0;
+    }
+    double ey = 0, eh = 0;
+    if (!st) {
+        tappa_ref_matvec(w, (size_t)rows, (size_t)cols, x, (size_t)tokens, NULL, true, y);
+        for (size_t i = 0; i < n; i++) h[i] = y[i] * g[i % (size_t)rows];
+        st = compare(ty, y, &ey, err);
+    }
+    if (!st) st = compare(th, h, &eh, err);
+    if (!st) {
+        res->error = ey > eh || ey != ey ? ey : eh; /* NaN in either fails */
+        res->segments = 1;
+    }
+    res->tolerance = TOL_F32;
+    tappa_matrix_destroy(&m);
+    tappa_tensor_destroy(&tx);
+    tappa_tensor_destroy(&tg);
+    tappa_tensor_destroy(&ty);
+    tappa_tensor_destroy(&th);
+    free(w); free(x); free(g); free(y); free(h);
+    return st;
+}
+
 /* tappa_matvec_swiglu against the reference's two products and SwiGLU. */
 static tappa_status case_matvec_swiglu(tappa_context *ctx, rng *r, int64_t type, int64_t rows, int64_t cols,
                                        int64_t tokens, conform_result *res, tappa_error *err)
@@ -1012,6 +1135,47 @@ static tappa_status case_swiglu(tappa_context *ctx, rng *r, int64_t n, conform_r
     tappa_tensor_destroy(&tu);
     tappa_tensor_destroy(&to);
     free(g); free(u); free(o);
+    return st;
+}
+
+/* tappa_swiglu_prescaled: rows of x at varied scales (so a missing or
+ * misplaced per-token scale fails), gate in both tails of the sigmoid. */
+static tappa_status case_swiglu_prescaled(tappa_context *ctx, rng *r, int64_t tokens, int64_t n, int64_t embd,
+                                          conform_result *res, tappa_error *err)
+{
+    snprintf(res->shape, sizeof res->shape, "t=%lld n=%lld embd=%lld", (long long)tokens, (long long)n, (long long)embd);
+    res->tolerance = TOL_F32;
+    size_t gn = (size_t)(tokens * n), xn = (size_t)(tokens * embd);
+    double *g = doubles(gn), *u = doubles(gn), *x = doubles(xn), *o = doubles(gn);
+    tappa_tensor *tg = NULL, *tu = NULL, *tx = NULL, *to = NULL;
+    tappa_status st = (!g || !u || !x || !o) ? tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory") : TAPPA_OK;
+    int64_t gs[2] = { tokens, n }, xs[2] = { tokens, embd };
+    if (!st) {
+        for (size_t i = 0; i < gn; i++) {
+            g[i] = rng_normal(r) * 4;
+            u[i] = rng_normal(r);
+        }
+        for (size_t i = 0; i < xn; i++) x[i] = rng_normal(r) * (double)(1 + (i / (size_t)embd) % 5) * 0.5;
+        st = tensor_from_doubles(ctx, TAPPA_F32, 2, gs, g, &tg, err);
+    }
+    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 2, gs, u, &tu, err);
+    if (!st) st = poisoned(ctx, TAPPA_F32, 2, gs, &to, err);
+    if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 2, xs, x, &tx, err);
+    if (!st) {
+        double t0 = clock_ms();
+        st = tappa_swiglu_prescaled(tg, tu, tx, 1e-5, to, err);
+        res->ms = clock_ms() - t0;
+    }
+    if (!st) {
+        tappa_ref_swiglu_prescaled(g, u, x, (size_t)tokens, (size_t)n, (size_t)embd, 1e-5, o);
+        st = compare(to, o, &res->error, err);
+        res->segments = 1;
+    }
+    tappa_tensor_destroy(&tg);
+    tappa_tensor_destroy(&tu);
+    tappa_tensor_destroy(&tx);
+    tappa_tensor_destroy(&to);
+    free(g); free(u); free(x); free(o);
     return st;
 }
 
@@ -1176,11 +1340,26 @@ static const conform_case cases[] = {
     MATVEC_SWIGLU(TAPPA_GGML_F16),
     MATVEC_SWIGLU(TAPPA_GGML_Q8_0),
     MATVEC_SWIGLU(TAPPA_GGML_Q4_0),
+    /* matvec_norm_out: type, rows, cols, tokens. Llama-3-8B's output
+     * projection at a decode step; a prompt chunk; rows no workgroup divides. */
+#define MATVEC_NORM_OUT(type)                                                            \
+    { "matvec_norm_out", TAPPA_F32, type, 4096, 4096, 1, 0, { 0 }, 0, false, { 0 } },     \
+    { "matvec_norm_out", TAPPA_F32, type, 256, 1024, 8, 0, { 0 }, 0, false, { 0 } },      \
+    { "matvec_norm_out", TAPPA_F32, type, 77, 256, 3, 0, { 0 }, 0, false, { 0 } }
+    MATVEC_NORM_OUT(TAPPA_GGML_F32),
+    MATVEC_NORM_OUT(TAPPA_GGML_F16),
+    MATVEC_NORM_OUT(TAPPA_GGML_Q8_0),
+    MATVEC_NORM_OUT(TAPPA_GGML_Q4_0),
     { "rmsnorm", TAPPA_F32, 1, 4096, 0, 0, 0, { 0 }, 0, false, { 0 } },
     { "rmsnorm", TAPPA_F32, 8, 256, 0, 0, 0, { 0 }, 0, false, { 0 } },
     { "rmsnorm", TAPPA_F32, 3, 3584, 0, 0, 0, { 0 }, 0, false, { 0 } },
     { "swiglu", TAPPA_F32, 14336, 0, 0, 0, 0, { 0 }, 0, false, { 0 } },
     { "swiglu", TAPPA_F32, 1001, 0, 0, 0, 0, { 0 }, 0, false, { 0 } },
+    /* swiglu_prescaled: tokens, n, embd. A Llama-3-8B decode step; a prompt
+     * chunk of odd widths; a width below one workgroup. */
+    { "swiglu_prescaled", TAPPA_F32, 1, 14336, 4096, 0, 0, { 0 }, 0, false, { 0 } },
+    { "swiglu_prescaled", TAPPA_F32, 8, 1001, 3584, 0, 0, { 0 }, 0, false, { 0 } },
+    { "swiglu_prescaled", TAPPA_F32, 3, 77, 5, 0, 0, { 0 }, 0, false, { 0 } },
     /* kv_append_rope: hkv, t, d, held. A Llama-3-8B decode step at a
      * compressed layer's length; a prompt chunk; the bundled model's heads,
      * interleaved; one head from an empty layer at position 0. */
@@ -1191,6 +1370,17 @@ static const conform_case cases[] = {
     { "kv_append_rope", dt, 1, 5, 80, 0, 0, { TAPPA_ROPE_HALF, 10000, 0, NULL, 2 }, 0, false, { 0 } }
     KV_APPEND_ROPE(TAPPA_F32),
     KV_APPEND_ROPE(TAPPA_F16),
+    /* kv_append_rope_prescaled: hkv, t, d, held, embd (f32 rows: the one
+     * step that scales; f16 caches keep the norm step). Llama-3-8B at a
+     * decode step; a prompt chunk; the bundled model's heads, interleaved. */
+    { "kv_append_rope_prescaled", TAPPA_F32, 8, 1, 128, 300, 4096, HALF(500000, 1000), 0, false, { 0 } },
+    { "kv_append_rope_prescaled", TAPPA_F32, 8, 8, 128, 40, 4096, HALF(500000, 70000), 0, false, { 0 } },
+    { "kv_append_rope_prescaled", TAPPA_F32, 2, 3, 64, 17, 77, INTER(10000, 17), 0, false, { 0 } },
+    /* rope_prescaled: h, n, d, embd. Llama-3-8B's queries at a decode step
+     * and a prompt chunk; the bundled model's, interleaved. */
+    { "rope_prescaled", TAPPA_F32, 32, 1, 128, 4096, 0, HALF(500000, 4000), 0, false, { 0 } },
+    { "rope_prescaled", TAPPA_F32, 32, 8, 128, 4096, 0, HALF(500000, 70000), 0, false, { 0 } },
+    { "rope_prescaled", TAPPA_F32, 4, 5, 64, 77, 0, INTER(10000, 17), 0, false, { 0 } },
     /* K and V of 140 MiB (f32): above the 128 MiB binding minimum, both paths. */
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 2, 2, 16, 140000, 128, true, false } },
     { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 4, 2, 1, 140000, 128, true, true } },
@@ -1219,8 +1409,14 @@ static tappa_status run_case(tappa_context *ctx, const conform_case *c, rng *r,
     if (!strcmp(c->op, "block_influence")) return case_block_influence(ctx, r, c->dtype, c->a, c->b, res, err);
     if (!strcmp(c->op, "rmsnorm")) return case_rmsnorm(ctx, r, c->a, c->b, res, err);
     if (!strcmp(c->op, "swiglu")) return case_swiglu(ctx, r, c->a, res, err);
+    if (!strcmp(c->op, "swiglu_prescaled")) return case_swiglu_prescaled(ctx, r, c->a, c->b, c->c, res, err);
+    if (!strcmp(c->op, "matvec_norm_out")) return case_matvec_norm_out(ctx, r, c->a, c->b, c->c, c->d, res, err);
     if (!strcmp(c->op, "kv_append_rope"))
-        return case_kv_append_rope(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->rope, res, err);
+        return case_kv_append_rope(ctx, r, c->dtype, c->a, c->b, c->c, c->d, 0, c->rope, res, err);
+    if (!strcmp(c->op, "kv_append_rope_prescaled"))
+        return case_kv_append_rope(ctx, r, c->dtype, c->a, c->b, c->c, c->d, c->e, c->rope, res, err);
+    if (!strcmp(c->op, "rope_prescaled"))
+        return case_rope_prescaled(ctx, r, c->a, c->b, c->c, c->d, c->rope, res, err);
     if (!strcmp(c->op, "matvec")) return case_matvec(ctx, r, c->a, c->b, c->c, c->d, c->variant, res, err);
     if (!strcmp(c->op, "matvec_swiglu")) return case_matvec_swiglu(ctx, r, c->a, c->b, c->c, c->d, res, err);
     if (!strcmp(c->op, "token_scores"))

@@ -11,7 +11,7 @@
 #include "tappa/tappa.h"
 
 typedef struct conform_result {
-    char op[24];
+    char op[32];
     char shape[96];       /* the case's parameters, readable: "hq=8 hkv=2 n=300 d=64 w=32" */
     char dtype[8];
     double error;         /* normalised error (absolute when the reference is all zero); NaN if any output was NaN */

@@ -246,11 +246,17 @@ static tappa_status record_chunk(void *p, tappa_error *err)
         st = tensor_copy_range(d->x_in, 0, d->x, 0, t * E, err);
         done(dev, "embedding rows in");
     }
+    /* Each token's RMSNorm scale, for the steps that apply it after the
+     * products of x * weight (the norm stages this replaces). */
+    rms_prescale pre = { d->x, in->eps, t };
+    bool attn_prescaled = false; /* h is x * attn_norm, written by the previous layer's down projection */
     for (int l = 0; l < in->layers && !st; l++) {
         const vk_layer *w = &m->dev->layers[l];
         if (trace) st = tensor_copy_range(d->x, 0, d->t_hidden, (size_t)l * C * E, C * E, err);
-        if (!st) st = rmsnorm_record(d->x, w->attn_norm, in->eps, d->h, err);
-        done(dev, "attention norm");
+        if (!attn_prescaled) {
+            if (!st) st = rmsnorm_record(d->x, w->attn_norm, in->eps, d->h, err);
+            done(dev, "attention norm");
+        }
         if (!st) st = matvec_record(w->q, d->h, t, w->bq, false, d->q, D, C, err);
         if (!st) st = matvec_record(w->k, d->h, t, w->bk, false, d->k, D, C, err);
         if (!st) st = matvec_record(w->v, d->h, t, w->bv, false, d->v, D, C, err);
@@ -261,15 +267,16 @@ static tappa_status record_chunk(void *p, tappa_error *err)
             done(dev, "trace copies");
         }
         int64_t held = tappa_kv_cache_length(d->cache, l); /* fewer than pos once compressed */
-        if (!st) st = rope_record(d->q, d->q, d->rope_table, &rp, (uint32_t)a->pos, err);
+        const rms_prescale *attn_pre = attn_prescaled ? &pre : NULL;
+        if (!st) st = rope_record(d->q, d->q, d->rope_table, &rp, (uint32_t)a->pos, attn_pre, err);
         if (!trace && kv_cache_append_rope_fits(d->cache, l, d->k, d->v, t, d->rope_table)) {
             /* K rotated as it is appended: one step, one barrier. */
             if (!st)
                 st = kv_cache_append_rope_record(d->cache, l, d->k, d->v, t, d->rope_table,
-                                                 rp.layout == TAPPA_ROPE_INTERLEAVED, (uint32_t)a->pos, err);
+                                                 rp.layout == TAPPA_ROPE_INTERLEAVED, (uint32_t)a->pos, attn_pre, err);
             done(dev, "rope and kv-cache append");
         } else { /* tracing reads the rotated K */
-            if (!st) st = rope_record(d->k, d->k, d->rope_table, &rp, (uint32_t)a->pos, err);
+            if (!st) st = rope_record(d->k, d->k, d->rope_table, &rp, (uint32_t)a->pos, NULL, err);
             done(dev, "rope");
             if (trace && !st) {
                 st = tensor_copy_range(d->q, 0, d->t_q, (size_t)l * qn, qn, err);
@@ -279,10 +286,20 @@ static tappa_status record_chunk(void *p, tappa_error *err)
             done(dev, "kv-cache append");
         }
         if (!st) st = record_attention(d, dev, l, held, t, in->heads, in->head_dim, err);
-        if (!st) st = matvec_record(w->o, d->att, t, NULL, true, d->x, 0, 0, err);
-        done(dev, "output projection");
-        if (!st) st = rmsnorm_record(d->x, w->ffn_norm, in->eps, d->h, err);
-        done(dev, "mlp norm");
+        /* The MLP's norm without a stage of its own: the output projection
+         * also writes x * weight, and SwiGLU applies each token's 1 / rms(x),
+         * which the products between are linear in. A norm stage costs a
+         * decode step 5.5-6.3 us a layer (H200), mostly its latency. */
+        bool fold_norm = !MODEL_FUSED_MLP && matvec_norm_out_fits(w->o, t);
+        if (fold_norm) {
+            if (!st) st = matvec_norm_out_record(w->o, d->att, t, d->x, w->ffn_norm, d->h, err);
+            done(dev, "output projection");
+        } else {
+            if (!st) st = matvec_record(w->o, d->att, t, NULL, true, d->x, 0, 0, err);
+            done(dev, "output projection");
+            if (!st) st = rmsnorm_record(d->x, w->ffn_norm, in->eps, d->h, err);
+            done(dev, "mlp norm");
+        }
         if (MODEL_FUSED_MLP && matvec_swiglu_fits(w->gate, w->up, t)) { /* one pass, no SwiGLU step */
             if (!st) st = matvec_swiglu_record(w->gate, w->up, d->h, t, d->gate, err);
             done(dev, "gate and up projections, swiglu");
@@ -290,10 +307,20 @@ static tappa_status record_chunk(void *p, tappa_error *err)
             if (!st) st = matvec_record(w->gate, d->h, t, NULL, false, d->gate, 0, 0, err);
             if (!st) st = matvec_record(w->up, d->h, t, NULL, false, d->up, 0, 0, err);
             done(dev, "gate and up projections");
-            if (!st) st = swiglu_record(d->gate, d->up, d->gate, err);
+            if (!st)
+                st = fold_norm ? swiglu_prescaled_record(d->gate, d->up, &pre, d->gate, err)
+                               : swiglu_record(d->gate, d->up, d->gate, err);
             done(dev, "swiglu");
         }
-        if (!st) st = matvec_record(w->down, d->gate, t, NULL, true, d->x, 0, 0, err);
+        /* The next layer's attention norm the same way: the down projection
+         * writes x * weight, RoPE and the KV append apply the scale. Not
+         * where biases follow the products (they are added unscaled) or the
+         * trace records the products. */
+        const vk_layer *next = l + 1 < in->layers ? &m->dev->layers[l + 1] : NULL;
+        attn_prescaled = next && !trace && !next->bq && !next->bk && !next->bv && matvec_norm_out_fits(w->down, t) &&
+                         kv_cache_append_rope_fits(d->cache, l + 1, d->k, d->v, t, d->rope_table);
+        if (!st && attn_prescaled) st = matvec_norm_out_record(w->down, d->gate, t, d->x, next->attn_norm, d->h, err);
+        else if (!st) st = matvec_record(w->down, d->gate, t, NULL, true, d->x, 0, 0, err);
         done(dev, "down projection");
         /* The GPU starts on these layers while the host records the next:
          * the first layer alone, so it does not wait for four layers'

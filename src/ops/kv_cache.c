@@ -1,5 +1,7 @@
 /* The per-layer KV cache: [Hkv][capacity][D] K and V tensors and lengths. */
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops_internal.h"
 
@@ -106,6 +108,7 @@ typedef struct append_args {
     const tappa_tensor *table;
     bool interleaved;
     uint32_t table_pos; /* table position of row 0 */
+    const rms_prescale *pre; /* with table: K's and V's rows scaled first, or NULL */
 } append_args;
 
 /* Whether one kv_append dispatch takes all heads' new rows: the sources and
@@ -120,6 +123,7 @@ static bool append_fits(const append_args *a)
     size_t d = (size_t)c->d, esize = tappa_dtype_bytes(ck->dtype);
     size_t src_span = (((size_t)c->hkv - 1) * a->stride + a->t) * d;
     if (a->table && (ck->dtype != TAPPA_F32 || d % 2 || a->table->n_segments != 1)) return false;
+    if (a->pre && (!a->table || a->t > 8 || a->pre->tokens != a->t || a->pre->x->n_segments != 1)) return false;
     return c->ctx->vk && (d * esize) % 4 == 0 && a->k->dtype == ck->dtype && a->v->dtype == cv->dtype &&
            a->k->numel >= src_span && a->v->numel >= src_span && a->k->n_segments == 1 && a->v->n_segments == 1 &&
            ck->n_segments == 1 && cv->n_segments == 1;
@@ -133,15 +137,20 @@ static tappa_status append_dispatch(const append_args *a, size_t at, tappa_error
     tappa_tensor *ck = c->k[a->layer], *cv = c->v[a->layer];
     size_t t = a->t, d = (size_t)c->d, cap = (size_t)c->capacity, heads = (size_t)c->hkv;
     size_t words = tappa_dtype_bytes(ck->dtype) * d / 4; /* per row */
-    uint32_t spec[2] = { op_workgroup_size(dev), a->table != NULL };
+    uint32_t spec[3] = { op_workgroup_size(dev), a->table != NULL, a->pre != NULL };
     tvk_pipeline *p;
-    tappa_status st = tvk_pipeline_get(dev, SHADER(kv_append), 5, spec, 2, &p, err);
+    tappa_status st = tvk_pipeline_get(dev, SHADER(kv_append), 6, spec, 3, &p, err);
     if (st) return st;
-    tvk_binding b[5] = { tensor_binding(a->k, 0), tensor_binding(a->v, 0), tensor_binding(ck, 0),
-                         tensor_binding(cv, 0), tensor_binding(a->table ? a->table : a->k, 0) };
-    uint32_t push[8] = { (uint32_t)(a->table ? t * d / 2 : t * words), (uint32_t)heads, (uint32_t)(a->stride * words),
-                         (uint32_t)(at * words), (uint32_t)(cap * words), (uint32_t)(d / 2), a->interleaved,
-                         a->table_pos };
+    const tappa_tensor *resid = a->pre ? a->pre->x : a->k;
+    float eps = a->pre ? (float)a->pre->eps : 0.0f;
+    tvk_binding b[6] = { tensor_binding(a->k, 0), tensor_binding(a->v, 0), tensor_binding(ck, 0),
+                         tensor_binding(cv, 0), tensor_binding(a->table ? a->table : a->k, 0),
+                         tensor_binding(resid, 0) };
+    uint32_t push[12] = { (uint32_t)(a->table ? t * d / 2 : t * words), (uint32_t)heads, (uint32_t)(a->stride * words),
+                          (uint32_t)(at * words), (uint32_t)(cap * words), (uint32_t)(d / 2), a->interleaved,
+                          a->table_pos, a->pre ? a->pre->tokens : 0,
+                          a->pre ? (uint32_t)(resid->numel / (size_t)resid->shape[0]) : 0, 0, 0 };
+    memcpy(&push[11], &eps, sizeof eps);
     uint32_t gx, gy;
     tvk_grid(dev, ((uint64_t)push[0] * heads + spec[0] - 1) / spec[0], &gx, &gy);
     return tvk_dispatch(dev, p, b, push, sizeof push, gx, gy, 1, err);
@@ -170,7 +179,8 @@ static tappa_status record_counted(append_args *a, tappa_error *err)
     if (c->length[a->layer] + (int64_t)a->t > c->capacity)
         return tappa_fail(err, TAPPA_ERR_LIMIT, "kv cache: layer %d is full", a->layer);
     if (a->table && !append_fits(a))
-        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "kv cache: no rotating append for these tensors");
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "kv cache: no rotating%s append for these tensors",
+                          a->pre ? ", prescaled" : "");
     tappa_status st = record_append(a, err);
     if (!st) c->length[a->layer] += (int64_t)a->t;
     return st;
@@ -179,22 +189,22 @@ static tappa_status record_counted(append_args *a, tappa_error *err)
 tappa_status kv_cache_append_record(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
                                     int64_t t, tappa_error *err)
 {
-    append_args args = { c, layer, k, v, (size_t)t, (size_t)k->shape[1], NULL, false, 0 };
+    append_args args = { c, layer, k, v, (size_t)t, (size_t)k->shape[1], NULL, false, 0, NULL };
     return record_counted(&args, err);
 }
 
 bool kv_cache_append_rope_fits(const tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
                                int64_t t, const tappa_tensor *table)
 {
-    append_args args = { (tappa_kv_cache *)c, layer, k, v, (size_t)t, (size_t)k->shape[1], table, false, 0 };
+    append_args args = { (tappa_kv_cache *)c, layer, k, v, (size_t)t, (size_t)k->shape[1], table, false, 0, NULL };
     return append_fits(&args);
 }
 
 tappa_status kv_cache_append_rope_record(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
                                          int64_t t, const tappa_tensor *table, bool interleaved, uint32_t table_pos,
-                                         tappa_error *err)
+                                         const rms_prescale *pre, tappa_error *err)
 {
-    append_args args = { c, layer, k, v, (size_t)t, (size_t)k->shape[1], table, interleaved, table_pos };
+    append_args args = { c, layer, k, v, (size_t)t, (size_t)k->shape[1], table, interleaved, table_pos, pre };
     return record_counted(&args, err);
 }
 
@@ -224,16 +234,50 @@ tappa_status tappa_kv_cache_append(tappa_kv_cache *c, int layer, const tappa_ten
 {
     tappa_status st = check_append(c, layer, k, v, err);
     if (st) return st;
-    append_args args = { c, layer, k, v, (size_t)k->shape[1], (size_t)k->shape[1], NULL, false, 0 };
+    append_args args = { c, layer, k, v, (size_t)k->shape[1], (size_t)k->shape[1], NULL, false, 0, NULL };
     st = c->ctx->backend == TAPPA_BACKEND_CPU ? record_append(&args, err)
                                               : op_submit(c->ctx->vk, record_append, &args, err);
     if (!st) c->length[layer] += k->shape[1];
     return st;
 }
 
-tappa_status tappa_kv_cache_append_rope(tappa_kv_cache *c, int layer, const tappa_tensor *k,
-                                        const tappa_tensor *v, const tappa_rope_params *params,
-                                        tappa_error *err)
+static tappa_status append_rope(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
+                                const tappa_rope_params *params, const rms_prescale *pre, tappa_error *err);
+
+/* The CPU's prescaled append: scaled copies of k and v, then the rotating append. */
+static tappa_status append_scaled(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
+                                  const tappa_rope_params *params, const rms_prescale *pre, tappa_error *err)
+{
+    size_t t = (size_t)k->shape[1], d = (size_t)c->d, embd = pre->x->numel / t;
+    double *kd = NULL, *vd = NULL, *x = NULL;
+    tappa_tensor *ks = NULL, *vs = NULL;
+    tappa_status st = op_to_double(k, &kd, err);
+    if (!st) st = op_to_double(v, &vd, err);
+    if (!st) st = op_to_double(pre->x, &x, err);
+    for (size_t r = 0; r < t && !st; r++) {
+        double ss = 0;
+        for (size_t i = 0; i < embd; i++) ss += x[r * embd + i] * x[r * embd + i];
+        double s = 1.0 / sqrt(ss / (double)embd + pre->eps);
+        for (size_t h = 0; h < (size_t)c->hkv; h++)
+            for (size_t j = 0; j < d; j++) {
+                kd[(h * t + r) * d + j] *= s;
+                vd[(h * t + r) * d + j] *= s;
+            }
+    }
+    if (!st) st = tappa_tensor_create(c->ctx, k->dtype, 3, k->shape, &ks, err);
+    if (!st) st = tappa_tensor_create(c->ctx, v->dtype, 3, v->shape, &vs, err);
+    if (!st) st = op_from_double(ks, kd, err);
+    if (!st) st = op_from_double(vs, vd, err);
+    if (!st) st = append_rope(c, layer, ks, vs, params, NULL, err);
+    tappa_tensor_destroy(&ks);
+    tappa_tensor_destroy(&vs);
+    free(kd); free(vd); free(x);
+    return st;
+}
+
+/* tappa_kv_cache_append_rope, with pre: K's and V's rows scaled first. */
+static tappa_status append_rope(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
+                                const tappa_rope_params *params, const rms_prescale *pre, tappa_error *err)
 {
     tappa_status st = check_append(c, layer, k, v, err);
     if (st) return st;
@@ -244,12 +288,17 @@ tappa_status tappa_kv_cache_append_rope(tappa_kv_cache *c, int layer, const tapp
     if (st) return st;
     tappa_tensor *table = NULL, *rotated = NULL;
     int64_t t = k->shape[1];
-    append_args args = { c, layer, k, v, (size_t)t, (size_t)t, NULL, params->layout == TAPPA_ROPE_INTERLEAVED, 0 };
+    append_args args = { c, layer, k, v, (size_t)t, (size_t)t, NULL, params->layout == TAPPA_ROPE_INTERLEAVED, 0, pre };
     if (c->ctx->backend != TAPPA_BACKEND_CPU) st = rope_table_create(c->ctx, t, c->d, params, &table, err);
     args.table = table;
     if (!st && table && append_fits(&args)) {
         st = op_submit(c->ctx->vk, record_append, &args, err);
         if (!st) c->length[layer] += t;
+    } else if (!st && pre && c->ctx->backend != TAPPA_BACKEND_CPU) {
+        st = tappa_fail(err, TAPPA_ERR_UNSUPPORTED,
+                        "kv cache: no prescaled append here (it needs f32 rows, each tensor in one binding)");
+    } else if (!st && pre) {
+        st = append_scaled(c, layer, k, v, params, pre, err);
     } else if (!st) {
         /* No rotating dispatch here (the CPU, f16 rows, a cache past one
          * binding): RoPE into a copy of k, then the plain append. */
@@ -260,6 +309,26 @@ tappa_status tappa_kv_cache_append_rope(tappa_kv_cache *c, int layer, const tapp
     tappa_tensor_destroy(&table);
     tappa_tensor_destroy(&rotated);
     return st;
+}
+
+tappa_status tappa_kv_cache_append_rope(tappa_kv_cache *c, int layer, const tappa_tensor *k,
+                                        const tappa_tensor *v, const tappa_rope_params *params,
+                                        tappa_error *err)
+{
+    return append_rope(c, layer, k, v, params, NULL, err);
+}
+
+tappa_status tappa_kv_cache_append_rope_prescaled(tappa_kv_cache *c, int layer, const tappa_tensor *k,
+                                                  const tappa_tensor *v, const tappa_rope_params *params,
+                                                  const tappa_tensor *resid, double eps, tappa_error *err)
+{
+    if (k->ndim != 3 || resid->ctx != c->ctx || resid->dtype != TAPPA_F32 || resid->ndim != 2 ||
+        resid->shape[0] != k->shape[1] || resid->shape[0] > 8 || !(eps >= 0))
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "kv cache: a prescaled append needs k, v [Hkv, T, D] with T <= 8, resid [T, embd] f32 of "
+                          "the cache's context, eps >= 0");
+    rms_prescale pre = { resid, eps, (uint32_t)resid->shape[0] };
+    return append_rope(c, layer, k, v, params, &pre, err);
 }
 
 tappa_status tappa_attention_decode(const tappa_tensor *q, const tappa_kv_cache *c, int layer,

@@ -164,17 +164,18 @@ static uint32_t subgroup_size(const tvk_device *dev, bool *pin)
 }
 
 /* y = W x (+ bias) (+ y), or with up set the gated y = silu(W x) * (up x)
- * (subgroup variant only, no bias, no accumulation). */
+ * (subgroup variant only, no bias, no accumulation); with norm_w set, also
+ * h = y * norm_w (token-major y and h, no tensor cores). */
 static tappa_status record_rows(const tappa_matrix *m, const tappa_matrix *up, const tappa_tensor *x, uint32_t tokens,
                                 const tappa_tensor *bias, bool accumulate, tappa_tensor *y, uint32_t head_dim,
-                                uint32_t y_stride, tappa_error *err)
+                                uint32_t y_stride, const tappa_tensor *norm_w, tappa_tensor *h, tappa_error *err)
 {
     tvk_device *dev = m->ctx->vk;
     /* A prompt chunk against f16 weights goes to tensor cores where the
      * device has them: the paths below spend T FMAs and T x loads per weight,
      * a cooperative-matrix product takes a 16 x 16 weight tile against all T
      * tokens in one instruction, so the weights' reads stay the only cost. */
-    if (!up && m->type == TAPPA_GGML_F16 && matvec_coopmat_fits(dev, m->w, tokens))
+    if (!up && !norm_w && m->type == TAPPA_GGML_F16 && matvec_coopmat_fits(dev, m->w, tokens))
         return matvec_coopmat_record(m->w, x, tokens, bias, accumulate, y, head_dim, y_stride, err);
     /* Subgroups of rows where subgroups have one known size: no barriers,
      * MATVEC_SG_WG / size subgroups per workgroup (the tree costs 8 barriers
@@ -202,6 +203,9 @@ static tappa_status record_rows(const tappa_matrix *m, const tappa_matrix *up, c
     if (!st) st = op_locate(x, 0, (size_t)tokens * (size_t)m->cols, &xs, &xo, err);
     if (!st) st = op_locate(y, 0, y->numel, &ys, &yo, err);
     if (!st && bias) st = op_locate(bias, 0, (size_t)m->rows, &bs, &bo, err);
+    size_t ns = 0, no = 0, hs = 0, ho = 0;
+    if (!st && norm_w) st = op_locate(norm_w, 0, (size_t)m->rows, &ns, &no, err);
+    if (!st && norm_w) st = op_locate(h, 0, (size_t)tokens * (size_t)m->rows, &hs, &ho, err);
     if (!st && (xo % 4 || bo))
         st = tappa_fail(err, TAPPA_ERR_INVALID_ARG, "matvec: x must start on a 16-byte boundary of its buffer");
     /* Segments of the weights hold whole rows; their scales are looked up per segment. */
@@ -213,11 +217,13 @@ static tappa_status record_rows(const tappa_matrix *m, const tappa_matrix *up, c
         if (st) break;
         /* Same type and shape: up's segments and scales split where m's do. */
         const tappa_matrix *m2 = up ? up : m;
+        tvk_binding b5 = norm_w ? tensor_binding(norm_w, ns) : tensor_binding(m2->w, i);
+        tvk_binding b6 = norm_w ? tensor_binding(h, hs) : tensor_binding(m2->scales ? m2->scales : m2->w, ss);
         tvk_binding b[7] = { tensor_binding(m->w, i), tensor_binding(m->scales ? m->scales : m->w, ss),
-                             tensor_binding(x, xs), tensor_binding(bias ? bias : x, bs), tensor_binding(y, ys),
-                             tensor_binding(m2->w, i), tensor_binding(m2->scales ? m2->scales : m2->w, ss) };
-        uint32_t push[11] = { rows, row0, (uint32_t)m->cols, 0, (uint32_t)so, tokens, y_stride ? y_stride : (uint32_t)m->rows,
-                              (uint32_t)yo, accumulate, bias != NULL, head_dim };
+                             tensor_binding(x, xs), tensor_binding(bias ? bias : x, bs), tensor_binding(y, ys), b5, b6 };
+        uint32_t push[14] = { rows, row0, (uint32_t)m->cols, 0, (uint32_t)so, tokens, y_stride ? y_stride : (uint32_t)m->rows,
+                              (uint32_t)yo, accumulate, bias != NULL, head_dim, norm_w != NULL, (uint32_t)no,
+                              (uint32_t)ho };
         uint32_t gx, gy;
         tvk_grid(dev, (rows + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
         st = tvk_dispatch(dev, p, b, push, sizeof push, gx, gy, 1, err);
@@ -229,7 +235,20 @@ static tappa_status record_rows(const tappa_matrix *m, const tappa_matrix *up, c
 tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_t tokens, const tappa_tensor *bias,
                            bool accumulate, tappa_tensor *y, uint32_t head_dim, uint32_t y_stride, tappa_error *err)
 {
-    return record_rows(m, NULL, x, tokens, bias, accumulate, y, head_dim, y_stride, err);
+    return record_rows(m, NULL, x, tokens, bias, accumulate, y, head_dim, y_stride, NULL, NULL, err);
+}
+
+bool matvec_norm_out_fits(const tappa_matrix *m, uint32_t tokens)
+{
+    tvk_device *dev = m->ctx->vk;
+    return dev && tokens >= 1 && tokens <= MATVEC_MAX_T &&
+           !(m->type == TAPPA_GGML_F16 && matvec_coopmat_fits(dev, m->w, tokens));
+}
+
+tappa_status matvec_norm_out_record(const tappa_matrix *m, const tappa_tensor *x, uint32_t tokens, tappa_tensor *y,
+                                    const tappa_tensor *norm_weight, tappa_tensor *h, tappa_error *err)
+{
+    return record_rows(m, NULL, x, tokens, NULL, true, y, 0, 0, norm_weight, h, err);
 }
 
 bool matvec_swiglu_fits(const tappa_matrix *gate, const tappa_matrix *up, uint32_t tokens)
@@ -244,7 +263,7 @@ bool matvec_swiglu_fits(const tappa_matrix *gate, const tappa_matrix *up, uint32
 tappa_status matvec_swiglu_record(const tappa_matrix *gate, const tappa_matrix *up, const tappa_tensor *x,
                                   uint32_t tokens, tappa_tensor *y, tappa_error *err)
 {
-    return record_rows(gate, up, x, tokens, NULL, false, y, 0, 0, err);
+    return record_rows(gate, up, x, tokens, NULL, false, y, 0, 0, NULL, NULL, err);
 }
 
 /* m as f64 [rows, cols] (CPU backend), or NULL when out of memory. */
@@ -281,13 +300,16 @@ typedef struct mv_args {
     const tappa_tensor *x, *bias;
     bool accumulate;
     tappa_tensor *y;
-    tappa_tensor *g, *u; /* gated without the fused variant: the two products */
+    tappa_tensor *g, *u;     /* gated without the fused variant: the two products */
+    const tappa_tensor *nw;  /* norm_out: the norm's weight, and h */
+    tappa_tensor *h;
 } mv_args;
 
 static tappa_status record(void *p, tappa_error *err)
 {
     mv_args *a = p;
     uint32_t tokens = (uint32_t)(a->x->numel / (size_t)a->m->cols);
+    if (a->nw) return matvec_norm_out_record(a->m, a->x, tokens, a->y, a->nw, a->h, err);
     if (!a->up) return matvec_record(a->m, a->x, tokens, a->bias, a->accumulate, a->y, 0, 0, err);
     if (!a->g) return matvec_swiglu_record(a->m, a->up, a->x, tokens, a->y, err);
     tappa_status st = matvec_record(a->m, a->x, tokens, NULL, false, a->g, 0, 0, err);
@@ -319,7 +341,37 @@ tappa_status tappa_matvec(const tappa_matrix *m, const tappa_tensor *x, const ta
         free(w); free(xv); free(yv); free(bv);
         return st;
     }
-    mv_args args = { m, NULL, x, bias, accumulate, y, NULL, NULL };
+    mv_args args = { m, NULL, x, bias, accumulate, y, NULL, NULL, NULL, NULL };
+    return op_submit(ctx->vk, record, &args, err);
+}
+
+tappa_status tappa_matvec_norm_out(const tappa_matrix *m, const tappa_tensor *x, tappa_tensor *y,
+                                   const tappa_tensor *norm_weight, tappa_tensor *h, tappa_error *err)
+{
+    tappa_context *ctx = m->ctx;
+    if (x->ctx != ctx || y->ctx != ctx || norm_weight->ctx != ctx || h->ctx != ctx)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "matvec_norm_out: tensors belong to different contexts");
+    size_t tokens = check_shapes(m, x, y);
+    if (!tokens || norm_weight->dtype != TAPPA_F32 || norm_weight->numel != (size_t)m->rows || h->dtype != TAPPA_F32 ||
+        h->numel != y->numel)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "matvec_norm_out: x [T, %lld] f32 with 1 <= T <= %d, y and h [T, %lld] f32, norm weight [%lld] f32",
+                          (long long)m->cols, MATVEC_MAX_T, (long long)m->rows, (long long)m->rows);
+    if (ctx->backend == TAPPA_BACKEND_CPU) {
+        double *w = host_weights(m), *xv = NULL, *yv = NULL, *nv = NULL;
+        tappa_status st = w ? op_to_double(x, &xv, err) : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+        if (!st) st = op_to_double(y, &yv, err);
+        if (!st) st = op_to_double(norm_weight, &nv, err);
+        if (!st) {
+            tappa_ref_matvec(w, (size_t)m->rows, (size_t)m->cols, xv, tokens, NULL, true, yv);
+            st = op_from_double(y, yv, err);
+            for (size_t i = 0; i < y->numel; i++) yv[i] *= nv[i % (size_t)m->rows];
+            if (!st) st = op_from_double(h, yv, err);
+        }
+        free(w); free(xv); free(yv); free(nv);
+        return st;
+    }
+    mv_args args = { m, NULL, x, NULL, true, y, NULL, NULL, norm_weight, h };
     return op_submit(ctx->vk, record, &args, err);
 }
 
@@ -350,7 +402,7 @@ tappa_status tappa_matvec_swiglu(const tappa_matrix *gate, const tappa_matrix *u
         free(wg); free(wu); free(xv); free(g); free(u);
         return st;
     }
-    mv_args args = { gate, up, x, NULL, false, y, NULL, NULL };
+    mv_args args = { gate, up, x, NULL, false, y, NULL, NULL, NULL, NULL };
     tappa_status st = TAPPA_OK;
     /* Where the fused variant cannot run (no subgroups, different types, a
      * chunk for tensor cores): both products, then SwiGLU. */

@@ -54,8 +54,21 @@ tappa_status rope_table_create(tappa_context *ctx, int64_t n, int64_t d,
 tappa_status rope_check_params(const tappa_rope_params *params, const char *op, tappa_error *err);
 /* Token n of x takes the table's position table_pos + n (a table made once
  * for a whole context serves every decode step). */
+/* The RMSNorm scale a PRESCALE variant applies to its rows first: row t of
+ * the op's input (t < tokens <= 8 for rope and the append) is multiplied by
+ * 1 / sqrt(mean(x[t]^2) + eps), x [rows, embd] f32 in one binding. The norm
+ * is then moved past the products that read the norm's weighted input
+ * (matvec_norm_out_record's h), which are linear in it. */
+typedef struct rms_prescale {
+    const tappa_tensor *x;
+    double eps;
+    uint32_t tokens;
+} rms_prescale;
+
+/* pre: NULL, or the rows' scale (PRESCALE; f32 x [H, N, D] with N <= 8). */
 tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_tensor *table,
-                         const tappa_rope_params *params, uint32_t table_pos, tappa_error *err);
+                         const tappa_rope_params *params, uint32_t table_pos, const rms_prescale *pre,
+                         tappa_error *err);
 tappa_status qsim_record(const tappa_tensor *q, tappa_tensor *out, tappa_qsim_mode mode,
                          tappa_error *err);
 tappa_status token_scores_record(const tappa_tensor *a, const tappa_tensor *b, double a_scale,
@@ -69,6 +82,10 @@ tappa_status row_sums_record(const tappa_tensor *x, int64_t cols, tappa_tensor *
 tappa_status rmsnorm_record(const tappa_tensor *x, const tappa_tensor *weight, double eps, tappa_tensor *y,
                             tappa_error *err);
 tappa_status swiglu_record(const tappa_tensor *gate, const tappa_tensor *up, tappa_tensor *out, tappa_error *err);
+/* SwiGLU of the first pre->tokens rows of gate and up ([rows, n]), each
+ * row scaled first (the MLP's norm moved past its products). */
+tappa_status swiglu_prescaled_record(const tappa_tensor *gate, const tappa_tensor *up, const rms_prescale *pre,
+                                     tappa_tensor *out, tappa_error *err);
 /* Record the copy of the first t positions of k, v [Hkv, S >= t, D] to a
  * layer's next positions (the cache's dtype, checked by the caller) and count
  * them as held. */
@@ -80,9 +97,10 @@ tappa_status kv_cache_append_record(tappa_kv_cache *c, int layer, const tappa_te
  * tensors, and its record step (TAPPA_ERR_UNSUPPORTED where it does not). */
 bool kv_cache_append_rope_fits(const tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
                                int64_t t, const tappa_tensor *table);
+/* pre: NULL, or the scale of K's and V's rows (PRESCALE, t <= 8). */
 tappa_status kv_cache_append_rope_record(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
                                          int64_t t, const tappa_tensor *table, bool interleaved, uint32_t table_pos,
-                                         tappa_error *err);
+                                         const rms_prescale *pre, tappa_error *err);
 typedef struct tappa_matrix tappa_matrix;
 /* The first `tokens` rows of x; y token-major with y_stride floats a token (0:
  * rows), or with head_dim > 0 head-major [rows / head_dim, y_stride, head_dim]. */
@@ -91,6 +109,13 @@ tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_
 /* The fused gate/up/SwiGLU product (matvec.comp's GATED variant): whether
  * it takes these matrices and tokens on their device, and its record step
  * (y token-major [tokens, rows]). */
+/* A residual product y += W x (token-major y [tokens, rows]) that also
+ * writes h = y * norm_weight, the next RMSNorm's input before its per-token
+ * scale (matvec.comp's NORM_OUT): whether it runs on dev for these tokens
+ * (not on tensor cores), and its record step. */
+bool matvec_norm_out_fits(const tappa_matrix *m, uint32_t tokens);
+tappa_status matvec_norm_out_record(const tappa_matrix *m, const tappa_tensor *x, uint32_t tokens, tappa_tensor *y,
+                                    const tappa_tensor *norm_weight, tappa_tensor *h, tappa_error *err);
 bool matvec_swiglu_fits(const tappa_matrix *gate, const tappa_matrix *up, uint32_t tokens);
 tappa_status matvec_swiglu_record(const tappa_matrix *gate, const tappa_matrix *up, const tappa_tensor *x,
                                   uint32_t tokens, tappa_tensor *y, tappa_error *err);

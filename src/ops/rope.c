@@ -1,6 +1,7 @@
 /* rope: rotary position embedding, rotate-half or interleaved pairs. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops_internal.h"
 
@@ -71,30 +72,43 @@ tappa_status rope_check_params(const tappa_rope_params *params, const char *op, 
 }
 
 tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_tensor *table,
-                         const tappa_rope_params *params, uint32_t table_pos, tappa_error *err)
+                         const tappa_rope_params *params, uint32_t table_pos, const rms_prescale *pre,
+                         tappa_error *err)
 {
     tvk_device *dev = x->ctx->vk;
     if (table->n_segments != 1)
         return tappa_fail(err, TAPPA_ERR_LIMIT, "rope: angle table exceeds one binding");
-    uint32_t wg = op_workgroup_size(dev);
+    uint32_t spec[2] = { op_workgroup_size(dev), pre != NULL };
     tvk_pipeline *p;
     tappa_status st = x->dtype == TAPPA_F16
-                          ? tvk_pipeline_get(dev, SHADER(rope_f16), 3, &wg, 1, &p, err)
-                          : tvk_pipeline_get(dev, SHADER(rope_f32), 3, &wg, 1, &p, err);
+                          ? tvk_pipeline_get(dev, SHADER(rope_f16), 4, spec, 2, &p, err)
+                          : tvk_pipeline_get(dev, SHADER(rope_f32), 4, spec, 2, &p, err);
     uint32_t d = (uint32_t)x->shape[x->ndim - 1];
     uint32_t n = (uint32_t)x->shape[x->ndim - 2];
+    size_t rs = 0, ro = 0;
+    uint32_t embd = pre ? (uint32_t)(pre->x->numel / (size_t)pre->x->shape[0]) : 0;
+    if (!st && pre && (pre->tokens > 8 || pre->tokens > n))
+        st = tappa_fail(err, TAPPA_ERR_INVALID_ARG, "rope: at most 8 prescaled tokens, got %u", pre->tokens);
+    if (!st && pre) st = op_locate(pre->x, 0, (size_t)embd * pre->tokens, &rs, &ro, err);
+    float eps = pre ? (float)pre->eps : 0.0f;
     for (size_t i = 0; i < x->n_segments && !st; i++) {
-        tvk_binding b[3] = { tensor_binding(x, i), tensor_binding(y, i), tensor_binding(table, 0) };
-        uint32_t push[6] = {
+        tvk_binding b[4] = { tensor_binding(x, i), tensor_binding(y, i), tensor_binding(table, 0),
+                             pre ? tensor_binding(pre->x, rs) : tensor_binding(table, 0) };
+        uint32_t push[10] = {
             (uint32_t)(x->segments[i].count / 2),
             (uint32_t)(x->segments[i].first / d),
             n,
             d,
             params->layout == TAPPA_ROPE_INTERLEAVED,
             table_pos,
+            pre ? pre->tokens : 0,
+            embd,
+            (uint32_t)ro,
+            0,
         };
+        memcpy(&push[9], &eps, sizeof eps);
         uint32_t gx, gy;
-        tvk_grid(dev, (push[0] + (uint64_t)wg - 1) / wg, &gx, &gy);
+        tvk_grid(dev, (push[0] + (uint64_t)spec[0] - 1) / spec[0], &gx, &gy);
         st = tvk_dispatch(dev, p, b, push, sizeof push, gx, gy, 1, err);
     }
     return st;
@@ -105,16 +119,43 @@ typedef struct rope_args {
     tappa_tensor *y;
     const tappa_tensor *table;
     const tappa_rope_params *params;
+    const rms_prescale *pre;
 } rope_args;
 
 static tappa_status record_args(void *args, tappa_error *err)
 {
     rope_args *a = args;
-    return rope_record(a->x, a->y, a->table, a->params, 0, err);
+    return rope_record(a->x, a->y, a->table, a->params, 0, a->pre, err);
 }
 
-tappa_status tappa_rope(const tappa_tensor *x, tappa_tensor *y, const tappa_rope_params *params,
-                        tappa_error *err)
+/* 1 / sqrt(mean(x[t]^2) + eps) of each row of x (rows, embd) into s. */
+static void rms_scales(const double *x, size_t rows, size_t embd, double eps, double *s)
+{
+    for (size_t t = 0; t < rows; t++) {
+        double ss = 0;
+        for (size_t i = 0; i < embd; i++) ss += x[t * embd + i] * x[t * embd + i];
+        s[t] = 1.0 / sqrt(ss / (double)embd + eps);
+    }
+}
+
+void tappa_ref_rope_prescaled(const double *x, double *y, size_t slices, size_t n, size_t d,
+                              const tappa_rope_params *params, const double *resid, size_t embd, double eps)
+{
+    double *s = malloc(n * sizeof *s + 1), *scaled = malloc(slices * n * d * sizeof *scaled + 1);
+    if (!s || !scaled) { /* the reference's callers size far below this */
+        free(s);
+        free(scaled);
+        return;
+    }
+    rms_scales(resid, n, embd, eps, s);
+    for (size_t i = 0; i < slices * n * d; i++) scaled[i] = x[i] * s[(i / d) % n];
+    tappa_ref_rope(scaled, y, slices, n, d, params);
+    free(s);
+    free(scaled);
+}
+
+static tappa_status rope_run(const tappa_tensor *x, tappa_tensor *y, const tappa_rope_params *params,
+                             const rms_prescale *pre, tappa_error *err)
 {
     tappa_status st = tensor_check_same(x, y, "rope", err);
     if (st) return st;
@@ -137,10 +178,16 @@ tappa_status tappa_rope(const tappa_tensor *x, tappa_tensor *y, const tappa_rope
             free(v);
             return tappa_fail(err, TAPPA_ERR_NO_MEMORY, "rope: out of host memory");
         }
-        tappa_ref_rope(v, out, x->numel / (n * d), n, d, params);
-        st = op_from_double(y, out, err);
+        double *r = NULL;
+        if (pre) st = op_to_double(pre->x, &r, err);
+        if (!st && pre)
+            tappa_ref_rope_prescaled(v, out, x->numel / (n * d), n, d, params, r, pre->x->numel / n, pre->eps);
+        else if (!st)
+            tappa_ref_rope(v, out, x->numel / (n * d), n, d, params);
+        if (!st) st = op_from_double(y, out, err);
         free(v);
         free(out);
+        free(r);
         return st;
     }
     if (x->dtype == TAPPA_F16 && !x->ctx->vk->info.storage_16bit)
@@ -149,8 +196,25 @@ tappa_status tappa_rope(const tappa_tensor *x, tappa_tensor *y, const tappa_rope
     tappa_tensor *table;
     st = rope_table_create(x->ctx, (int64_t)n, (int64_t)d, params, &table, err);
     if (st) return st;
-    rope_args args = { x, y, table, params };
+    rope_args args = { x, y, table, params, pre };
     st = op_submit(x->ctx->vk, record_args, &args, err);
     tappa_tensor_destroy(&table);
     return st;
+}
+
+tappa_status tappa_rope(const tappa_tensor *x, tappa_tensor *y, const tappa_rope_params *params,
+                        tappa_error *err)
+{
+    return rope_run(x, y, params, NULL, err);
+}
+
+tappa_status tappa_rope_prescaled(const tappa_tensor *x, tappa_tensor *y, const tappa_rope_params *params,
+                                  const tappa_tensor *resid, double eps, tappa_error *err)
+{
+    if (x->ndim < 2 || resid->ctx != x->ctx || resid->dtype != TAPPA_F32 || x->dtype != TAPPA_F32 ||
+        resid->ndim != 2 || resid->shape[0] != x->shape[x->ndim - 2] || resid->shape[0] > 8 || !(eps >= 0))
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "rope_prescaled: x [..., N, D] f32 with N <= 8, resid [N, embd] f32 of its context, eps >= 0");
+    rms_prescale pre = { resid, eps, (uint32_t)resid->shape[0] };
+    return rope_run(x, y, params, &pre, err);
 }

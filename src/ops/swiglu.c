@@ -1,6 +1,7 @@
 /* swiglu: the gate of a Llama MLP, silu(gate) * up, element by element. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops_internal.h"
 
@@ -14,22 +15,57 @@ typedef struct sg_args {
     tappa_tensor *out;
 } sg_args;
 
-tappa_status swiglu_record(const tappa_tensor *gate, const tappa_tensor *up, tappa_tensor *out, tappa_error *err)
+void tappa_ref_swiglu_prescaled(const double *gate, const double *up, const double *x, size_t tokens, size_t n,
+                                size_t embd, double eps, double *out)
+{
+    for (size_t t = 0; t < tokens; t++) {
+        double ss = 0;
+        for (size_t i = 0; i < embd; i++) ss += x[t * embd + i] * x[t * embd + i];
+        double s = 1.0 / sqrt(ss / (double)embd + eps);
+        for (size_t i = 0; i < n; i++) {
+            double g = s * gate[t * n + i];
+            out[t * n + i] = g / (1.0 + exp(-g)) * (s * up[t * n + i]);
+        }
+    }
+}
+
+/* n elements of gate, up and out from their first; with x, `tokens` rows of
+ * n each, scaled by 1 / rms of x's rows (PRESCALE). */
+static tappa_status record_rows(const tappa_tensor *gate, const tappa_tensor *up, const tappa_tensor *x, double eps,
+                                uint32_t tokens, uint32_t n, tappa_tensor *out, tappa_error *err)
 {
     tvk_device *dev = gate->ctx->vk;
-    uint32_t wg = op_workgroup_size(dev), n = (uint32_t)gate->numel;
+    uint32_t wg = op_workgroup_size(dev), embd = x ? (uint32_t)(x->numel / (size_t)x->shape[0]) : 0;
+    uint32_t spec[2] = { wg, x != NULL };
+    size_t total = (size_t)n * tokens;
     tvk_pipeline *p;
-    size_t gs, go, us, uo, os, oo;
-    tappa_status st = tvk_pipeline_get(dev, SHADER(swiglu), 3, &wg, 1, &p, err);
-    if (!st) st = op_locate(gate, 0, n, &gs, &go, err);
-    if (!st) st = op_locate(up, 0, n, &us, &uo, err);
-    if (!st) st = op_locate(out, 0, n, &os, &oo, err);
+    size_t gs, go, us, uo, os, oo, xs = 0, xo = 0;
+    tappa_status st = tvk_pipeline_get(dev, SHADER(swiglu), 4, spec, 2, &p, err);
+    if (!st) st = op_locate(gate, 0, total, &gs, &go, err);
+    if (!st) st = op_locate(up, 0, total, &us, &uo, err);
+    if (!st) st = op_locate(out, 0, total, &os, &oo, err);
+    if (!st && x) st = op_locate(x, 0, (size_t)embd * tokens, &xs, &xo, err);
     if (st) return st;
-    tvk_binding b[3] = { tensor_binding(gate, gs), tensor_binding(up, us), tensor_binding(out, os) };
-    uint32_t push[4] = { n, (uint32_t)go, (uint32_t)uo, (uint32_t)oo };
+    tvk_binding b[4] = { tensor_binding(gate, gs), tensor_binding(up, us), tensor_binding(out, os),
+                         tensor_binding(x ? x : gate, x ? xs : gs) };
+    uint32_t push[7] = { n, (uint32_t)go, (uint32_t)uo, (uint32_t)oo, embd, (uint32_t)xo, 0 };
+    float e = (float)eps;
+    memcpy(&push[6], &e, sizeof e);
     uint32_t gx, gy;
     tvk_grid(dev, (n + (uint64_t)wg - 1) / wg, &gx, &gy);
-    return tvk_dispatch(dev, p, b, push, sizeof push, gx, gy, 1, err);
+    return tvk_dispatch(dev, p, b, push, sizeof push, gx, gy, tokens, err);
+}
+
+tappa_status swiglu_record(const tappa_tensor *gate, const tappa_tensor *up, tappa_tensor *out, tappa_error *err)
+{
+    return record_rows(gate, up, NULL, 0, 1, (uint32_t)gate->numel, out, err);
+}
+
+tappa_status swiglu_prescaled_record(const tappa_tensor *gate, const tappa_tensor *up, const rms_prescale *pre,
+                                     tappa_tensor *out, tappa_error *err)
+{
+    return record_rows(gate, up, pre->x, pre->eps, pre->tokens, (uint32_t)(gate->numel / (size_t)gate->shape[0]), out,
+                       err);
 }
 
 static tappa_status record(void *p, tappa_error *err)
@@ -61,4 +97,46 @@ tappa_status tappa_swiglu(const tappa_tensor *gate, const tappa_tensor *up, tapp
     }
     sg_args args = { gate, up, out };
     return op_submit(ctx->vk, record, &args, err);
+}
+
+typedef struct sgp_args {
+    const tappa_tensor *gate, *up, *x;
+    double eps;
+    tappa_tensor *out;
+} sgp_args;
+
+static tappa_status record_prescaled(void *p, tappa_error *err)
+{
+    sgp_args *a = p;
+    rms_prescale pre = { a->x, a->eps, (uint32_t)a->gate->shape[0] };
+    return swiglu_prescaled_record(a->gate, a->up, &pre, a->out, err);
+}
+
+tappa_status tappa_swiglu_prescaled(const tappa_tensor *gate, const tappa_tensor *up, const tappa_tensor *x,
+                                    double eps, tappa_tensor *out, tappa_error *err)
+{
+    tappa_context *ctx = gate->ctx;
+    if (up->ctx != ctx || x->ctx != ctx || out->ctx != ctx)
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "swiglu_prescaled: tensors belong to different contexts");
+    bool f32 = gate->dtype == TAPPA_F32 && up->dtype == TAPPA_F32 && x->dtype == TAPPA_F32 && out->dtype == TAPPA_F32;
+    if (!f32 || gate->ndim != 2 || x->ndim != 2 || up->numel != gate->numel || out->numel != gate->numel ||
+        x->shape[0] != gate->shape[0] || gate->numel > UINT32_MAX || x->numel > UINT32_MAX || gate->shape[0] > 65535 ||
+        !(eps >= 0))
+        return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
+                          "swiglu_prescaled: gate, up and out [T, n] alike, x [T, embd], all f32, T <= 65535, eps >= 0");
+    size_t tokens = (size_t)gate->shape[0], n = (size_t)gate->shape[1], embd = (size_t)x->shape[1];
+    if (ctx->backend == TAPPA_BACKEND_CPU) {
+        double *g = NULL, *u = NULL, *xv = NULL, *o = malloc(gate->numel * sizeof *o + 1);
+        tappa_status st = o ? op_to_double(gate, &g, err) : tappa_fail(err, TAPPA_ERR_NO_MEMORY, "out of host memory");
+        if (!st) st = op_to_double(up, &u, err);
+        if (!st) st = op_to_double(x, &xv, err);
+        if (!st) {
+            tappa_ref_swiglu_prescaled(g, u, xv, tokens, n, embd, eps, o);
+            st = op_from_double(out, o, err);
+        }
+        free(g); free(u); free(xv); free(o);
+        return st;
+    }
+    sgp_args args = { gate, up, x, eps, out };
+    return op_submit(ctx->vk, record_prescaled, &args, err);
 }

@@ -1,0 +1,29 @@
+// The RMSNorm scale of one row, 1 / sqrt(mean(x^2) + eps), for the PRESCALE
+// variants (swiglu, rope, kv_append): they apply a norm that was moved past
+// the products, which are linear in it, and so replace a norm step and its
+// barrier. The includer defines RMS_X, the float array the row lies in.
+// The whole workgroup computes it (call in uniform control flow: it has
+// barriers) by a tree in the same order in every workgroup, so all agree
+// to the bit.
+shared float rms_red[gl_WorkGroupSize.x];
+
+float rms_scale(uint base, uint n, float eps)
+{
+    const uint U = 4; // loads in flight per invocation
+    uint l = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x;
+    float s = 0.0;
+    for (uint i0 = l; i0 < n; i0 += U * wg) {
+        float v[U];
+        [[unroll]] for (uint u = 0; u < U; u++) v[u] = i0 + u * wg < n ? RMS_X[base + i0 + u * wg] : 0.0;
+        [[unroll]] for (uint u = 0; u < U; u++) s += v[u] * v[u];
+    }
+    rms_red[l] = s;
+    barrier();
+    for (uint h = wg / 2; h > 0; h >>= 1) {
+        if (l < h) rms_red[l] += rms_red[l + h];
+        barrier();
+    }
+    float total = rms_red[0];
+    barrier(); // rms_red is free for the next row
+    return inversesqrt(total / float(n) + eps);
+}
