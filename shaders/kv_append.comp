@@ -49,15 +49,9 @@ layout(push_constant) uniform Push {
 
 void main()
 {
-    if (PRESCALE) {
-        for (uint r = 0; r < pc.tokens; r++) {
-            float s = rms_scale(pc.resid_base + r * pc.embd, pc.embd, pc.eps);
-            if (gl_LocalInvocationID.x == 0) token_scale[r] = s;
-        }
-        barrier();
-    }
-    uint i = linear_group() * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
-    if (i >= pc.per_head * pc.heads) return;
+    uint i0 = linear_group() * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
+    if (!PRESCALE && i0 >= pc.per_head * pc.heads) return;
+    uint i = min(i0, pc.per_head * pc.heads - 1); // PRESCALE past the end: a valid pair, not written
     uint h = i / pc.per_head, e = i % pc.per_head;
     uint from = h * pc.src_head_stride, to = pc.dst_base + h * pc.dst_head_stride;
     if (!ROPE) {
@@ -68,17 +62,26 @@ void main()
     uint row = e / pc.half_d, j = e % pc.half_d, t = pc.t0 + row;
     vec2 cs = rope_angle(table[(t & 255u) * pc.half_d + j], table[(256u + (t >> 8)) * pc.half_d + j]);
     uint base = row * 2 * pc.half_d;
-    uint i0 = pc.interleaved != 0 ? base + 2 * j : base + j;
-    uint i1 = pc.interleaved != 0 ? i0 + 1 : i0 + pc.half_d;
-    float scale = PRESCALE ? token_scale[row] : 1.0;
-    float x0 = uintBitsToFloat(k[from + i0]) * scale, x1 = uintBitsToFloat(k[from + i1]) * scale;
-    cache_k[to + i0] = floatBitsToUint(x0 * cs.x - x1 * cs.y);
-    cache_k[to + i1] = floatBitsToUint(x0 * cs.y + x1 * cs.x);
-    if (!PRESCALE) {
-        cache_v[to + i0] = v[from + i0];
-        cache_v[to + i1] = v[from + i1];
-        return;
+    uint a = pc.interleaved != 0 ? base + 2 * j : base + j;
+    uint b = pc.interleaved != 0 ? a + 1 : a + pc.half_d;
+    // Asked for before the row sums, so both wait on memory together.
+    float x0 = uintBitsToFloat(k[from + a]), x1 = uintBitsToFloat(k[from + b]);
+    float v0 = uintBitsToFloat(v[from + a]), v1 = uintBitsToFloat(v[from + b]);
+    if (PRESCALE) {
+        for (uint r = 0; r < pc.tokens; r++) {
+            float sc = rms_scale(pc.resid_base + r * pc.embd, pc.embd, pc.eps);
+            if (gl_LocalInvocationID.x == 0) token_scale[r] = sc;
+        }
+        barrier();
+        if (i0 >= pc.per_head * pc.heads) return;
+        float sc = token_scale[row];
+        x0 *= sc;
+        x1 *= sc;
+        v0 *= sc;
+        v1 *= sc;
     }
-    cache_v[to + i0] = floatBitsToUint(uintBitsToFloat(v[from + i0]) * scale);
-    cache_v[to + i1] = floatBitsToUint(uintBitsToFloat(v[from + i1]) * scale);
+    cache_k[to + a] = floatBitsToUint(x0 * cs.x - x1 * cs.y);
+    cache_k[to + b] = floatBitsToUint(x0 * cs.y + x1 * cs.x);
+    cache_v[to + a] = floatBitsToUint(v0);
+    cache_v[to + b] = floatBitsToUint(v1);
 }

@@ -9,7 +9,9 @@ shared float rms_red[gl_WorkGroupSize.x];
 
 float rms_scale(uint base, uint n, float eps)
 {
-    const uint U = 4; // loads in flight per invocation
+    // Loads in flight per invocation: a 4096-wide row in one round at 256
+    // invocations (it is a decode step's latency, not its bandwidth).
+    const uint U = 16;
     uint l = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x;
     float s = 0.0;
     for (uint i0 = l; i0 < n; i0 += U * wg) {

@@ -38,29 +38,32 @@ layout(push_constant) uniform Push {
 
 void main()
 {
-    if (PRESCALE) {
-        for (uint k = 0; k < pc.tokens; k++) {
-            float s = rms_scale(pc.resid_base + k * pc.embd, pc.embd, pc.eps);
-            if (gl_LocalInvocationID.x == 0) token_scale[k] = s;
-        }
-        barrier();
-    }
-    uint p = linear_group() * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
-    if (p >= pc.pairs) return;
+    uint p0 = linear_group() * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
+    uint p = min(p0, pc.pairs - 1); // past the end: a valid pair, not written
     uint half_d = pc.d / 2;
     uint row = p / half_d;
     uint i = p - row * half_d;
     uint token = (pc.row0 + row) % pc.n;
-    if (PRESCALE && token >= pc.tokens) return;
     uint t = pc.t0 + token;
     vec2 cs = rope_angle(table[(t & 255u) * half_d + i], table[(256u + (t >> 8)) * half_d + i]);
     float c = cs.x, s = cs.y;
     uint base = row * pc.d;
     uint i0 = pc.interleaved != 0 ? base + 2 * i : base + i;
     uint i1 = pc.interleaved != 0 ? i0 + 1 : i0 + half_d;
-    float scale = PRESCALE ? token_scale[token] : 1.0;
-    float x0 = float(x[i0]) * scale;
-    float x1 = float(x[i1]) * scale;
+    // Asked for before the row sums, so both wait on memory together.
+    float x0 = float(x[i0]);
+    float x1 = float(x[i1]);
+    if (PRESCALE) {
+        for (uint k = 0; k < pc.tokens; k++) {
+            float sc = rms_scale(pc.resid_base + k * pc.embd, pc.embd, pc.eps);
+            if (gl_LocalInvocationID.x == 0) token_scale[k] = sc;
+        }
+        barrier();
+        if (token >= pc.tokens) return;
+        x0 *= token_scale[token];
+        x1 *= token_scale[token];
+    }
+    if (p0 >= pc.pairs) return;
     y[i0] = TO_STORE(x0 * c - x1 * s);
     y[i1] = TO_STORE(x0 * s + x1 * c);
 }
