@@ -108,6 +108,30 @@ static void test_fused_op_errors(void)
     CHECK_INT_EQ(tappa_matvec_swiglu(g, u, bad_x, y, &err), TAPPA_ERR_INVALID_ARG);
     CHECK_INT_EQ(tappa_matvec_swiglu(g, u, x, y, &err), TAPPA_OK);
 
+    /* The norm-folding ops: h of the wrong size, rows that do not match the
+     * residual stream, more than 8 prescaled tokens. */
+    int64_t nine_s[2] = { 9, 16 }, rope9_s[3] = { 1, 9, 16 };
+    tappa_tensor *nw = NULL, *h = NULL, *nine = NULL, *rope9 = NULL;
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 1, &ys[1], &nw, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, ys, &h, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, nine_s, &nine, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, rope9_s, &rope9, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_fill_bits(nw, 0x3f800000u, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_fill_bits(nine, 0x3f800000u, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_tensor_fill_bits(rope9, 0x3f800000u, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_matvec_norm_out(g, x, y, nw, bad_x, &err), TAPPA_ERR_INVALID_ARG);
+    CHECK_CONTAINS(err.message, "matvec_norm_out");
+    CHECK_INT_EQ(tappa_matvec_norm_out(g, x, y, nw, h, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_swiglu_prescaled(y, y, nine, 1e-5, y, &err), TAPPA_ERR_INVALID_ARG);
+    CHECK_CONTAINS(err.message, "swiglu_prescaled");
+    CHECK_INT_EQ(tappa_swiglu_prescaled(y, y, x, -1, y, &err), TAPPA_ERR_INVALID_ARG);
+    CHECK_INT_EQ(tappa_swiglu_prescaled(y, h, x, 1e-5, y, &err), TAPPA_OK);
+    tappa_rope_params rp9 = { TAPPA_ROPE_HALF, 10000, 0, NULL, 1 };
+    CHECK_INT_EQ(tappa_rope_prescaled(rope9, rope9, &rp9, nine, 1e-5, &err), TAPPA_ERR_INVALID_ARG);
+    CHECK_CONTAINS(err.message, "N <= 8");
+    tappa_tensor *fold[] = { nw, h, nine, rope9 };
+    for (size_t i = 0; i < sizeof fold / sizeof fold[0]; i++) tappa_tensor_destroy(&fold[i]);
+
     tappa_kv_cache *c = NULL, *odd = NULL;
     CHECK_INT_EQ(tappa_kv_cache_create(ctx, 1, 2, 3, 8, TAPPA_F32, &c, &err), TAPPA_OK);
     CHECK_INT_EQ(tappa_kv_cache_create(ctx, 1, 2, 3, 5, TAPPA_F32, &odd, &err), TAPPA_OK);
@@ -126,6 +150,13 @@ static void test_fused_op_errors(void)
     CHECK_INT_EQ(tappa_kv_cache_append_rope(c, 0, k, k, &rp, &err), TAPPA_ERR_INVALID_ARG);
     CHECK_CONTAINS(err.message, "RoPE base");
     rp.base = 10000;
+    int64_t resid_s[2] = { 3, 4 };
+    tappa_tensor *resid3 = NULL;
+    CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 2, resid_s, &resid3, &err), TAPPA_OK);
+    CHECK_INT_EQ(tappa_kv_cache_append_rope_prescaled(c, 0, k, k, &rp, resid3, 1e-5, &err), TAPPA_ERR_INVALID_ARG);
+    CHECK_CONTAINS(err.message, "prescaled append");
+    CHECK_INT_EQ(tappa_kv_cache_length(c, 0), 0);
+    tappa_tensor_destroy(&resid3);
     CHECK_INT_EQ(tappa_kv_cache_append_rope(c, 0, k, k, &rp, &err), TAPPA_OK);
     CHECK_INT_EQ(tappa_kv_cache_append_rope(c, 0, k, k, &rp, &err), TAPPA_ERR_LIMIT); /* 2 + 2 > 3 */
     CHECK_CONTAINS(err.message, "full");

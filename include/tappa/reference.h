@@ -41,6 +41,8 @@ void tappa_ref_topk_positions(const double *scores, size_t rows, size_t m, size_
 
 /* x: (rows, stride); out: (rows), the sums of each row's first cols entries. */
 void tappa_ref_row_sums(const double *x, size_t rows, size_t stride, size_t cols, double *out);
+/* 1 / sqrt(mean(x^2) + eps) of the n values of x: RMSNorm's scale of a row. */
+double tappa_ref_rms_scale(const double *x, size_t n, double eps);
 /* x, y: (rows, n); weight: (n). */
 void tappa_ref_rmsnorm(const double *x, const double *weight, size_t rows, size_t n, double eps, double *y);
 /* out = gate / (1 + exp(-gate)) * up; (n) each. */

@@ -204,14 +204,6 @@ static void draw_resid(rng *r, double *x, int64_t rows, int64_t embd)
     for (int64_t i = 0; i < rows * embd; i++) x[i] = rng_normal(r) * (double)(1 + (i / embd) % 5) * 0.5;
 }
 
-/* 1 / sqrt(mean(x[t]^2) + eps) of row t of x [rows, embd]. */
-static double resid_scale(const double *x, int64_t t, int64_t embd, double eps)
-{
-    double ss = 0;
-    for (int64_t i = 0; i < embd; i++) ss += x[t * embd + i] * x[t * embd + i];
-    return 1.0 / sqrt(ss / (double)embd + eps);
-}
-
 /* tappa_rope_prescaled against the reference on rows of varied scale. */
 static tappa_status case_rope_prescaled(tappa_context *ctx, rng *r, int64_t h, int64_t n, int64_t d, int64_t embd,
                                         tappa_rope_params p, conform_result *res, tappa_error *err)
@@ -238,7 +230,9 @@ static tappa_status case_rope_prescaled(tappa_context *ctx, rng *r, int64_t h, i
         res->ms = clock_ms() - t0;
     }
     if (!st) {
-        for (size_t i = 0; i < count; i++) x[i] *= resid_scale(resid, (int64_t)(i / (size_t)d) % n, embd, 1e-5);
+        double sc[8]; /* n <= 8: tappa_rope_prescaled's limit */
+        for (int64_t t = 0; t < n && t < 8; t++) sc[t] = tappa_ref_rms_scale(resid + t * embd, (size_t)embd, 1e-5);
+        for (size_t i = 0; i < count; i++) x[i] *= sc[(i / (size_t)d) % (size_t)n];
         tappa_ref_rope(x, y, (size_t)h, (size_t)n, (size_t)d, &p);
         st = compare(ty, y, &res->error, err);
         res->segments = 1;
@@ -307,10 +301,11 @@ static tappa_status case_kv_append_rope(tappa_context *ctx, rng *r, tappa_dtype 
     if (!st) st = poisoned(ctx, dt, 3, all_s, &rv, err);
     if (!st) st = tappa_kv_cache_read_layer(cache, 1, rk, rv, err);
     if (!st) {
+        double sc[8]; /* t <= 8: the prescaled append's limit */
+        for (int64_t i = 0; embd && i < t && i < 8; i++) sc[i] = tappa_ref_rms_scale(resid + i * embd, (size_t)embd, 1e-5);
         for (int64_t i = 0; embd && i < hkv * t * d; i++) {
-            double sc = resid_scale(resid, (i / d) % t, embd, 1e-5);
-            k[i] *= sc;
-            v[i] *= sc;
+            k[i] *= sc[(i / d) % t];
+            v[i] *= sc[(i / d) % t];
         }
         tappa_ref_rope(k, rot, (size_t)hkv, (size_t)t, (size_t)d, &p);
         for (int64_t h = 0; h < hkv; h++) {

@@ -1,5 +1,4 @@
 /* The per-layer KV cache: [Hkv][capacity][D] K and V tensors and lengths. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,9 +254,7 @@ static tappa_status append_scaled(tappa_kv_cache *c, int layer, const tappa_tens
     if (!st) st = op_to_double(v, &vd, err);
     if (!st) st = op_to_double(pre->x, &x, err);
     for (size_t r = 0; r < t && !st; r++) {
-        double ss = 0;
-        for (size_t i = 0; i < embd; i++) ss += x[r * embd + i] * x[r * embd + i];
-        double s = 1.0 / sqrt(ss / (double)embd + pre->eps);
+        double s = tappa_ref_rms_scale(x + r * embd, embd, pre->eps);
         for (size_t h = 0; h < (size_t)c->hkv; h++)
             for (size_t j = 0; j < d; j++) {
                 kd[(h * t + r) * d + j] *= s;

@@ -4,12 +4,17 @@
 
 #include "ops_internal.h"
 
+double tappa_ref_rms_scale(const double *x, size_t n, double eps)
+{
+    double ss = 0;
+    for (size_t i = 0; i < n; i++) ss += x[i] * x[i];
+    return 1.0 / sqrt(ss / (double)n + eps);
+}
+
 void tappa_ref_rmsnorm(const double *x, const double *weight, size_t rows, size_t n, double eps, double *y)
 {
     for (size_t r = 0; r < rows; r++) {
-        double ss = 0;
-        for (size_t i = 0; i < n; i++) ss += x[r * n + i] * x[r * n + i];
-        double scale = 1.0 / sqrt(ss / (double)n + eps);
+        double scale = tappa_ref_rms_scale(x + r * n, n, eps);
         for (size_t i = 0; i < n; i++) y[r * n + i] = x[r * n + i] * scale * weight[i];
     }
 }

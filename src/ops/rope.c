@@ -128,16 +128,6 @@ static tappa_status record_args(void *args, tappa_error *err)
     return rope_record(a->x, a->y, a->table, a->params, 0, a->pre, err);
 }
 
-/* 1 / sqrt(mean(x[t]^2) + eps) of each row of x (rows, embd) into s. */
-static void rms_scales(const double *x, size_t rows, size_t embd, double eps, double *s)
-{
-    for (size_t t = 0; t < rows; t++) {
-        double ss = 0;
-        for (size_t i = 0; i < embd; i++) ss += x[t * embd + i] * x[t * embd + i];
-        s[t] = 1.0 / sqrt(ss / (double)embd + eps);
-    }
-}
-
 void tappa_ref_rope_prescaled(const double *x, double *y, size_t slices, size_t n, size_t d,
                               const tappa_rope_params *params, const double *resid, size_t embd, double eps)
 {
@@ -147,7 +137,7 @@ void tappa_ref_rope_prescaled(const double *x, double *y, size_t slices, size_t 
         free(scaled);
         return;
     }
-    rms_scales(resid, n, embd, eps, s);
+    for (size_t t = 0; t < n; t++) s[t] = tappa_ref_rms_scale(resid + t * embd, embd, eps);
     for (size_t i = 0; i < slices * n * d; i++) scaled[i] = x[i] * s[(i / d) % n];
     tappa_ref_rope(scaled, y, slices, n, d, params);
     free(s);

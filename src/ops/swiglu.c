@@ -19,9 +19,7 @@ void tappa_ref_swiglu_prescaled(const double *gate, const double *up, const doub
                                 size_t embd, double eps, double *out)
 {
     for (size_t t = 0; t < tokens; t++) {
-        double ss = 0;
-        for (size_t i = 0; i < embd; i++) ss += x[t * embd + i] * x[t * embd + i];
-        double s = 1.0 / sqrt(ss / (double)embd + eps);
+        double s = tappa_ref_rms_scale(x + t * embd, embd, eps);
         for (size_t i = 0; i < n; i++) {
             double g = s * gate[t * n + i];
             out[t * n + i] = g / (1.0 + exp(-g)) * (s * up[t * n + i]);
