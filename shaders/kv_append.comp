@@ -22,7 +22,6 @@
 
 layout(constant_id = 1) const bool ROPE = false;
 layout(constant_id = 2) const bool PRESCALE = false;
-const uint MAX_TOKENS = 8; // PRESCALE: a decode step or a prompt chunk
 
 layout(binding = 0) readonly buffer K { uint k[]; };
 layout(binding = 1) readonly buffer V { uint v[]; };
@@ -33,7 +32,6 @@ layout(binding = 5) readonly buffer Resid { float resid[]; };
 
 #define RMS_X resid
 #include "rms_scale.glsl"
-shared float token_scale[MAX_TOKENS];
 
 layout(push_constant) uniform Push {
     uint per_head;        // words appended per head: t * row (ROPE: pairs, t * d / 2)
@@ -43,7 +41,7 @@ layout(push_constant) uniform Push {
     uint half_d;          // ROPE: d / 2
     uint interleaved;     // ROPE: 0 pairs (j, j + d/2); 1 pairs (2j, 2j + 1)
     uint t0;              // ROPE: table position of row 0
-    uint tokens, embd, resid_base; // PRESCALE: t <= MAX_TOKENS
+    uint tokens, embd, resid_base; // PRESCALE: t <= RMS_MAX_ROWS
     float eps;
 } pc;
 
@@ -68,13 +66,9 @@ void main()
     float x0 = uintBitsToFloat(k[from + a]), x1 = uintBitsToFloat(k[from + b]);
     float v0 = uintBitsToFloat(v[from + a]), v1 = uintBitsToFloat(v[from + b]);
     if (PRESCALE) {
-        for (uint r = 0; r < pc.tokens; r++) {
-            float sc = rms_scale(pc.resid_base + r * pc.embd, pc.embd, pc.eps);
-            if (gl_LocalInvocationID.x == 0) token_scale[r] = sc;
-        }
-        barrier();
+        rms_scale_rows(pc.resid_base, pc.tokens, pc.embd, pc.eps);
         if (i0 >= pc.per_head * pc.heads) return;
-        float sc = token_scale[row];
+        float sc = rms_row_scale[row];
         x0 *= sc;
         x1 *= sc;
         v0 *= sc;

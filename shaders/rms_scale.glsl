@@ -29,3 +29,17 @@ float rms_scale(uint base, uint n, float eps)
     barrier(); // rms_red is free for the next row
     return inversesqrt(total / float(n) + eps);
 }
+
+// The scales of `rows` (<= RMS_MAX_ROWS) consecutive rows of n from base,
+// into rms_row_scale for the whole workgroup (uniform control flow).
+const uint RMS_MAX_ROWS = 8; // a decode step or a prompt chunk
+shared float rms_row_scale[RMS_MAX_ROWS];
+
+void rms_scale_rows(uint base, uint rows, uint n, float eps)
+{
+    for (uint r = 0; r < rows; r++) {
+        float s = rms_scale(base + r * n, n, eps);
+        if (gl_LocalInvocationID.x == 0) rms_row_scale[r] = s;
+    }
+    barrier();
+}

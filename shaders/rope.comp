@@ -14,7 +14,6 @@
 #include "rope_angle.glsl"
 
 layout(constant_id = 1) const bool PRESCALE = false;
-const uint MAX_TOKENS = 8; // PRESCALE: a decode step or a prompt chunk
 
 layout(binding = 0) readonly buffer X { STORE_T x[]; };
 layout(binding = 1) writeonly buffer Y { STORE_T y[]; };
@@ -23,7 +22,6 @@ layout(binding = 3) readonly buffer Resid { float resid[]; };
 
 #define RMS_X resid
 #include "rms_scale.glsl"
-shared float token_scale[MAX_TOKENS];
 
 layout(push_constant) uniform Push {
     uint pairs;       // rows * d / 2 in this segment
@@ -32,7 +30,7 @@ layout(push_constant) uniform Push {
     uint d;           // head dim (even)
     uint interleaved; // 0: pairs (i, i + d/2); 1: pairs (2i, 2i + 1)
     uint t0;          // table position of each slice's token 0
-    uint tokens, embd, resid_base; // PRESCALE: tokens <= MAX_TOKENS
+    uint tokens, embd, resid_base; // PRESCALE: tokens <= RMS_MAX_ROWS
     float eps;
 } pc;
 
@@ -54,14 +52,10 @@ void main()
     float x0 = float(x[i0]);
     float x1 = float(x[i1]);
     if (PRESCALE) {
-        for (uint k = 0; k < pc.tokens; k++) {
-            float sc = rms_scale(pc.resid_base + k * pc.embd, pc.embd, pc.eps);
-            if (gl_LocalInvocationID.x == 0) token_scale[k] = sc;
-        }
-        barrier();
+        rms_scale_rows(pc.resid_base, pc.tokens, pc.embd, pc.eps);
         if (token >= pc.tokens) return;
-        x0 *= token_scale[token];
-        x1 *= token_scale[token];
+        x0 *= rms_row_scale[token];
+        x1 *= rms_row_scale[token];
     }
     if (p0 >= pc.pairs) return;
     y[i0] = TO_STORE(x0 * c - x1 * s);

@@ -47,7 +47,7 @@ double tappa_ref_rms_scale(const double *x, size_t n, double eps);
 void tappa_ref_rmsnorm(const double *x, const double *weight, size_t rows, size_t n, double eps, double *y);
 /* out = gate / (1 + exp(-gate)) * up; (n) each. */
 void tappa_ref_swiglu(const double *gate, const double *up, size_t n, double *out);
-/* tappa_ref_rope of x [slices, n, d] after scaling token t's rows by
+/* tappa_ref_rope of x [slices, n, d] with token t's rows scaled by
  * 1 / sqrt(mean(resid[t]^2) + eps), resid [n, embd]. */
 void tappa_ref_rope_prescaled(const double *x, double *y, size_t slices, size_t n, size_t d,
                               const tappa_rope_params *params, const double *resid, size_t embd, double eps);

@@ -230,10 +230,7 @@ static tappa_status case_rope_prescaled(tappa_context *ctx, rng *r, int64_t h, i
         res->ms = clock_ms() - t0;
     }
     if (!st) {
-        double sc[8]; /* n <= 8: tappa_rope_prescaled's limit */
-        for (int64_t t = 0; t < n && t < 8; t++) sc[t] = tappa_ref_rms_scale(resid + t * embd, (size_t)embd, 1e-5);
-        for (size_t i = 0; i < count; i++) x[i] *= sc[(i / (size_t)d) % (size_t)n];
-        tappa_ref_rope(x, y, (size_t)h, (size_t)n, (size_t)d, &p);
+        tappa_ref_rope_prescaled(x, y, (size_t)h, (size_t)n, (size_t)d, &p, resid, (size_t)embd, 1e-5);
         st = compare(ty, y, &res->error, err);
         res->segments = 1;
     }

@@ -106,9 +106,6 @@ typedef struct tappa_matrix tappa_matrix;
  * rows), or with head_dim > 0 head-major [rows / head_dim, y_stride, head_dim]. */
 tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_t tokens, const tappa_tensor *bias,
                            bool accumulate, tappa_tensor *y, uint32_t head_dim, uint32_t y_stride, tappa_error *err);
-/* The fused gate/up/SwiGLU product (matvec.comp's GATED variant): whether
- * it takes these matrices and tokens on their device, and its record step
- * (y token-major [tokens, rows]). */
 /* A residual product y += W x (token-major y [tokens, rows]) that also
  * writes h = y * norm_weight, the next RMSNorm's input before its per-token
  * scale (matvec.comp's NORM_OUT): whether it runs on dev for these tokens
@@ -116,6 +113,9 @@ tappa_status matvec_record(const tappa_matrix *m, const tappa_tensor *x, uint32_
 bool matvec_norm_out_fits(const tappa_matrix *m, uint32_t tokens);
 tappa_status matvec_norm_out_record(const tappa_matrix *m, const tappa_tensor *x, uint32_t tokens, tappa_tensor *y,
                                     const tappa_tensor *norm_weight, tappa_tensor *h, tappa_error *err);
+/* The fused gate/up/SwiGLU product (matvec.comp's GATED variant): whether
+ * it takes these matrices and tokens on their device, and its record step
+ * (y token-major [tokens, rows]). */
 bool matvec_swiglu_fits(const tappa_matrix *gate, const tappa_matrix *up, uint32_t tokens);
 tappa_status matvec_swiglu_record(const tappa_matrix *gate, const tappa_matrix *up, const tappa_tensor *x,
                                   uint32_t tokens, tappa_tensor *y, tappa_error *err);

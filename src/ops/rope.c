@@ -131,17 +131,13 @@ static tappa_status record_args(void *args, tappa_error *err)
 void tappa_ref_rope_prescaled(const double *x, double *y, size_t slices, size_t n, size_t d,
                               const tappa_rope_params *params, const double *resid, size_t embd, double eps)
 {
-    double *s = malloc(n * sizeof *s + 1), *scaled = malloc(slices * n * d * sizeof *scaled + 1);
-    if (!s || !scaled) { /* the reference's callers size far below this */
-        free(s);
-        free(scaled);
-        return;
+    /* A rotation is linear: rotating, then scaling each row, is the same. */
+    tappa_ref_rope(x, y, slices, n, d, params);
+    for (size_t t = 0; t < n; t++) {
+        double s = tappa_ref_rms_scale(resid + t * embd, embd, eps);
+        for (size_t sl = 0; sl < slices; sl++)
+            for (size_t j = 0; j < d; j++) y[(sl * n + t) * d + j] *= s;
     }
-    for (size_t t = 0; t < n; t++) s[t] = tappa_ref_rms_scale(resid + t * embd, embd, eps);
-    for (size_t i = 0; i < slices * n * d; i++) scaled[i] = x[i] * s[(i / d) % n];
-    tappa_ref_rope(scaled, y, slices, n, d, params);
-    free(s);
-    free(scaled);
 }
 
 static tappa_status rope_run(const tappa_tensor *x, tappa_tensor *y, const tappa_rope_params *params,
