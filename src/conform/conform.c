@@ -446,6 +446,7 @@ typedef struct attention_case {
     int64_t hq, hkv, nq, nk, d;
     bool causal;
     bool cache; /* through tappa_kv_cache_append + tappa_attention_decode */
+    bool rising; /* keys growing 5x along the context: the running max keeps rising */
 } attention_case;
 
 static tappa_status run_attention(tappa_context *ctx, tappa_dtype dt, const attention_case *a,
@@ -479,9 +480,9 @@ static tappa_status run_attention(tappa_context *ctx, tappa_dtype dt, const atte
 static tappa_status case_attention(tappa_context *ctx, rng *r, tappa_dtype dt,
                                    const attention_case *a, conform_result *res, tappa_error *err)
 {
-    snprintf(res->shape, sizeof res->shape, "hq=%lld hkv=%lld nq=%lld nk=%lld d=%lld%s%s",
+    snprintf(res->shape, sizeof res->shape, "hq=%lld hkv=%lld nq=%lld nk=%lld d=%lld%s%s%s",
              (long long)a->hq, (long long)a->hkv, (long long)a->nq, (long long)a->nk,
-             (long long)a->d, a->causal ? " causal" : "", a->cache ? " cache" : "");
+             (long long)a->d, a->causal ? " causal" : "", a->cache ? " cache" : "", a->rising ? " rising" : "");
     res->tolerance = dt == TAPPA_F16 ? TOL_F16 : TOL_ATTENTION_F32;
     size_t nqe = (size_t)(a->hq * a->nq * a->d), nke = (size_t)(a->hkv * a->nk * a->d);
     int64_t os[3] = { a->hq, a->nq, a->d }, ls[2] = { a->hq, a->nq };
@@ -494,6 +495,11 @@ static tappa_status case_attention(tappa_context *ctx, rng *r, tappa_dtype dt,
         /* Logits spread over a few units, like trained heads: peaked, not one-hot. */
         for (size_t i = 0; i < nqe; i++) q[i] = 1.5 * rng_normal(r);
         for (size_t i = 0; i < nke; i++) k[i] = rng_normal(r);
+        /* Logits up to about 30 at the end: a kernel that keeps its sums
+         * against a stale maximum, or rescales them wrongly as the maximum
+         * rises, fails here. */
+        if (a->rising)
+            for (size_t i = 0; i < nke; i++) k[i] *= 1.0 + 4.0 * (double)((i / (size_t)a->d) % (size_t)a->nk) / (double)a->nk;
         for (size_t i = 0; i < nke; i++) v[i] = rng_normal(r);
         st = poisoned(ctx, TAPPA_F32, 3, os, &tout, err);
     }
@@ -1243,7 +1249,7 @@ static const conform_case cases[] = {
     WINDOW_STATS(TAPPA_F32),
     WINDOW_STATS(TAPPA_F16),
 #define ATTN(dt, hq, hkv, nq, nk, d, causal, cache)                                  \
-    { "attention", dt, 0, 0, 0, 0, 0, { 0 }, 0, false, { hq, hkv, nq, nk, d, causal, cache } }
+    { "attention", dt, 0, 0, 0, 0, 0, { 0 }, 0, false, { hq, hkv, nq, nk, d, causal, cache, false } }
 #define ATTENTION(dt)                                                                \
     ATTN(dt, 8, 2, 300, 300, 128, true, false),   /* prefill, GQA 4 */               \
     ATTN(dt, 4, 4, 77, 77, 64, true, false),      /* Hkv = Hq */                     \
@@ -1259,7 +1265,10 @@ static const conform_case cases[] = {
     ATTN(dt, 6, 3, 1, 3001, 80, true, false),     /* decode, d / 4 not a power of 2 */ \
     ATTN(dt, 8, 4, 1, 777, 96, true, true),       /* decode on a KV cache */         \
     ATTN(dt, 16, 1, 1, 2500, 256, true, false),   /* decode, 16 heads of 256: the sums in many passes */ \
-    ATTN(dt, 8, 2, 1, 70001, 128, true, false)    /* decode, long chunks (more than 256 keys each) */
+    ATTN(dt, 8, 2, 1, 70001, 128, true, false),   /* decode, long chunks (more than 256 keys each) */ \
+    /* Keys that grow along the context, decode and prefill. */                   \
+    { "attention", dt, 0, 0, 0, 0, 0, { 0 }, 0, false, { 32, 8, 1, 9000, 128, true, false, true } }, \
+    { "attention", dt, 0, 0, 0, 0, 0, { 0 }, 0, false, { 8, 2, 40, 700, 64, true, false, true } }
     ATTENTION(TAPPA_F32),
     ATTENTION(TAPPA_F16),
     { "token_scores", TAPPA_F32, 8, 2, 300, 32, 5, { 0 }, 0, false, { 0 } },
@@ -1374,8 +1383,8 @@ static const conform_case cases[] = {
     { "rope_prescaled", TAPPA_F32, 32, 8, 128, 4096, 0, HALF(500000, 70000), 0, false, { 0 } },
     { "rope_prescaled", TAPPA_F32, 4, 5, 64, 77, 0, INTER(10000, 17), 0, false, { 0 } },
     /* K and V of 140 MiB (f32): above the 128 MiB binding minimum, both paths. */
-    { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 2, 2, 16, 140000, 128, true, false } },
-    { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 4, 2, 1, 140000, 128, true, true } },
+    { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 2, 2, 16, 140000, 128, true, false, false } },
+    { "attention", TAPPA_F32, 0, 0, 0, 0, 0, { 0 }, 0, true, { 4, 2, 1, 140000, 128, true, true, false } },
     /* Hidden states of 8200 tokens of Llama-3-8B in f32: 128.1 MiB each, just over 128 MiB. */
     { "block_influence", TAPPA_F32, 8200, 4096, 0, 0, 0, { 0 }, 0, true, { 0 } },
 };

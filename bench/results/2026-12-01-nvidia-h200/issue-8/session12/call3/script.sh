@@ -1,0 +1,29 @@
+set -u
+REAL=$OUT; R=/tmp/r12c3; mkdir -p $R
+pack() { tar czf $REAL/res.tgz -C /tmp r12c3; }
+for f in .gl/*.deb; do dpkg -x $f / >/dev/null; done; ldconfig
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json LD_LIBRARY_PATH=$PWD/build-rel/lib XDG_CACHE_HOME=/tmp/tc12
+t0=$(date +%s); el() { echo "$1 at $(( $(date +%s) - t0 )) s" >> $R/timeline.txt; }
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv > $R/smi.txt 2>&1
+timeout 60 build-rel/tappa-bench --device 0 --op copy --json $R/copy-1.json > $R/copy-1.txt 2>&1; el copy1
+TAPPA_VALIDATE=1 timeout 150 build-rel/tappa conform --device 0 --op attention > $R/conform-attention.txt 2>&1; el conform
+TAPPA_VALIDATE=1 timeout 120 build-rel/tests/test_model models/tiny-llama/tiny-llama.gguf models/tiny-llama/golden.json models/tiny-llama/golden.safetensors NVIDIA > $R/test_model.txt 2>&1; echo "rc $?" >> $R/test_model.txt; el test_model
+pack
+timeout 90 build-rel/tappa-bench --device 0 --op decode --batch 10 --json $R/d-rel-0.json > $R/d-rel-0.txt 2>&1; el drel0
+for round in 1 2; do
+  for b in base rel; do
+    timeout 90 build-$b/tappa-bench --device 0 --op decode --batch 10 --json $R/d-$b-$round.json > $R/d-$b-$round.txt 2>&1; el d$b$round
+    pack
+  done
+done
+timeout 120 python3 -c "
+import sys, json; sys.path.insert(0, 'bench'); import peer
+ops = [peer.bench_copy(30)]
+for n in [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]:
+    ops.append(peer.bench_decode(n, 30)); print(n, ops[-1]['us'], flush=True)
+import torch
+json.dump({'peer': 'pytorch %s, cuda %s, sdpa backend default (decode only)' % (torch.__version__, torch.version.cuda), 'timing': 'median of 30 batches of %d back-to-back calls, CUDA events' % peer.BATCH, 'device': torch.cuda.get_device_name(), 'reps': 30, 'copy_gbps': ops[0]['gbps'], 'ops': ops}, open('$R/peer-decode.json', 'w'), indent=1)
+print('copy', ops[0]['gbps'])
+" > $R/peer-decode.txt 2>&1; el peer
+pack
+timeout 60 build-rel/tappa-bench --device 0 --op copy --json $R/copy-2.json > $R/copy-2.txt 2>&1; el copy2; pack
