@@ -53,6 +53,19 @@ static void text(cairo_t *cr, double x, double y, const char *s, double size, do
     cairo_show_text(cr, s);
 }
 
+/* The y axis: the data's range [lo, hi] padded by 8%, not below zero where no
+ * value is, and widened to whole steps of 1, 2 or 5 times a power of ten, about
+ * five of them: round labels a reader can read values off. */
+static void y_axis(double lo, double hi, double *axis_lo, double *axis_hi, double *step)
+{
+    double pad = 0.08 * (hi - lo), from = lo - pad, to = hi + pad;
+    if (lo >= 0 && from < 0) from = 0;
+    double raw = (to - from) / 5, scale = pow(10, floor(log10(raw))), f = raw / scale;
+    *step = (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * scale;
+    *axis_lo = floor(from / *step) * *step;
+    *axis_hi = ceil(to / *step) * *step;
+}
+
 tappa_status plot_lines_png(const char *path, const char *title, const char *xlabel, const char *ylabel,
                             const double *x, size_t n_x, const plot_series *series, size_t n_series, tappa_error *err)
 {
@@ -65,8 +78,8 @@ tappa_status plot_lines_png(const char *path, const char *title, const char *xla
             }
     if (!isfinite(lo) || n_x == 0) return tappa_fail(err, TAPPA_ERR_INVALID_ARG, "plot: nothing finite to draw");
     if (hi == lo) hi = lo + 1;
-    double pad = 0.08 * (hi - lo);
-    lo -= pad, hi += pad;
+    double step;
+    y_axis(lo, hi, &lo, &hi, &step);
     double x0 = log2(x[0]), x1 = log2(x[n_x - 1]);
     if (x1 == x0) x1 = x0 + 1, x0 -= 1;
     cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
@@ -80,14 +93,16 @@ tappa_status plot_lines_png(const char *path, const char *title, const char *xla
     /* Grid, ticks and labels. */
     cairo_set_line_width(cr, 1);
     char label[64];
-    for (int t = 0; t <= 5; t++) {
-        double v = lo + (hi - lo) * t / 5;
+    int ticks = (int)lround((hi - lo) / step);
+    for (int t = 0; t <= ticks; t++) {
+        double v = lo + step * t;
+        if (fabs(v) < 1e-9 * step) v = 0; /* not -1.2e-13 */
         cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
         cairo_move_to(cr, LEFT, PY(v));
         cairo_line_to(cr, LEFT + pw, PY(v));
         cairo_stroke(cr);
         cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
-        snprintf(label, sizeof label, "%.3g", v);
+        snprintf(label, sizeof label, "%g", v);
         text(cr, LEFT - 8, PY(v) + 4, label, 12, 1);
     }
     for (size_t i = 0; i < n_x; i++) {
