@@ -14,8 +14,8 @@
 #include "conform.h"
 
 static const char help[] =
-    "usage: tappa-bench [--device D] [--op NAME] [--json FILE] [--quick] [--reps N] [--batch B]\n"
-    "                   [--pipeline-stats]\n"
+    "usage: tappa-bench [--device D] [--op NAME] [--ctx N,...] [--json FILE] [--quick] [--reps N]\n"
+    "                   [--batch B] [--pipeline-stats]\n"
     "Time every op on a Vulkan device with GPU timestamps: warm-up, then the median\n"
     "of N runs (default 30; --quick: 5 runs on small shapes), inputs rotated over\n"
     "several sets larger than the GPU cache. Reports each op's GB/s and TFLOP/s and\n"
@@ -25,6 +25,8 @@ static const char help[] =
     "  --op NAME     only this op (and the copy yardstick; 'copy' adds copies of 1 to\n"
     "                256 MiB); also 'decode' (decode attention at every context from\n"
     "                1K to 128K), 'prefill' (causal prefill from 1K to 16K), 'compress'\n"
+    "  --ctx N,...   with --op decode or prefill: these context or prompt lengths\n"
+    "                instead of the sweep's (up to 16 of them, each 1..1048576)\n"
     "  --json FILE   also write the results as JSON to FILE\n"
     "  --quick       small shapes, few runs (a smoke run on CPU drivers)\n"
     "  --reps N      timed runs per op\n"
@@ -167,6 +169,24 @@ static int fail(const char *msg)
     return 1;
 }
 
+#define MAX_CONTEXTS 16
+#define MAX_CONTEXT (1 << 20)
+
+/* "N,N,..." into out (at most MAX_CONTEXTS lengths of 1..MAX_CONTEXT): how many, or -1. */
+static int parse_contexts(const char *text, int64_t *out)
+{
+    int n = 0;
+    const char *p = text;
+    for (;;) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 1 || v > MAX_CONTEXT || n == MAX_CONTEXTS || (*end && *end != ',')) return -1;
+        out[n++] = v;
+        if (!*end) return n;
+        p = end + 1;
+    }
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -174,8 +194,10 @@ int main(int argc, char **argv)
         { "quick", no_argument, NULL, 'q' },        { "reps", required_argument, NULL, 'r' },
         { "op", required_argument, NULL, 'o' },     { "batch", required_argument, NULL, 'b' },
         { "pipeline-stats", no_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
-        { 0 },
+        { "ctx", required_argument, NULL, 'c' },    { 0 },
     };
+    int64_t contexts[MAX_CONTEXTS];
+    int n_contexts = 0;
     const char *device = NULL, *json_path = NULL, *op = NULL;
     bool quick = false, stats = false;
     int reps = 0, batch = 1;
@@ -205,6 +227,14 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case 'c':
+            n_contexts = parse_contexts(optarg, contexts);
+            if (n_contexts < 0) {
+                fprintf(stderr, "tappa-bench: --ctx needs 1 to %d lengths of 1..%d, comma-separated, got '%s' "
+                        "(see tappa-bench --help)\n", MAX_CONTEXTS, MAX_CONTEXT, optarg);
+                return 2;
+            }
+            break;
         case 'h': fputs(help, stdout); return 0;
         default:
             fprintf(stderr, "tappa-bench: unknown or incomplete option '%s' (see tappa-bench --help)\n",
@@ -227,6 +257,11 @@ int main(int argc, char **argv)
         }
     }
 
+    if (n_contexts && (!op || (strcmp(op, "decode") && strcmp(op, "prefill")))) {
+        fprintf(stderr, "tappa-bench: --ctx needs --op decode or --op prefill (see tappa-bench --help)\n");
+        return 2;
+    }
+
     tappa_error err = { 0 };
     tappa_context *ctx;
     tappa_context_params p = TAPPA_CONTEXT_PARAMS_DEFAULT;
@@ -247,7 +282,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "tappa-bench: preparing inputs on %s...\n", tappa_context_name(ctx));
     bench_case *cases;
     size_t n;
-    if (bench_cases_create(ctx, quick, op, &cases, &n, &err)) {
+    if (bench_cases_create(ctx, quick, op, n_contexts ? contexts : NULL, n_contexts, &cases, &n, &err)) {
         tappa_context_destroy(&ctx);
         return fail(err.message);
     }

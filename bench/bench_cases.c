@@ -630,8 +630,8 @@ static tappa_status add_window_stats(builder *b, tappa_dtype kv, bool quick, tap
     return st;
 }
 
-tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, bench_case **cases,
-                                size_t *count, tappa_error *err)
+tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, const int64_t *contexts,
+                                int n_contexts, bench_case **cases, size_t *count, tappa_error *err)
 {
     builder b = { .ctx = ctx, .only = op };
     rng_seed(&b.r, rng_fresh_seed());
@@ -670,12 +670,14 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
         if (!st && b.only && !strcmp(b.only, "decode")) {
             /* The decode sweep, asked for by name: every context from 1K to 128K. */
             const int64_t sweep[8] = { 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072 };
-            st = add_decode(&b, dt, quick, sweep, quick ? 2 : 8, err);
+            st = contexts ? add_decode(&b, dt, quick, contexts, n_contexts, err)
+                          : add_decode(&b, dt, quick, sweep, quick ? 2 : 8, err);
         }
         if (!st && b.only && !strcmp(b.only, "prefill")) {
             /* The prefill sweep, asked for by name: causal prompts from 1K to 16K. */
             const int64_t sweep[5] = { 1024, 2048, 4096, 8192, 16384 }, quick_sweep[2] = { 128, 256 };
-            st = add_prefill(&b, dt, quick, quick ? quick_sweep : sweep, quick ? 2 : 5, err);
+            st = contexts ? add_prefill(&b, dt, quick, contexts, n_contexts, err)
+                          : add_prefill(&b, dt, quick, quick ? quick_sweep : sweep, quick ? 2 : 5, err);
         }
         if (!st && wants(&b, "window_stats")) st = add_window_stats(&b, dt, quick, err);
         if (!st && dt == TAPPA_F32 && wants(&b, "token_scores")) {

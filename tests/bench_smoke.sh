@@ -41,6 +41,28 @@ for bad in 0 3x 101; do
     [ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: --batch $bad error is not one line"; exit 1; }
 done
 echo "bench_smoke: --batch 0, 3x and 101 refused"
+# --ctx: the decode sweep at the lengths asked for, and nothing else besides
+# the copy yardstick; bad lists and --ctx without a sweep are refused in one line.
+"$bench" --device "$device" --quick --reps 2 --op decode --ctx 300,1000 --json "$tmp/ctx.json" >/dev/null || exit 1
+python3 - "$tmp/ctx.json" <<'PY'
+import json, re, sys
+report = json.load(open(sys.argv[1]))
+decode = [o for o in report["ops"] if o["op"] == "attention"]
+ctx = sorted({int(re.search(r"ctx=(\d+)", o["case"]).group(1)) for o in decode})
+assert ctx == [300, 1000], ctx
+assert {o["op"] for o in report["ops"]} == {"copy", "attention"}, {o["op"] for o in report["ops"]}
+assert all(o["median_us"] > 0 for o in decode)
+print("bench_smoke: --op decode --ctx 300,1000 timed", len(decode), "decode cases")
+PY
+[ $? -eq 0 ] || exit 1
+for bad in "--op decode --ctx 0" "--op decode --ctx 5,x" "--op decode --ctx 1,2," "--op decode --ctx 2000000" "--ctx 4096" "--op rope --ctx 4096"; do
+    if "$bench" --device "$device" $bad >/dev/null 2>"$tmp/err"; then
+        echo "bench_smoke: '$bad' was accepted"; exit 1
+    fi
+    grep -q "\-\-ctx needs" "$tmp/err" || { echo "bench_smoke: '$bad': $(cat "$tmp/err")"; exit 1; }
+    [ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: '$bad' error is not one line"; exit 1; }
+done
+echo "bench_smoke: bad --ctx lists and --ctx without a sweep refused"
 # --pipeline-stats: where the driver keeps compiler statistics, every case
 # that built a pipeline lists it with named values; where it does not, one
 # line says so, the exit is non-zero and no JSON file is left.
