@@ -1153,7 +1153,7 @@ static tappa_status case_swiglu_prescaled(tappa_context *ctx, rng *r, int64_t to
             g[i] = rng_normal(r) * 4;
             u[i] = rng_normal(r);
         }
-        for (size_t i = 0; i < xn; i++) x[i] = rng_normal(r) * (double)(1 + (i / (size_t)embd) % 5) * 0.5;
+        draw_resid(r, x, tokens, embd);
         st = tensor_from_doubles(ctx, TAPPA_F32, 2, gs, g, &tg, err);
     }
     if (!st) st = tensor_from_doubles(ctx, TAPPA_F32, 2, gs, u, &tu, err);

@@ -291,12 +291,11 @@ static tappa_status record_chunk(void *p, tappa_error *err)
          * which the products between are linear in. A norm stage costs a
          * decode step 5.5-6.3 us a layer (H200), mostly its latency. */
         bool fold_norm = !MODEL_FUSED_MLP && matvec_norm_out_fits(w->o, t);
-        if (fold_norm) {
-            if (!st) st = matvec_norm_out_record(w->o, d->att, t, d->x, w->ffn_norm, d->h, err);
-            done(dev, "output projection");
-        } else {
-            if (!st) st = matvec_record(w->o, d->att, t, NULL, true, d->x, 0, 0, err);
-            done(dev, "output projection");
+        if (!st)
+            st = fold_norm ? matvec_norm_out_record(w->o, d->att, t, d->x, w->ffn_norm, d->h, err)
+                           : matvec_record(w->o, d->att, t, NULL, true, d->x, 0, 0, err);
+        done(dev, "output projection");
+        if (!fold_norm) {
             if (!st) st = rmsnorm_record(d->x, w->ffn_norm, in->eps, d->h, err);
             done(dev, "mlp norm");
         }

@@ -122,7 +122,7 @@ static bool append_fits(const append_args *a)
     size_t d = (size_t)c->d, esize = tappa_dtype_bytes(ck->dtype);
     size_t src_span = (((size_t)c->hkv - 1) * a->stride + a->t) * d;
     if (a->table && (ck->dtype != TAPPA_F32 || d % 2 || a->table->n_segments != 1)) return false;
-    if (a->pre && (!a->table || a->t > 8 || a->pre->tokens != a->t || a->pre->x->n_segments != 1)) return false;
+    if (a->pre && (!a->table || a->t > RMS_PRESCALE_MAX_ROWS || a->pre->tokens != a->t || a->pre->x->n_segments != 1)) return false;
     return c->ctx->vk && (d * esize) % 4 == 0 && a->k->dtype == ck->dtype && a->v->dtype == cv->dtype &&
            a->k->numel >= src_span && a->v->numel >= src_span && a->k->n_segments == 1 && a->v->n_segments == 1 &&
            ck->n_segments == 1 && cv->n_segments == 1;
@@ -320,10 +320,10 @@ tappa_status tappa_kv_cache_append_rope_prescaled(tappa_kv_cache *c, int layer, 
                                                   const tappa_tensor *resid, double eps, tappa_error *err)
 {
     if (k->ndim != 3 || resid->ctx != c->ctx || resid->dtype != TAPPA_F32 || resid->ndim != 2 ||
-        resid->shape[0] != k->shape[1] || resid->shape[0] > 8 || !(eps >= 0))
+        resid->shape[0] != k->shape[1] || resid->shape[0] > RMS_PRESCALE_MAX_ROWS || !(eps >= 0))
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
-                          "kv cache: a prescaled append needs k, v [Hkv, T, D] with T <= 8, resid [T, embd] f32 of "
-                          "the cache's context, eps >= 0");
+                          "kv cache: a prescaled append needs k, v [Hkv, T, D] with T <= %d, resid [T, embd] f32 of "
+                          "the cache's context, eps >= 0", RMS_PRESCALE_MAX_ROWS);
     rms_prescale pre = { resid, eps, (uint32_t)resid->shape[0] };
     return append_rope(c, layer, k, v, params, &pre, err);
 }

@@ -52,20 +52,21 @@ tappa_status rope_table_create(tappa_context *ctx, int64_t n, int64_t d,
                                tappa_error *err);
 /* The RoPE parameters every op taking them accepts (one line naming op otherwise). */
 tappa_status rope_check_params(const tappa_rope_params *params, const char *op, tappa_error *err);
-/* Token n of x takes the table's position table_pos + n (a table made once
- * for a whole context serves every decode step). */
 /* The RMSNorm scale a PRESCALE variant applies to its rows first: row t of
- * the op's input (t < tokens <= 8 for rope and the append) is multiplied by
- * 1 / sqrt(mean(x[t]^2) + eps), x [rows, embd] f32 in one binding. The norm
- * is then moved past the products that read the norm's weighted input
- * (matvec_norm_out_record's h), which are linear in it. */
+ * the op's input (t < tokens <= RMS_PRESCALE_MAX_ROWS for rope and the
+ * append) is multiplied by 1 / sqrt(mean(x[t]^2) + eps), x [rows, embd] f32
+ * in one binding. The norm is then moved past the products that read the
+ * norm's weighted input (matvec_norm_out_record's h), which are linear in it. */
 typedef struct rms_prescale {
     const tappa_tensor *x;
     double eps;
     uint32_t tokens;
 } rms_prescale;
+#define RMS_PRESCALE_MAX_ROWS 8 /* rms_scale.glsl's RMS_MAX_ROWS: a decode step or a prompt chunk */
 
-/* pre: NULL, or the rows' scale (PRESCALE; f32 x [H, N, D] with N <= 8). */
+/* Token n of x takes the table's position table_pos + n (a table made once
+ * for a whole context serves every decode step). pre: NULL, or the rows'
+ * scale (PRESCALE; f32 x [H, N, D] with N <= RMS_PRESCALE_MAX_ROWS). */
 tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_tensor *table,
                          const tappa_rope_params *params, uint32_t table_pos, const rms_prescale *pre,
                          tappa_error *err);
@@ -97,7 +98,7 @@ tappa_status kv_cache_append_record(tappa_kv_cache *c, int layer, const tappa_te
  * tensors, and its record step (TAPPA_ERR_UNSUPPORTED where it does not). */
 bool kv_cache_append_rope_fits(const tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
                                int64_t t, const tappa_tensor *table);
-/* pre: NULL, or the scale of K's and V's rows (PRESCALE, t <= 8). */
+/* pre: NULL, or the scale of K's and V's rows (PRESCALE, t <= RMS_PRESCALE_MAX_ROWS). */
 tappa_status kv_cache_append_rope_record(tappa_kv_cache *c, int layer, const tappa_tensor *k, const tappa_tensor *v,
                                          int64_t t, const tappa_tensor *table, bool interleaved, uint32_t table_pos,
                                          const rms_prescale *pre, tappa_error *err);

@@ -87,8 +87,9 @@ tappa_status rope_record(const tappa_tensor *x, tappa_tensor *y, const tappa_ten
     uint32_t n = (uint32_t)x->shape[x->ndim - 2];
     size_t rs = 0, ro = 0;
     uint32_t embd = pre ? (uint32_t)(pre->x->numel / (size_t)pre->x->shape[0]) : 0;
-    if (!st && pre && (pre->tokens > 8 || pre->tokens > n))
-        st = tappa_fail(err, TAPPA_ERR_INVALID_ARG, "rope: at most 8 prescaled tokens, got %u", pre->tokens);
+    if (!st && pre && (pre->tokens > RMS_PRESCALE_MAX_ROWS || pre->tokens > n))
+        st = tappa_fail(err, TAPPA_ERR_INVALID_ARG, "rope: at most %d prescaled tokens, got %u", RMS_PRESCALE_MAX_ROWS,
+                        pre->tokens);
     if (!st && pre) st = op_locate(pre->x, 0, (size_t)embd * pre->tokens, &rs, &ro, err);
     float eps = pre ? (float)pre->eps : 0.0f;
     for (size_t i = 0; i < x->n_segments && !st; i++) {
@@ -198,9 +199,11 @@ tappa_status tappa_rope_prescaled(const tappa_tensor *x, tappa_tensor *y, const 
                                   const tappa_tensor *resid, double eps, tappa_error *err)
 {
     if (x->ndim < 2 || resid->ctx != x->ctx || resid->dtype != TAPPA_F32 || x->dtype != TAPPA_F32 ||
-        resid->ndim != 2 || resid->shape[0] != x->shape[x->ndim - 2] || resid->shape[0] > 8 || !(eps >= 0))
+        resid->ndim != 2 || resid->shape[0] != x->shape[x->ndim - 2] || resid->shape[0] > RMS_PRESCALE_MAX_ROWS ||
+        !(eps >= 0))
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
-                          "rope_prescaled: x [..., N, D] f32 with N <= 8, resid [N, embd] f32 of its context, eps >= 0");
+                          "rope_prescaled: x [..., N, D] f32 with N <= %d, resid [N, embd] f32 of its context, eps >= 0",
+                          RMS_PRESCALE_MAX_ROWS);
     rms_prescale pre = { resid, eps, (uint32_t)resid->shape[0] };
     return rope_run(x, y, params, &pre, err);
 }
