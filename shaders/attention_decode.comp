@@ -12,8 +12,8 @@
 // are merged in shared memory, and the workgroup writes one partial (m, l, o)
 // per query head. The last workgroup of a KV head to finish (a counter per KV
 // head, reset by that workgroup for the next call) merges the head's partials
-// into the output rows and log-sum-exps: no second dispatch, no barrier
-// between the passes. Where every KV head lies in one binding, one dispatch
+// into the output rows and log-sum-exps (decode_merge.glsl, shared with the
+// tensor-core kernel attention_decode_coopmat.comp). Where every KV head lies in one binding, one dispatch
 // takes them all (gl_WorkGroupID.z = KV head, bases *_head_stride apart):
 // each dispatch costs the GPU front end several microseconds, which a short
 // context would otherwise pay once per KV head.
@@ -79,6 +79,7 @@ layout(push_constant) uniform Push {
 } pc;
 
 uint head0; // global index of this workgroup's first query head, set by main
+#include "decode_merge.glsl"
 
 #ifdef TAPPA_SUBGROUP
 // The levels of the summed dot products over a group's 16 lanes,
@@ -121,10 +122,6 @@ shared float red[WG * G];
 shared float group_m[NG * G];
 shared float stage_l[NG * G];         // each subgroup's sums per query head
 shared float stage_o[STAGE];          // (subgroups, columns of one pass)
-shared float merge_m[WG];
-shared float merge_l[WG];
-shared vec4 merge_sum[WG];
-shared bool merge_last;
 
 // One lane's DPL values of a K or V row as loaded: packed words for the
 // 16-byte paths (unpacked only where used, so the load is not waited for
@@ -168,70 +165,6 @@ void unpack(Row r, out float x[MAX_DPL])
 #endif
     } else {
         [[unroll]] for (uint i = 0; i < DPL; i++) x[i] = r.x[i];
-    }
-}
-
-// Fold one partial state (m, l, o) into a running one (M, L, A): the common
-// max, both sides rescaled. A partial that saw no key has m = -inf, l = 0.
-void fold(inout float big_m, inout float big_l, inout vec4 big_a, float m, float l, vec4 o)
-{
-    if (m == -1.0 / 0.0) return;
-    float mx = max(big_m, m);
-    float a = exp(big_m - mx), b = exp(m - mx); // big_m = -inf at first: exp(-inf) = 0
-    big_l = big_l * a + l * b;
-    big_a = big_a * a + o * b;
-    big_m = mx;
-}
-
-// The last workgroup of the KV head: merge its head_parts partials per query
-// head into o and lse. Invocations take vec4 columns of the G * D outputs
-// (where there are fewer columns than invocations, several take one column,
-// each a share of the partials) and fold the partials with an online
-// softmax, MERGE_UNROLL partials' loads in flight at a time: no workgroup
-// reductions, a few memory latencies in all.
-void merge_partials()
-{
-    uint l = gl_LocalInvocationID.x;
-    const uint cols = G * D / 4, per_head = D / 4;
-    const uint span = cols >= WG ? WG : cols;  // columns side by side
-    const uint rows = WG / span;               // invocations per column
-    uint r = l / span;
-    for (uint c0 = 0; c0 < cols; c0 += span) {
-        uint c = c0 + l % span;
-        uint h = min(c / per_head, G - 1), lane = c % per_head;
-        uint row = (head0 + h) * pc.parts;
-        float big_m = -1.0 / 0.0, big_l = 0.0;
-        vec4 big_a = vec4(0.0);
-        if (c < cols && r < rows)
-            for (uint p = r; p < pc.head_parts; p += MERGE_UNROLL * rows) {
-                vec2 ml[MERGE_UNROLL];
-                vec4 ov[MERGE_UNROLL];
-                [[unroll]] for (uint u = 0; u < MERGE_UNROLL; u++) {
-                    uint pp = min(p + u * rows, pc.head_parts - 1);
-                    ml[u] = part_ml[row + pp];
-                    ov[u] = part_o4[(row + pp) * per_head + lane];
-                    if (p + u * rows >= pc.head_parts) ml[u].x = -1.0 / 0.0;
-                }
-                [[unroll]] for (uint u = 0; u < MERGE_UNROLL; u++) fold(big_m, big_l, big_a, ml[u].x, ml[u].y, ov[u]);
-            }
-        if (rows > 1) {
-            merge_m[l] = big_m;
-            merge_l[l] = big_l;
-            merge_sum[l] = big_a;
-            barrier();
-            if (r == 0)
-                for (uint x = 1; x < rows; x++)
-                    fold(big_m, big_l, big_a, merge_m[x * span + l], merge_l[x * span + l], merge_sum[x * span + l]);
-            barrier();
-        }
-        if (r == 0 && c < cols) {
-            uint at = pc.o_base + (head0 + h) * D + 4 * lane;
-            o[at] = big_a.x / big_l;
-            o[at + 1] = big_a.y / big_l;
-            o[at + 2] = big_a.z / big_l;
-            o[at + 3] = big_a.w / big_l;
-            if (lane == 0) lse[pc.lse_base + head0 + h] = big_m + log(big_l);
-        }
     }
 }
 
@@ -431,21 +364,5 @@ void main()
     }
     if (pc.head_parts == 1) return;
 
-    // Publish this partial, then count it; the workgroup that counts last
-    // sees every partial of the KV head.
-    memoryBarrierBuffer();
-    barrier();
-    if (l == 0) {
-        uint kvh = head0 / G;
-        bool last = atomicAdd(count[kvh], 1u) == pc.head_parts - 1;
-        // Order the reads after the count (acquire), and set the counter back
-        // for the next call: every workgroup of this call has counted.
-        memoryBarrierBuffer();
-        if (last) atomicExchange(count[kvh], 0u);
-        merge_last = last;
-    }
-    barrier();
-    if (!merge_last) return;
-    memoryBarrierBuffer();
-    merge_partials();
+    count_and_merge();
 }

@@ -1454,8 +1454,8 @@ static void run_judged(tappa_context *ctx, const conform_options *opt, size_t i,
     }
 }
 
-/* Whether a case may take a cooperative-matrix path (f16 prefill
- * attention, also under window statistics' h2o sums; f16 weights against
+/* Whether a case may take a cooperative-matrix path (f16 attention, prefill
+ * and decode, also under window statistics' h2o sums; f16 weights against
  * 2 or more tokens in matvec, whose dtype is that of x and y), for the
  * progress count; whether it did is counted by the device. */
 static bool may_use_coopmat(const conform_case *c)
@@ -1463,7 +1463,7 @@ static bool may_use_coopmat(const conform_case *c)
     if (!strcmp(c->op, "matvec") || !strcmp(c->op, "matvec_swiglu")) return c->a == TAPPA_GGML_F16 && c->d >= 2;
     if (c->dtype != TAPPA_F16) return false;
     if (!strcmp(c->op, "window_stats")) return c->variant == 1;
-    return !strcmp(c->op, "attention") && c->attn.nq > 1 && !c->attn.cache;
+    return !strcmp(c->op, "attention");
 }
 
 tappa_status conform_run(tappa_context *ctx, const conform_options *opt,

@@ -1,8 +1,9 @@
 /* attention_decode: one query per head against a long context, split-K in one
- * dispatch (attention_decode.comp): the keys of every KV head are spread over
- * many workgroups, each writing partial softmax states, and the last
- * workgroup of each KV head to finish merges them. A cache split over
- * several bindings takes one dispatch per KV-head piece instead. */
+ * dispatch (attention_decode.comp, or attention_decode_coopmat.comp on tensor
+ * cores for f16 caches where the device has them): the keys of every KV head
+ * are spread over many workgroups, each writing partial softmax states, and
+ * the last workgroup of each KV head to finish merges them. A cache split
+ * over several bindings takes one dispatch per KV-head piece instead. */
 #include <math.h>
 
 #include "ops_internal.h"
@@ -57,7 +58,9 @@ static uint32_t count_parts(const tappa_tensor *k, int64_t n, uint32_t c)
  * Fewer, larger workgroups leave fewer partials for the merge (H200, f16,
  * Hq 32 / Hkv 8 / D 128, 32K: 45.3 us against 48.7 with 512 of 128). */
 typedef struct decode_layout {
+    bool cm;         /* the tensor-core kernel */
     uint32_t wg, target;
+    uint32_t step;   /* keys per workgroup per iteration at the largest U: chunks are multiples */
     uint32_t stage;  /* floats of the shared stage the subgroups sum their outputs through */
     bool sg;         /* the subgroup variant: 16-lane groups reduced by shuffles */
     uint32_t pinned; /* the subgroup size it is pinned at, 0: the device's */
@@ -97,11 +100,54 @@ static decode_layout layout_for(const tappa_device_info *info, uint32_t g)
             lay.pinned = pin ? size : 0;
         }
         lay.stage = DECODE_STAGE;
+        lay.step = lay.wg / 16 * 4;
         if (decode_shared(lay.wg, lay.stage, g, lay.sg) <= info->max_shared_memory_bytes) return lay;
     }
     while (lay.stage > lay.wg / 16 && decode_shared(lay.wg, lay.stage, g, lay.sg) > info->max_shared_memory_bytes)
         lay.stage /= 2;
     return lay; /* may still not fit: the record step says so */
+}
+
+/* The tensor-core kernel: workgroups of 4 subgroups of 32, aiming at 264
+ * of them: two on each of 132 SMs at the 214 registers a lane the driver
+ * allocates (H200, f16, Hq 32 / Hkv 8 / D 128: 32K 43.2 us and 128K 137.6
+ * with 264; 48.9 and 142.8 with 528, 56.4 and 174.5 with 396, whose second
+ * wave is uneven). */
+#define DECODE_CM_WG 128
+#ifndef DECODE_CM_TARGET
+#define DECODE_CM_TARGET 264
+#endif
+
+/* Its shared memory: per subgroup a K and a V tile of 16 padded rows (the
+ * stage of the subgroups' sums reuses them), the Q tile, the tile of element
+ * numbers, the merge's per-invocation states, and the subgroups' row maxima
+ * and sums. */
+static uint64_t coopmat_shared(uint32_t d)
+{
+    uint64_t row = 16ull * (d / 8 + 1); /* bytes of a padded f16 row */
+    return 2ull * DECODE_CM_WG / 32 * 16 * row + 16 * row + 4 * 256 + 24ull * DECODE_CM_WG + 4 +
+           8ull * DECODE_CM_WG / 32 * 16;
+}
+
+/* Whether the tensor-core kernel takes this decode: f16 K (and V, the same
+ * layout) with 16-byte aligned rows, head dims that are multiples of 16 up to
+ * 128 (the output tiles take 4 D registers a lane), f16 arithmetic (the
+ * shader's Q and P tiles), and the device's 16 x 16 x 16 f16 tiles in
+ * subgroups of 32 laid out so that rows reduce in registers (probed by
+ * attention_decode_prepare). */
+static bool use_coopmat(const tvk_device *dev, const tappa_tensor *q, const tappa_tensor *k)
+{
+    const tappa_device_info *info = &dev->info;
+    uint32_t d = (uint32_t)q->shape[2];
+    return dev->coopmat && dev->coopmat_rows_in_registers && info->shader_float16 && k->dtype == TAPPA_F16 &&
+           d % 16 == 0 && d <= 128 && info->subgroup_shuffle && info->subgroup_vote && info->subgroup_in_compute &&
+           coopmat_shared(d) <= info->max_shared_memory_bytes && op_aligned_rows(k);
+}
+
+static decode_layout coopmat_layout_for(void)
+{
+    decode_layout lay = { .cm = true, .wg = DECODE_CM_WG, .target = DECODE_CM_TARGET, .step = DECODE_CM_WG / 32 * 16 };
+    return lay;
 }
 
 /* Keys per workgroup before plan() lengthens chunks to fit the partials in
@@ -117,20 +163,19 @@ static uint64_t first_chunk(const decode_layout *lay, uint32_t hkv, uint32_t g, 
         uint64_t fewest = (uint64_t)n * 3 / (limit / 2) + 1;
         c = c > most ? most : c < fewest ? fewest : c;
     }
-    const uint64_t step = lay->wg / 16 * 4; /* keys per iteration at the largest U: chunks are multiples */
-    c = (c + step - 1) / step * step;
+    c = (c + lay->step - 1) / lay->step * lay->step;
     return c < DECODE_MIN_CHUNK ? DECODE_MIN_CHUNK : c > 8192 ? 8192 : c;
 }
 
 /* The workgroup layout, and keys per workgroup and partials per query head
  * for n keys: first_chunk(), doubled while the partials would not fit one
  * binding. */
-static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, decode_layout *lay,
+static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, bool cm, decode_layout *lay,
                  uint32_t *chunk, uint32_t *parts)
 {
     uint32_t hkv = (uint32_t)k->shape[0], g = (uint32_t)(q->shape[0] / k->shape[0]);
     uint64_t part_bytes = 4ull * (uint64_t)q->shape[0] * (uint64_t)q->shape[2];
-    *lay = layout_for(&k->ctx->vk->info, g);
+    *lay = cm ? coopmat_layout_for() : layout_for(&k->ctx->vk->info, g);
     uint64_t c = first_chunk(lay, hkv, g, n, k->ctx->vk->info.loop_iteration_limit);
     *parts = count_parts(k, n, (uint32_t)c);
     while (((uint64_t)*parts * part_bytes > k->ctx->max_binding_bytes || *parts > DECODE_MAX_PARTS) &&
@@ -146,11 +191,11 @@ static void plan(const tappa_tensor *k, const tappa_tensor *q, int64_t n, decode
  * shorter context can need more partials than the longest. A head split
  * into np pieces needs at most ceil(n / c) + np - 1, and plan() only ever
  * lengthens c from first_chunk(). */
-static uint32_t most_parts(const tappa_tensor *k, const tappa_tensor *q, int64_t cap)
+static uint32_t most_parts(const tappa_tensor *k, const tappa_tensor *q, int64_t cap, bool cm)
 {
     uint32_t hkv = (uint32_t)k->shape[0], g = (uint32_t)(q->shape[0] / k->shape[0]);
     uint32_t limit = k->ctx->vk->info.loop_iteration_limit;
-    decode_layout lay = layout_for(&k->ctx->vk->info, g);
+    decode_layout lay = cm ? coopmat_layout_for() : layout_for(&k->ctx->vk->info, g);
     size_t np = 1;
     for (uint32_t h = 0; h < hkv; h++) {
         op_piece pieces[OP_MAX_PIECES];
@@ -176,9 +221,14 @@ static tappa_status ensure(tappa_context *ctx, tappa_tensor **t, int64_t elems, 
 tappa_status attention_decode_prepare(tappa_context *ctx, const tappa_tensor *q,
                                       const tappa_tensor *k, int64_t n, tappa_error *err)
 {
+    if (ctx->vk->coopmat && k->dtype == TAPPA_F16) {
+        tappa_status st = coopmat_layout_probe(ctx->vk, err);
+        if (st) return st;
+    }
+    bool cm = use_coopmat(ctx->vk, q, k);
     uint32_t chunk, parts;
     decode_layout lay;
-    plan(k, q, n, &lay, &chunk, &parts);
+    plan(k, q, n, cm, &lay, &chunk, &parts);
     int64_t hq = q->shape[0], d = q->shape[2];
     uint64_t part_bytes = 4ull * (uint64_t)hq * (uint64_t)d;
     if ((uint64_t)parts * part_bytes > ctx->max_binding_bytes || parts > DECODE_MAX_PARTS)
@@ -186,7 +236,13 @@ tappa_status attention_decode_prepare(tappa_context *ctx, const tappa_tensor *q,
     tappa_status st = op_check_loops(ctx->vk, 3ull * parts + d, "attention (decode merge)", err);
     if (st) return st;
     /* Room for every context up to n, within what one binding holds. */
-    uint64_t room = most_parts(k, q, n), fit = ctx->max_binding_bytes / part_bytes;
+    /* Either kernel may take a later call (the V rows' alignment, or a
+     * caller turning the tensor cores off, decides at record time). */
+    uint64_t room = most_parts(k, q, n, false), fit = ctx->max_binding_bytes / part_bytes;
+    if (cm) {
+        uint64_t room_cm = most_parts(k, q, n, true);
+        if (room_cm > room) room = room_cm;
+    }
     if (room > fit) room = fit;
     if (room > DECODE_MAX_PARTS) room = DECODE_MAX_PARTS;
     if (room < parts) room = parts;
@@ -219,9 +275,10 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
     uint32_t hq = (uint32_t)q->shape[0], d = (uint32_t)q->shape[2], hkv = (uint32_t)k->shape[0];
     uint32_t g = hq / hkv;
     if (g > 16) return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "attention: decode supports at most 16 query heads per KV head");
+    bool cm = use_coopmat(dev, q, k) && op_aligned_rows(v);
     uint32_t chunk, parts;
     decode_layout lay;
-    plan(k, q, n, &lay, &chunk, &parts);
+    plan(k, q, n, cm, &lay, &chunk, &parts);
     if (!ctx->decode_ml || !ctx->decode_count || ctx->decode_ml->numel < (size_t)hq * parts * 2 ||
         ctx->decode_o->numel < (size_t)hq * parts * d || ctx->decode_count->numel < hkv)
         return tappa_fail(err, TAPPA_ERR_INVALID_ARG,
@@ -231,7 +288,7 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
     const tappa_device_info *info = &dev->info;
     bool sg = lay.sg;
     uint64_t shared = decode_shared(lay.wg, lay.stage, g, sg);
-    if (shared > info->max_shared_memory_bytes)
+    if (!cm && shared > info->max_shared_memory_bytes)
         return tappa_fail(err, TAPPA_ERR_UNSUPPORTED,
                           "attention: decode with %u query heads per KV head and head dim %u needs %llu bytes of "
                           "shared memory; %s has %u",
@@ -242,7 +299,11 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
                          DECODE_MERGE_UNROLL, lay.stage };
     tvk_pipeline *p;
     tappa_status st;
-    if (f16)
+    if (cm) {
+        const coopmat_layout *cl = &dev->coopmat_layout;
+        uint32_t cm_spec[8] = { lay.wg, d, g, chunk, cl->row_lanes, cl->slots, cl->cols, DECODE_MERGE_UNROLL };
+        st = tvk_pipeline_get(dev, SHADER(attention_decode_coopmat), 8, cm_spec, 8, &p, err);
+    } else if (f16)
         st = sg ? tvk_pipeline_get_sized(dev, SHADER(attention_decode_f16_sg), 8, spec, 8, lay.pinned, &p, err)
                 : tvk_pipeline_get(dev, SHADER(attention_decode_f16), 8, spec, 8, &p, err);
     else
@@ -289,6 +350,7 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
         push.k_head_stride = (uint32_t)(k->shape[1] * d);
         push.v_head_stride = (uint32_t)(v->shape[1] * d);
         tvk_grid(dev, chunks, &gx, &gy);
+        if (cm) dev->coopmat_dispatches++;
         return tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, hkv, err);
     }
     for (uint32_t kvh = 0; kvh < hkv && !st; kvh++) {
@@ -312,6 +374,7 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
             uint32_t chunks = (kp[i].rows + chunk - 1) / chunk, gx, gy;
             tvk_grid(dev, chunks, &gx, &gy);
             st = tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, 1, err);
+            if (cm) dev->coopmat_dispatches++;
             part_base += chunks;
         }
     }

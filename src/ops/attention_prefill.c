@@ -131,16 +131,6 @@ static uint32_t coopmat_row_tiles(uint32_t d)
     return d <= 128 ? 2 : 1;
 }
 
-/* Whether a tensor's rows start 16-byte aligned in their bindings, as tile
- * loads need: each binding starts at a segment, so every segment must start
- * on a row (rows are multiples of 16 elements here). */
-static bool aligned_rows(const tappa_tensor *t)
-{
-    for (size_t i = 0; i < t->n_segments; i++)
-        if (t->segments[i].first % (size_t)t->shape[t->ndim - 1]) return false;
-    return true;
-}
-
 /* Whether the tensor-core path takes this prefill: f16 K/V, head dims that
  * are multiples of 16, f16 arithmetic (the shader's P and Q tiles), the
  * device's 16 x 16 x 16 f16 tiles in subgroups of 32 laid out so that rows
@@ -153,8 +143,8 @@ static bool use_coopmat(const tvk_device *dev, const tappa_tensor *q, const tapp
     uint32_t d = (uint32_t)q->shape[2];
     return dev->coopmat && dev->coopmat_rows_in_registers && info->shader_float16 && k->dtype == TAPPA_F16 &&
            d % 16 == 0 && d <= 256 && info->subgroup_shuffle && info->subgroup_vote && info->subgroup_in_compute &&
-           coopmat_shared(d, 32) <= info->max_shared_memory_bytes && aligned_rows(q) && aligned_rows(k) &&
-           aligned_rows(v) && aligned_rows(out);
+           coopmat_shared(d, 32) <= info->max_shared_memory_bytes && op_aligned_rows(q) && op_aligned_rows(k) &&
+           op_aligned_rows(v) && op_aligned_rows(out);
 }
 
 /* The tensor-core path: one dispatch over every head and row block where

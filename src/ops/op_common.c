@@ -9,6 +9,13 @@ uint32_t op_workgroup_size(const tvk_device *dev)
     return wg;
 }
 
+bool op_aligned_rows(const tappa_tensor *t)
+{
+    for (size_t i = 0; i < t->n_segments; i++)
+        if (t->segments[i].first % (size_t)t->shape[t->ndim - 1]) return false;
+    return true;
+}
+
 tappa_status op_locate(const tappa_tensor *t, size_t first, size_t count, size_t *seg,
                        size_t *offset, tappa_error *err)
 {

@@ -21,6 +21,11 @@ uint32_t op_workgroup_size(const tvk_device *dev);
 tappa_status op_locate(const tappa_tensor *t, size_t first, size_t count, size_t *seg,
                        size_t *offset, tappa_error *err);
 
+/* Whether every segment of t starts on a row (its last dim), so that rows
+ * start 16-byte aligned in their bindings where rows are multiples of 16
+ * bytes, as cooperative-matrix tile loads need. */
+bool op_aligned_rows(const tappa_tensor *t);
+
 /* One contiguous run of rows of a head of t ([H, R, D]) inside one segment:
  * rows [row, row + rows) of the head start at element offset of segment seg. */
 typedef struct op_piece {
