@@ -103,7 +103,7 @@ bool second_row(uint i) { return ((SLOTS >> i) & 1u) != 0; }
 uint col_step(uint i) { return (COLS >> (4 * i)) & 15u; }
 
 // Row r's max over the workgroup's subgroups, and the factor that takes a
-// subgroup's sums at max m to it (0 for a subgroup that saw no key).
+// subgroup's sums at max m to a max mm (0 for a subgroup that saw no key).
 float row_max(uint r)
 {
     float mm = -1.0 / 0.0;
@@ -111,6 +111,14 @@ float row_max(uint r)
     return mm;
 }
 float to_max(float m, float mm) { return m == -1.0 / 0.0 ? 0.0 : exp2(m - mm); }
+
+// Row r's sum over the workgroup's subgroups, at the row's max mm.
+float row_sum(uint r, float mm)
+{
+    float ll = 0.0;
+    for (uint g = 0; g < NSG; g++) ll += sg_l[g * 16 + r] * to_max(sg_m[g * 16 + r], mm);
+    return ll;
+}
 
 // A lane's share of the K and V rows of the 16-key tile at k0, 16 bytes at
 // a time, coalesced; keys past the end read the last key.
@@ -258,8 +266,7 @@ void main()
         }
         barrier();
         if (first == 0 && l < G) {
-            float mm = row_max(l), ll = 0.0;
-            for (uint g = 0; g < NSG; g++) ll += sg_l[g * 16 + l] * to_max(sg_m[g * 16 + l], mm);
+            float mm = row_max(l), ll = row_sum(l, mm);
             if (pc.head_parts == 1) lse[pc.lse_base + head0 + l] = (mm + log2(ll)) / LOG2E;
             else part_ml[(head0 + l) * pc.parts + part] = vec2(mm / LOG2E, ll);
         }
@@ -268,9 +275,7 @@ void main()
             for (uint g = 0; g < NSG; g++) x += STAGE_R(g * SCOLS + c);
             uint h = (first + c) / D, d = (first + c) % D;
             if (pc.head_parts == 1) {
-                float mm = row_max(h), ll = 0.0;
-                for (uint g = 0; g < NSG; g++) ll += sg_l[g * 16 + h] * to_max(sg_m[g * 16 + h], mm);
-                o[pc.o_base + (head0 + h) * D + d] = x / ll;
+                o[pc.o_base + (head0 + h) * D + d] = x / row_sum(h, row_max(h));
             } else {
                 part_o[((head0 + h) * pc.parts + part) * D + d] = x;
             }

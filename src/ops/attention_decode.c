@@ -131,7 +131,7 @@ static uint64_t coopmat_shared(uint32_t d)
 
 /* Whether the tensor-core kernel takes this decode: f16 K (and V, the same
  * layout) with 16-byte aligned rows, head dims that are multiples of 16 up to
- * 128 (the output tiles take 4 D registers a lane), f16 arithmetic (the
+ * 128 (the output tiles take D / 2 registers a lane), f16 arithmetic (the
  * shader's Q and P tiles), and the device's 16 x 16 x 16 f16 tiles in
  * subgroups of 32 laid out so that rows reduce in registers (probed by
  * attention_decode_prepare). */
@@ -235,9 +235,9 @@ tappa_status attention_decode_prepare(tappa_context *ctx, const tappa_tensor *q,
         return tappa_fail(err, TAPPA_ERR_LIMIT, "attention: decode partials exceed one binding");
     tappa_status st = op_check_loops(ctx->vk, 3ull * parts + d, "attention (decode merge)", err);
     if (st) return st;
-    /* Room for every context up to n, within what one binding holds. */
-    /* Either kernel may take a later call (the V rows' alignment, or a
-     * caller turning the tensor cores off, decides at record time). */
+    /* Room for every context up to n, within what one binding holds, for
+     * either kernel: the V rows' alignment, or a caller turning the tensor
+     * cores off, decides at record time. */
     uint64_t room = most_parts(k, q, n, false), fit = ctx->max_binding_bytes / part_bytes;
     if (cm) {
         uint64_t room_cm = most_parts(k, q, n, true);
