@@ -52,7 +52,15 @@ ctx = sorted({int(re.search(r"ctx=(\d+)", o["case"]).group(1)) for o in decode})
 assert ctx == [300, 1000], ctx
 assert {o["op"] for o in report["ops"]} == {"copy", "attention"}, {o["op"] for o in report["ops"]}
 assert all(o["median_us"] > 0 for o in decode)
-print("bench_smoke: --op decode --ctx 300,1000 timed", len(decode), "decode cases")
+# Beside the sweep, a copy of each decode's bytes (f16 decode where the device has it).
+dt = "f16" if any(o["dtype"] == "f16" for o in decode) else "f32"
+for o in decode:
+    if o["dtype"] != dt:
+        continue
+    n = re.search(r"ctx=(\d+)", o["case"]).group(1)
+    twin = [c for c in report["ops"] if c["op"] == "copy" and c["case"].endswith("bytes of %s ctx=%s" % (dt, n))]
+    assert len(twin) == 1 and abs(twin[0]["bytes"] - o["bytes"]) < 32 and twin[0]["median_us"] > 0, (o, twin)
+print("bench_smoke: --op decode --ctx 300,1000 timed", len(decode), "decode cases and a copy of each", dt, "decode's bytes")
 PY
 [ $? -eq 0 ] || exit 1
 for bad in "--op decode --ctx 0" "--op decode --ctx 5,x" "--op decode --ctx 1,2," "--op decode --ctx 2000000" "--ctx 4096" "--op rope --ctx 4096"; do
