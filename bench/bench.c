@@ -311,12 +311,9 @@ int main(int argc, char **argv)
     if (tty) fprintf(stderr, "\r%80s\r", "");
 
     /* The yardstick: the fastest of this run's longest copies. */
-    double copy_gbps = 0, copy_bytes = 0;
+    double copy_gbps = 0;
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(cases[i].op, "copy")) copy_bytes = fmax(copy_bytes, cases[i].bytes);
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(cases[i].op, "copy") && cases[i].bytes == copy_bytes)
-            copy_gbps = fmax(copy_gbps, cases[i].bytes / (t[i].median_ms * 1e-3) / 1e9);
+        if (cases[i].yardstick) copy_gbps = fmax(copy_gbps, cases[i].bytes / (t[i].median_ms * 1e-3) / 1e9);
     const tappa_device_info *info = tappa_context_device(ctx);
     printf("tappa-bench on %s (%s, Vulkan %s), median of %d %s%s\n", info->name, info->driver,
            info->api_version, reps, batch > 1 ? "batches" : "runs", quick ? ", quick shapes" : "");

@@ -22,6 +22,7 @@ typedef struct bench_case {
     int sets;       /* input sets rotated so repeated runs do not hit in cache */
     int max_reps;   /* cap on timed runs for slow cases (0: none) */
     int layers;     /* compress: the prompt's layers (its prefill case times one) */
+    bool yardstick; /* one of the 1 GiB copies: the copy bandwidth is the fastest of them */
 } bench_case;
 
 /* Build the cases (bench_cases.c); quick shrinks every size for CPU drivers;

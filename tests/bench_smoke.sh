@@ -63,6 +63,20 @@ for o in decode:
 print("bench_smoke: --op decode --ctx 300,1000 timed", len(decode), "decode cases and a copy of each", dt, "decode's bytes")
 PY
 [ $? -eq 0 ] || exit 1
+# A decode whose bytes pass the yardstick's (quick: 64 MiB a copy): its twin
+# copy is larger than the yardstick copies, which still set the copy bandwidth.
+"$bench" --device "$device" --quick --reps 1 --op decode --ctx 66000 --json "$tmp/long.json" >/dev/null || exit 1
+python3 - "$tmp/long.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+copies = [o for o in report["ops"] if o["op"] == "copy"]
+yard = [o for o in copies if "bytes of" not in o["case"]]
+twin = [o for o in copies if "bytes of" in o["case"]]
+assert len(yard) == 4 and len(twin) == 1 and twin[0]["bytes"] > yard[0]["bytes"], copies
+assert report["copy_gbps"] == max(o["gbps"] for o in yard), (report["copy_gbps"], copies)
+print("bench_smoke: a decode copy larger than the yardstick leaves the copy bandwidth to the yardstick")
+PY
+[ $? -eq 0 ] || exit 1
 for bad in "--op decode --ctx 0" "--op decode --ctx 5,x" "--op decode --ctx 1,2," "--op decode --ctx 2000000" "--ctx 4096" "--op rope --ctx 4096"; do
     if "$bench" --device "$device" $bad >/dev/null 2>"$tmp/err"; then
         echo "bench_smoke: '$bad' was accepted"; exit 1

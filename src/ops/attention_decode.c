@@ -350,8 +350,9 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
         push.k_head_stride = (uint32_t)(k->shape[1] * d);
         push.v_head_stride = (uint32_t)(v->shape[1] * d);
         tvk_grid(dev, chunks, &gx, &gy);
-        if (cm) dev->coopmat_dispatches++;
-        return tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, hkv, err);
+        st = tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, hkv, err);
+        if (!st && cm) dev->coopmat_dispatches++;
+        return st;
     }
     for (uint32_t kvh = 0; kvh < hkv && !st; kvh++) {
         op_piece kp[OP_MAX_PIECES], vp[OP_MAX_PIECES];
@@ -374,7 +375,7 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
             uint32_t chunks = (kp[i].rows + chunk - 1) / chunk, gx, gy;
             tvk_grid(dev, chunks, &gx, &gy);
             st = tvk_dispatch(dev, p, b, &push, sizeof push, gx, gy, 1, err);
-            if (cm) dev->coopmat_dispatches++;
+            if (!st && cm) dev->coopmat_dispatches++;
             part_base += chunks;
         }
     }
