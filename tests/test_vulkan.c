@@ -552,6 +552,53 @@ static void test_prefill_paths(rng *r)
     tappa_context_destroy(&ctx);
 }
 
+/* One f16 decode on each path the device has, against the reference, as for
+ * prefill above: the tensor-core kernel (attention_decode_coopmat.comp) where
+ * the device offers its tiles, then the portable one with dev->coopmat off;
+ * lavapipe stays portable with dev->coopmat forced on. Once with whole
+ * bindings, once with bindings of 2 MiB, so that each KV head's keys lie in
+ * two bindings and decode takes a dispatch per piece. */
+static void test_decode_paths(rng *r)
+{
+    enum { HQ = 8, HKV = 2, N = 9000, D = 128 };
+    static double q[HQ * D], k[HKV * N * D], v[HKV * N * D], ref[HQ * D];
+    float got[HQ * D];
+    for (int i = 0; i < HQ * D; i++) q[i] = 1.5 * rng_normal(r);
+    for (int i = 0; i < HKV * N * D; i++) k[i] = rng_normal(r), v[i] = rng_normal(r);
+    const uint64_t bindings[2] = { 0, 2 << 20 };
+    for (int b = 0; b < 2; b++) {
+        tappa_context *ctx = open_device(bindings[b]);
+        tvk_device *dev = ctx->vk;
+        tappa_error err = { 0 };
+        bool offered = dev->coopmat;
+        int64_t qs[3] = { HQ, 1, D }, ks[3] = { HKV, N, D };
+        tappa_tensor *tq = tensor_of(ctx, TAPPA_F32, 3, qs, q), *tk = tensor_of(ctx, TAPPA_F16, 3, ks, k);
+        tappa_tensor *tv = tensor_of(ctx, TAPPA_F16, 3, ks, v), *out = NULL;
+        CHECK_INT_EQ(tappa_tensor_create(ctx, TAPPA_F32, 3, qs, &out, &err), TAPPA_OK);
+        CHECK(bindings[b] == 0 || tappa_tensor_segments(tk) > (size_t)HKV);
+        tappa_ref_attention(q, k, v, ref, NULL, HQ, HKV, 1, N, D, true); /* on the values as stored */
+        for (int pass = 0; pass < 2; pass++) {
+            dev->coopmat = pass == 0; /* first as offered (forced on), then the portable kernel */
+            uint64_t before = dev->coopmat_dispatches;
+            CHECK_INT_EQ(tappa_tensor_fill_bits(out, 0x7fc00000u, &err), TAPPA_OK);
+            CHECK_INT_EQ(tappa_attention(tq, tk, tv, true, out, NULL, &err), TAPPA_OK);
+            bool tensor_cores = dev->coopmat_dispatches != before;
+            CHECK(tensor_cores == (pass == 0 && offered));
+            CHECK_INT_EQ(tappa_tensor_download(out, got, sizeof got, &err), TAPPA_OK);
+            double rel = rel_error(got, ref, HQ * D);
+            printf("f16 decode, %zu segments of K: %s error %.2e%s\n", tappa_tensor_segments(tk),
+                   tensor_cores ? "attention_decode_coopmat" : "attention_decode", rel,
+                   pass == 0 && !offered ? " (the device offers no tensor-core tiles)" : "");
+            CHECK(rel <= 2e-3); /* NaN fails too */
+        }
+        dev->coopmat = offered;
+        tappa_tensor *all[] = { tq, tk, tv, out };
+        for (size_t i = 0; i < 4; i++) tappa_tensor_destroy(&all[i]);
+        check_no_validation(ctx);
+        tappa_context_destroy(&ctx);
+    }
+}
+
 typedef struct matvec_args {
     const tappa_matrix *m;
     const tappa_tensor *x, *bias;
@@ -1041,6 +1088,7 @@ int main(void)
     test_decode_after_prepare(&r);
     test_coopmat_layout_check();
     test_prefill_paths(&r);
+    test_decode_paths(&r);
     test_matvec_paths(&r);
     test_kv_append(&r);
     test_kv_append_rope(&r);
