@@ -129,19 +129,16 @@ static uint64_t coopmat_shared(uint32_t d)
            8ull * DECODE_CM_WG / 32 * 16;
 }
 
-/* Whether the tensor-core kernel takes this decode: f16 K (and V, the same
- * layout) with 16-byte aligned rows, head dims that are multiples of 16 up to
- * 128 (the output tiles take D / 2 registers a lane), f16 arithmetic (the
- * shader's Q and P tiles), and the device's 16 x 16 x 16 f16 tiles in
- * subgroups of 32 laid out so that rows reduce in registers (probed by
- * attention_decode_prepare). */
+/* Whether the tensor-core kernel takes this decode: a device that runs the
+ * tensor-core attention kernels on f16 K/V (coopmat_attention_usable; the
+ * layout probed by attention_decode_prepare), f16 K (and V, the same layout)
+ * with 16-byte aligned rows, and head dims that are multiples of 16 up to 128
+ * (the output tiles take D / 2 registers a lane). */
 static bool use_coopmat(const tvk_device *dev, const tappa_tensor *q, const tappa_tensor *k)
 {
-    const tappa_device_info *info = &dev->info;
     uint32_t d = (uint32_t)q->shape[2];
-    return dev->coopmat && dev->coopmat_rows_in_registers && info->shader_float16 && k->dtype == TAPPA_F16 &&
-           d % 16 == 0 && d <= 128 && info->subgroup_shuffle && info->subgroup_vote && info->subgroup_in_compute &&
-           coopmat_shared(d) <= info->max_shared_memory_bytes && op_aligned_rows(k);
+    return coopmat_attention_usable(dev, k->dtype) && d % 16 == 0 && d <= 128 &&
+           coopmat_shared(d) <= dev->info.max_shared_memory_bytes && op_aligned_rows(k);
 }
 
 static decode_layout coopmat_layout_for(void)

@@ -131,19 +131,16 @@ static uint32_t coopmat_row_tiles(uint32_t d)
     return d <= 128 ? 2 : 1;
 }
 
-/* Whether the tensor-core path takes this prefill: f16 K/V, head dims that
- * are multiples of 16, f16 arithmetic (the shader's P and Q tiles), the
- * device's 16 x 16 x 16 f16 tiles in subgroups of 32 laid out so that rows
- * reduce in registers (coopmat_layout.c, probed by attention_prefill_prepare),
- * and 16-byte aligned rows. */
+/* Whether the tensor-core path takes this prefill: a device that runs the
+ * tensor-core attention kernels on f16 K/V (coopmat_attention_usable; the
+ * layout probed by attention_prefill_prepare), head dims that are multiples
+ * of 16, and 16-byte aligned rows. */
 static bool use_coopmat(const tvk_device *dev, const tappa_tensor *q, const tappa_tensor *k,
                         const tappa_tensor *v, const tappa_tensor *out)
 {
-    const tappa_device_info *info = &dev->info;
     uint32_t d = (uint32_t)q->shape[2];
-    return dev->coopmat && dev->coopmat_rows_in_registers && info->shader_float16 && k->dtype == TAPPA_F16 &&
-           d % 16 == 0 && d <= 256 && info->subgroup_shuffle && info->subgroup_vote && info->subgroup_in_compute &&
-           coopmat_shared(d, 32) <= info->max_shared_memory_bytes && op_aligned_rows(q) && op_aligned_rows(k) &&
+    return coopmat_attention_usable(dev, k->dtype) && d % 16 == 0 && d <= 256 &&
+           coopmat_shared(d, 32) <= dev->info.max_shared_memory_bytes && op_aligned_rows(q) && op_aligned_rows(k) &&
            op_aligned_rows(v) && op_aligned_rows(out);
 }
 

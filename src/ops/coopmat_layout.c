@@ -86,3 +86,10 @@ tappa_status coopmat_layout_probe(tvk_device *dev, tappa_error *err)
     dev->coopmat_rows_in_registers = coopmat_layout_of(probe, &dev->coopmat_layout);
     return TAPPA_OK;
 }
+
+bool coopmat_attention_usable(const tvk_device *dev, tappa_dtype kv)
+{
+    const tappa_device_info *info = &dev->info;
+    return dev->coopmat && dev->coopmat_rows_in_registers && info->shader_float16 && kv == TAPPA_F16 &&
+           info->subgroup_shuffle && info->subgroup_vote && info->subgroup_in_compute;
+}

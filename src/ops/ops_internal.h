@@ -185,6 +185,11 @@ tappa_status attention_prefill_prepare(tappa_context *ctx, const tappa_tensor *q
 #define COOPMAT_PROBE_STRIDE 17
 bool coopmat_layout_of(const uint32_t *probe, coopmat_layout *out);
 tappa_status coopmat_layout_probe(tvk_device *dev, tappa_error *err);
+/* Whether dev runs the tensor-core attention kernels (prefill and decode)
+ * on f16 K/V: tensor cores on, the probed layout works on rows in registers,
+ * f16 arithmetic (their Q and P tiles), and subgroup shuffles and votes in
+ * compute. Each kernel adds its own shape and memory conditions. */
+bool coopmat_attention_usable(const tvk_device *dev, tappa_dtype kv);
 /* Make sure ctx's decode scratch holds the partials of a decode over n keys. */
 tappa_status attention_decode_prepare(tappa_context *ctx, const tappa_tensor *q,
                                       const tappa_tensor *k, int64_t n, tappa_error *err);
