@@ -269,9 +269,13 @@ static tappa_status add_basic(builder *b, tappa_dtype dt, bool quick, tappa_erro
 }
 
 /* Decode at the Llama-3-8B shape with a KV cache of dtype kv: one token per
- * query head against each of the n_ctx contexts. */
+ * query head against each of the n_ctx contexts. With copies, each decode is
+ * followed by a copy (unroll 2) of the bytes it moves, timed in the same run:
+ * a short call moves its bytes below the 1 GiB yardstick's rate even when it
+ * only streams them (H200: the 134 MB of a 32K f16 decode at 87.5% of it),
+ * so each decode has a copy of its own size to be read against. */
 static tappa_status add_decode(builder *b, tappa_dtype kv, bool quick, const int64_t *contexts,
-                               int n_ctx, tappa_error *err)
+                               int n_ctx, bool copies, tappa_error *err)
 {
     const int64_t hq = quick ? 8 : 32, hkv = quick ? 2 : 8, d = 128;
     char text[96];
@@ -287,30 +291,13 @@ static tappa_status add_decode(builder *b, tappa_dtype kv, bool quick, const int
         st = add_case(b, K_DECODE, "attention", text, tappa_dtype_name(kv), 3, in, 2, out, bytes,
                       4.0 * hq * n * d, 0, &s, err);
         if (!st) st = attention_decode_prepare(b->ctx, s->in[0][0], s->in[0][1], n, err);
-    }
-    return st;
-}
-
-/* Beside the decode sweep of dtype kv: a copy (unroll 2) of the bytes each
- * context's decode moves, timed in the same run. A short call moves its
- * bytes below the 1 GiB yardstick's rate even when it only streams them
- * (H200: the 134 MB of a 32K f16 decode at 87.5% of it), so each decode has
- * a copy of its own size to be read against. */
-static tappa_status add_decode_copies(builder *b, tappa_dtype kv, bool quick, const int64_t *contexts, int n_ctx,
-                                      tappa_error *err)
-{
-    const int64_t hq = quick ? 8 : 32, hkv = quick ? 2 : 8, d = 128;
-    char text[96];
-    state *s = NULL;
-    tappa_status st = TAPPA_OK;
-    for (int i = 0; i < n_ctx && !st; i++) {
-        double bytes = 2.0 * hq * d * 4 + 2.0 * hkv * contexts[i] * d * tappa_dtype_bytes(kv); /* q, o; K, V */
-        int64_t n = (int64_t)(bytes / 8 / 4) * 4; /* f32 words read (and written), whole 16-byte elements */
-        tensor_spec t = { 1, { n }, TAPPA_F32 };
-        snprintf(text, sizeof text, "n=%lld, bytes of %s ctx=%lld", (long long)n, tappa_dtype_name(kv),
-                 (long long)contexts[i]);
-        st = add_case(b, K_COPY, "copy", text, "f32", 1, &t, 1, &t, 2 * spec_bytes(&t), 0, 0, &s, err);
-        if (!st) s->unroll = 2;
+        if (!st && copies) {
+            tensor_spec t = { 1, { (int64_t)(bytes / 8 / 4) * 4 }, TAPPA_F32 }; /* whole 16-byte elements */
+            snprintf(text, sizeof text, "n=%lld, bytes of %s ctx=%lld", (long long)t.shape[0], tappa_dtype_name(kv),
+                     (long long)n);
+            st = add_case(b, K_COPY, "copy", text, "f32", 1, &t, 1, &t, 2 * spec_bytes(&t), 0, 0, &s, err);
+            if (!st) s->unroll = 2;
+        }
     }
     return st;
 }
@@ -329,7 +316,8 @@ static tappa_status add_attention(builder *b, tappa_dtype kv, bool quick, tappa_
     const int64_t contexts[3] = { 4096, 32768, 131072 }, quick_context = 1024;
     tappa_status st = TAPPA_OK;
     if (wants(b, "attention"))
-        st = quick ? add_decode(b, kv, quick, &quick_context, 1, err) : add_decode(b, kv, quick, contexts, 3, err);
+        st = quick ? add_decode(b, kv, quick, &quick_context, 1, false, err)
+                   : add_decode(b, kv, quick, contexts, 3, false, err);
     /* tappa patterns: the last 64 rows of a 4K prompt's attention, every head. */
     if (!st && wants(b, "attention_rows")) {
         int64_t n = quick ? 256 : 4096, rows = 64;
@@ -697,10 +685,9 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
         if (!st && b.only && !strcmp(b.only, "decode")) {
             /* The decode sweep, asked for by name: every context from 1K to 128K. */
             const int64_t sweep[8] = { 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072 };
-            const int64_t *lengths = contexts ? contexts : sweep;
-            int n_lengths = contexts ? n_contexts : quick ? 2 : 8;
-            st = add_decode(&b, dt, quick, lengths, n_lengths, err);
-            if (!st && dt == (f16 ? TAPPA_F16 : TAPPA_F32)) st = add_decode_copies(&b, dt, quick, lengths, n_lengths, err);
+            bool copies = dt == (f16 ? TAPPA_F16 : TAPPA_F32);
+            st = contexts ? add_decode(&b, dt, quick, contexts, n_contexts, copies, err)
+                          : add_decode(&b, dt, quick, sweep, quick ? 2 : 8, copies, err);
         }
         if (!st && b.only && !strcmp(b.only, "prefill")) {
             /* The prefill sweep, asked for by name: causal prompts from 1K to 16K. */
