@@ -28,6 +28,8 @@ static const char help[] =
     "                (causal prefill from 1K to 16K), 'compress'\n"
     "  --ctx N,...   with --op decode or prefill: these context or prompt lengths\n"
     "                instead of the sweep's (up to 16 of them, each 1..1048576)\n"
+    "  --dtype T     with --op decode or prefill: only the T caches or inputs (f32 or\n"
+    "                f16) instead of both\n"
     "  --json FILE   also write the results as JSON to FILE\n"
     "  --quick       small shapes, few runs (a smoke run on CPU drivers)\n"
     "  --reps N      timed runs per op\n"
@@ -195,11 +197,11 @@ int main(int argc, char **argv)
         { "quick", no_argument, NULL, 'q' },        { "reps", required_argument, NULL, 'r' },
         { "op", required_argument, NULL, 'o' },     { "batch", required_argument, NULL, 'b' },
         { "pipeline-stats", no_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
-        { "ctx", required_argument, NULL, 'c' },    { 0 },
+        { "ctx", required_argument, NULL, 'c' },    { "dtype", required_argument, NULL, 't' }, { 0 },
     };
     int64_t contexts[MAX_CONTEXTS];
     int n_contexts = 0;
-    const char *device = NULL, *json_path = NULL, *op = NULL;
+    const char *device = NULL, *json_path = NULL, *op = NULL, *dtype = NULL;
     bool quick = false, stats = false;
     int reps = 0, batch = 1;
     opterr = 0;
@@ -236,6 +238,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 't':
+            if (strcmp(optarg, "f32") && strcmp(optarg, "f16")) {
+                fprintf(stderr, "tappa-bench: --dtype needs f32 or f16, got '%s' (see tappa-bench --help)\n", optarg);
+                return 2;
+            }
+            dtype = optarg;
+            break;
         case 'h': fputs(help, stdout); return 0;
         default:
             fprintf(stderr, "tappa-bench: unknown or incomplete option '%s' (see tappa-bench --help)\n",
@@ -248,6 +257,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!reps) reps = quick ? 5 : 30;
+    if (dtype && (!op || (strcmp(op, "decode") && strcmp(op, "prefill")))) {
+        fprintf(stderr, "tappa-bench: --dtype needs --op decode or --op prefill (see tappa-bench --help)\n");
+        return 2;
+    }
     if (op) {
         bool known = false;
         for (size_t i = 0; conform_ops[i]; i++) known |= !strcmp(conform_ops[i], op);
@@ -283,7 +296,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "tappa-bench: preparing inputs on %s...\n", tappa_context_name(ctx));
     bench_case *cases;
     size_t n;
-    if (bench_cases_create(ctx, quick, op, n_contexts ? contexts : NULL, n_contexts, &cases, &n, &err)) {
+    if (bench_cases_create(ctx, quick, op, n_contexts ? contexts : NULL, n_contexts, dtype, &cases, &n, &err)) {
         tappa_context_destroy(&ctx);
         return fail(err.message);
     }

@@ -28,9 +28,10 @@ typedef struct bench_case {
 /* Build the cases (bench_cases.c); quick shrinks every size for CPU drivers;
  * op (may be NULL) keeps only that op's cases besides the copy yardstick;
  * contexts (n_contexts of them, or NULL) replace the lengths of the decode and
- * prefill sweeps. */
+ * prefill sweeps; dtype (NULL: both) keeps only the f32 or the f16 sweep. */
 tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, const int64_t *contexts,
-                                int n_contexts, bench_case **cases, size_t *count, tappa_error *err);
+                                int n_contexts, const char *dtype, bench_case **cases, size_t *count,
+                                tappa_error *err);
 void bench_cases_destroy(bench_case *cases, size_t count);
 
 #endif

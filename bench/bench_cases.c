@@ -643,7 +643,8 @@ static tappa_status add_window_stats(builder *b, tappa_dtype kv, bool quick, tap
 }
 
 tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, const int64_t *contexts,
-                                int n_contexts, bench_case **cases, size_t *count, tappa_error *err)
+                                int n_contexts, const char *dtype, bench_case **cases, size_t *count,
+                                tappa_error *err)
 {
     builder b = { .ctx = ctx, .only = op };
     rng_seed(&b.r, rng_fresh_seed());
@@ -652,6 +653,9 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
     state *s = NULL;
     char text[96];
     tappa_status st = TAPPA_OK;
+    if (dtype && !strcmp(dtype, "f16") && !f16)
+        return tappa_fail(err, TAPPA_ERR_UNSUPPORTED, "--dtype f16: %s has no 16-bit storage",
+                          tappa_context_name(ctx));
 
     /* copy is the yardstick: the best of a few unroll depths, so the ratios
      * below are against what this device can really move. */
@@ -677,7 +681,7 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
         }
     for (int dti = 0; dti < 2 && !st; dti++) {
         tappa_dtype dt = dti ? TAPPA_F16 : TAPPA_F32;
-        if (dt == TAPPA_F16 && !f16) continue;
+        if ((dt == TAPPA_F16 && !f16) || (dtype && strcmp(dtype, tappa_dtype_name(dt)))) continue;
         st = add_basic(&b, dt, quick, err);
         if (!st && (wants(&b, "attention") || wants(&b, "attention_rows") || wants(&b, "pattern_profiles") ||
                     wants(&b, "rope_energy")))
@@ -685,7 +689,7 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
         if (!st && b.only && !strcmp(b.only, "decode")) {
             /* The decode sweep, asked for by name: every context from 1K to 128K. */
             const int64_t sweep[8] = { 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072 };
-            bool copies = dt == (f16 ? TAPPA_F16 : TAPPA_F32);
+            bool copies = dt == (f16 && (!dtype || !strcmp(dtype, "f16")) ? TAPPA_F16 : TAPPA_F32);
             st = contexts ? add_decode(&b, dt, quick, contexts, n_contexts, copies, err)
                           : add_decode(&b, dt, quick, sweep, quick ? 2 : 8, copies, err);
         }

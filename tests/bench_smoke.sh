@@ -85,6 +85,33 @@ for bad in "--op decode --ctx 0" "--op decode --ctx 5,x" "--op decode --ctx 1,2,
     [ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: '$bad' error is not one line"; exit 1; }
 done
 echo "bench_smoke: bad --ctx lists and --ctx without a sweep refused"
+# --dtype: only that dtype's decode cases, and the copies beside them follow
+# it; a dtype other than f32 or f16, or --dtype without a sweep, is refused
+# in one line.
+f16=$("$tappa" info --device "$device" --json | python3 -c 'import json,sys; print(int(next(d for d in json.load(sys.stdin)["devices"] if d["selected"])["storage_16bit"]))') || exit 1
+dts="f32"
+[ "$f16" = 1 ] && dts="f32 f16"
+for dt in $dts; do
+    "$bench" --device "$device" --quick --reps 1 --op decode --ctx 300 --dtype $dt --json "$tmp/dtype.json" >/dev/null || exit 1
+    python3 - "$tmp/dtype.json" $dt <<'PY'
+import json, sys
+report, dt = json.load(open(sys.argv[1])), sys.argv[2]
+decode = [o for o in report["ops"] if o["op"] == "attention"]
+twins = [o for o in report["ops"] if o["op"] == "copy" and "bytes of" in o["case"]]
+assert decode and all(o["dtype"] == dt for o in decode), [(o["dtype"], o["case"]) for o in decode]
+assert len(twins) == len(decode) and all(("bytes of %s " % dt) in o["case"] for o in twins), twins
+print("bench_smoke: --dtype", dt, "timed", len(decode), dt, "decode cases and their copies")
+PY
+    [ $? -eq 0 ] || exit 1
+done
+for bad in "--op decode --dtype f8" "--op decode --dtype F16" "--dtype f16" "--op rope --dtype f32"; do
+    if "$bench" --device "$device" $bad >/dev/null 2>"$tmp/err"; then
+        echo "bench_smoke: '$bad' was accepted"; exit 1
+    fi
+    grep -q "\-\-dtype needs" "$tmp/err" || { echo "bench_smoke: '$bad': $(cat "$tmp/err")"; exit 1; }
+    [ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: '$bad' error is not one line"; exit 1; }
+done
+echo "bench_smoke: bad --dtype values and --dtype without a sweep refused"
 # --pipeline-stats: where the driver keeps compiler statistics, every case
 # that built a pipeline lists it with named values; where it does not, one
 # line says so, the exit is non-zero and no JSON file is left.
