@@ -6,6 +6,16 @@ tappa=$2
 . "$(dirname "$0")/require_device.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# refused PATTERN ARGS: tappa-bench ARGS must fail with one line matching PATTERN.
+refused() {
+    pattern=$1
+    shift
+    if "$bench" --device "$device" "$@" >/dev/null 2>"$tmp/err"; then
+        echo "bench_smoke: '$*' was accepted"; exit 1
+    fi
+    grep -q -- "$pattern" "$tmp/err" || { echo "bench_smoke: '$*': $(cat "$tmp/err")"; exit 1; }
+    [ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: '$*' error is not one line"; exit 1; }
+}
 "$bench" --device "$device" --quick --reps 3 --json "$tmp/bench.json" || exit 1
 python3 - "$tmp/bench.json" <<'PY'
 import json, sys
@@ -33,13 +43,7 @@ assert all(o["median_us"] > 0 for o in report["ops"])
 print("bench_smoke: --batch 3 --op copy timed", len(sizes), "copy sizes")
 PY
 [ $? -eq 0 ] || exit 1
-for bad in 0 3x 101; do
-    if "$bench" --device "$device" --batch "$bad" >/dev/null 2>"$tmp/err"; then
-        echo "bench_smoke: --batch $bad was accepted"; exit 1
-    fi
-    grep -q "batch needs 1..100" "$tmp/err" || { echo "bench_smoke: --batch $bad: $(cat "$tmp/err")"; exit 1; }
-    [ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: --batch $bad error is not one line"; exit 1; }
-done
+for bad in 0 3x 101; do refused "batch needs 1..100" --batch "$bad"; done
 echo "bench_smoke: --batch 0, 3x and 101 refused"
 # --ctx: the decode sweep at the lengths asked for, and nothing else besides
 # the copy yardstick; bad lists and --ctx without a sweep are refused in one line.
@@ -77,12 +81,9 @@ assert report["copy_gbps"] == max(o["gbps"] for o in yard), (report["copy_gbps"]
 print("bench_smoke: a decode copy larger than the yardstick leaves the copy bandwidth to the yardstick")
 PY
 [ $? -eq 0 ] || exit 1
-for bad in "--op decode --ctx 0" "--op decode --ctx 5,x" "--op decode --ctx 1,2," "--op decode --ctx 2000000" "--ctx 4096" "--op rope --ctx 4096"; do
-    if "$bench" --device "$device" $bad >/dev/null 2>"$tmp/err"; then
-        echo "bench_smoke: '$bad' was accepted"; exit 1
-    fi
-    grep -q "\-\-ctx needs" "$tmp/err" || { echo "bench_smoke: '$bad': $(cat "$tmp/err")"; exit 1; }
-    [ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: '$bad' error is not one line"; exit 1; }
+for bad in "--op decode --ctx 0" "--op decode --ctx 5,x" "--op decode --ctx 1,2," "--op decode --ctx 2000000" \
+           "--ctx 4096" "--op rope --ctx 4096"; do
+    refused "--ctx needs" $bad
 done
 echo "bench_smoke: bad --ctx lists and --ctx without a sweep refused"
 # --dtype: only that dtype's decode cases, and the copies beside them follow
@@ -105,11 +106,7 @@ PY
     [ $? -eq 0 ] || exit 1
 done
 for bad in "--op decode --dtype f8" "--op decode --dtype F16" "--dtype f16" "--op rope --dtype f32"; do
-    if "$bench" --device "$device" $bad >/dev/null 2>"$tmp/err"; then
-        echo "bench_smoke: '$bad' was accepted"; exit 1
-    fi
-    grep -q "\-\-dtype needs" "$tmp/err" || { echo "bench_smoke: '$bad': $(cat "$tmp/err")"; exit 1; }
-    [ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: '$bad' error is not one line"; exit 1; }
+    refused "--dtype needs" $bad
 done
 echo "bench_smoke: bad --dtype values and --dtype without a sweep refused"
 # --pipeline-stats: where the driver keeps compiler statistics, every case
@@ -130,11 +127,7 @@ print("bench_smoke: --pipeline-stats listed", len(built), "pipelines with", len(
 PY
     [ $? -eq 0 ] || exit 1
 else
-    if "$bench" --device "$device" --quick --op rmsnorm --pipeline-stats --json "$tmp/stats.json" >/dev/null 2>"$tmp/err"; then
-        echo "bench_smoke: --pipeline-stats ran on a device without statistics"; exit 1
-    fi
-    grep -q "keeps no pipeline statistics" "$tmp/err" || { echo "bench_smoke: --pipeline-stats: $(cat "$tmp/err")"; exit 1; }
-    [ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "bench_smoke: --pipeline-stats error is not one line"; exit 1; }
+    refused "keeps no pipeline statistics" --quick --op rmsnorm --pipeline-stats --json "$tmp/stats.json"
     [ ! -e "$tmp/stats.json" ] || { echo "bench_smoke: --pipeline-stats left a JSON file"; exit 1; }
     echo "bench_smoke: --pipeline-stats refused in one line (this driver keeps no statistics)"
 fi
