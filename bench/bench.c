@@ -257,10 +257,6 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!reps) reps = quick ? 5 : 30;
-    if (dtype && (!op || (strcmp(op, "decode") && strcmp(op, "prefill")))) {
-        fprintf(stderr, "tappa-bench: --dtype needs --op decode or --op prefill (see tappa-bench --help)\n");
-        return 2;
-    }
     if (op) {
         bool known = false;
         for (size_t i = 0; conform_ops[i]; i++) known |= !strcmp(conform_ops[i], op);
@@ -271,8 +267,14 @@ int main(int argc, char **argv)
         }
     }
 
-    if (n_contexts && (!op || (strcmp(op, "decode") && strcmp(op, "prefill")))) {
+    /* --ctx and --dtype shape a sweep, and only decode and prefill have one. */
+    bool sweep = op && (!strcmp(op, "decode") || !strcmp(op, "prefill"));
+    if (n_contexts && !sweep) {
         fprintf(stderr, "tappa-bench: --ctx needs --op decode or --op prefill (see tappa-bench --help)\n");
+        return 2;
+    }
+    if (dtype && !sweep) {
+        fprintf(stderr, "tappa-bench: --dtype needs --op decode or --op prefill (see tappa-bench --help)\n");
         return 2;
     }
 

@@ -679,6 +679,8 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
             st = add_case(&b, K_COPY, "copy", text, "f32", 1, &t, 1, &t, 2 * spec_bytes(&t), 0, 0, &s, err);
             if (!st) s->unroll = 2;
         }
+    /* Each decode's copy goes beside the last dtype the sweep keeps. */
+    tappa_dtype copies_dt = f16 && (!dtype || !strcmp(dtype, "f16")) ? TAPPA_F16 : TAPPA_F32;
     for (int dti = 0; dti < 2 && !st; dti++) {
         tappa_dtype dt = dti ? TAPPA_F16 : TAPPA_F32;
         if ((dt == TAPPA_F16 && !f16) || (dtype && strcmp(dtype, tappa_dtype_name(dt)))) continue;
@@ -689,9 +691,8 @@ tappa_status bench_cases_create(tappa_context *ctx, bool quick, const char *op, 
         if (!st && b.only && !strcmp(b.only, "decode")) {
             /* The decode sweep, asked for by name: every context from 1K to 128K. */
             const int64_t sweep[8] = { 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072 };
-            bool copies = dt == (f16 && (!dtype || !strcmp(dtype, "f16")) ? TAPPA_F16 : TAPPA_F32);
-            st = contexts ? add_decode(&b, dt, quick, contexts, n_contexts, copies, err)
-                          : add_decode(&b, dt, quick, sweep, quick ? 2 : 8, copies, err);
+            st = contexts ? add_decode(&b, dt, quick, contexts, n_contexts, dt == copies_dt, err)
+                          : add_decode(&b, dt, quick, sweep, quick ? 2 : 8, dt == copies_dt, err);
         }
         if (!st && b.only && !strcmp(b.only, "prefill")) {
             /* The prefill sweep, asked for by name: causal prompts from 1K to 16K. */

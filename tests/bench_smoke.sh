@@ -6,6 +6,12 @@ tappa=$2
 . "$(dirname "$0")/require_device.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# The test device's facts, read once: device_has FIELD prints 1 or 0.
+"$tappa" info --device "$device" --json >"$tmp/info.json" || exit 1
+device_has() {
+    python3 -c 'import json,sys; print(int(next(d for d in json.load(open(sys.argv[1]))["devices"] if d["selected"])[sys.argv[2]]))' \
+        "$tmp/info.json" "$1"
+}
 # refused PATTERN ARGS: tappa-bench ARGS must fail with one line matching PATTERN.
 refused() {
     pattern=$1
@@ -89,7 +95,7 @@ echo "bench_smoke: bad --ctx lists and --ctx without a sweep refused"
 # --dtype: only that dtype's decode cases, and the copies beside them follow
 # it; a dtype other than f32 or f16, or --dtype without a sweep, is refused
 # in one line.
-f16=$("$tappa" info --device "$device" --json | python3 -c 'import json,sys; print(int(next(d for d in json.load(sys.stdin)["devices"] if d["selected"])["storage_16bit"]))') || exit 1
+f16=$(device_has storage_16bit) || exit 1
 dts="f32"
 [ "$f16" = 1 ] && dts="f32 f16"
 for dt in $dts; do
@@ -112,8 +118,7 @@ echo "bench_smoke: bad --dtype values and --dtype without a sweep refused"
 # --pipeline-stats: where the driver keeps compiler statistics, every case
 # that built a pipeline lists it with named values; where it does not, one
 # line says so, the exit is non-zero and no JSON file is left.
-"$tappa" info --device "$device" --json >"$tmp/info.json" || exit 1
-has=$(python3 -c 'import json,sys; print(int(next(d for d in json.load(open(sys.argv[1]))["devices"] if d["selected"])["pipeline_statistics"]))' "$tmp/info.json") || exit 1
+has=$(device_has pipeline_statistics) || exit 1
 if [ "$has" = 1 ]; then
     "$bench" --device "$device" --quick --reps 2 --op rmsnorm --pipeline-stats --json "$tmp/stats.json" >"$tmp/stats.txt" || exit 1
     grep -q "^pipeline statistics" "$tmp/stats.txt" || { echo "bench_smoke: no statistics section"; exit 1; }
