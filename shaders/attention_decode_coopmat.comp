@@ -8,15 +8,21 @@
 // exponentials, the V update), twice the arithmetic per byte of an f32
 // cache. Here the G query heads of a KV head are the rows of one 16-row f16
 // tile (rows past G are zeros: the tensor cores have throughput to spare),
-// and each subgroup of 32 takes 16-key tiles of the workgroup's chunk in
-// turn: it loads the tile's K and V rows coalesced, 16 bytes a lane, into its
-// own region of shared memory (the next tile's loads are in flight while
+// and each subgroup of 32 takes 16-key tiles (see below): it loads the
+// tile's K and V rows coalesced, 16 bytes a lane, into its own region of
+// shared memory (the next tile's loads are in flight while
 // this one's arithmetic runs), then S = Q K^T, the online softmax on the
 // accumulator in registers (the tile layout the host probed,
 // coopmat_layout.c, as in attention_prefill_coopmat.comp), O += P V and
 // L += P 1. Scores are in log2 units (Q carries the scale times log2 e); m
 // moves only when a row's max grew by more than RESCALE. The subgroups'
 // states merge through shared memory into one partial per query head.
+// Key tiles are handed out at run time: each subgroup takes its first tile
+// in order, and every further one off the KV head's tile counter, two tiles
+// ahead of its use. Workgroups on slower SMs then take fewer tiles, and a
+// head's workgroups end their loops within 1-2 us of each other, where with
+// fixed chunks the last of 264 ended 6.4 us after the median (H200, 128K,
+// clock stamps); the merge waits for the last.
 // The Q tiles are read from shared memory at every key tile rather than
 // kept in registers: the driver then allocates 214 registers a lane rather
 // than 253 (H200, Hq 32 / Hkv 8 / D 128, 128K: 137.6 us against 147.8).
@@ -24,7 +30,9 @@
 // from k_base / v_base (multiples of 8: 16-byte rows); part_ml: (all query
 // heads, parts, 2) max (natural log) and sum; part_o: (all query heads,
 // parts, d); o: (all query heads, d) from o_base; lse: (all query heads) from
-// lse_base; count: (KV heads), zero between calls.
+// lse_base; count: (KV heads) arrival counters, then the tile counters from
+// tile_first, tile_head_stride apart per KV head, one per piece; all zero
+// between calls.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_NV_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -32,12 +40,13 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_KHR_shader_subgroup_vote : require
+#extension GL_KHR_shader_subgroup_ballot : require
 #define TAPPA_F16
 #include "common.glsl"
 
 layout(constant_id = 1) const uint D = 128;     // multiple of 16, <= 128
 layout(constant_id = 2) const uint G = 4;       // query heads per KV head, <= 16
-layout(constant_id = 3) const uint CHUNK = 512; // keys per workgroup, multiple of 16 * NSG
+layout(constant_id = 3) const uint CHUNK = 512; // keys per workgroup on average, a multiple of 16 * NSG
 // The tile layout the host found (see attention_prefill_coopmat.comp).
 layout(constant_id = 4) const uint ROW_LANES = 4;
 layout(constant_id = 5) const uint SLOTS = 0xF0;
@@ -47,7 +56,7 @@ const uint WG = gl_WorkGroupSize.x;
 const uint NSG = WG / 32;                       // subgroups of 32
 const uint DT = D / 16;                         // dim tiles
 const uint NE = 8;                              // elements of a 16 x 16 tile per lane
-const uint KEYS = 16;                           // keys per tile
+const uint KEYS = 16;                           // keys per tile, the unit handed out
 const uint ROW8 = D / 8;                        // a K or V row in uvec4s (8 halves)
 const uint STRIDE8 = ROW8 + 1;                  // a shared row, padded
 const uint LOADS = KEYS * ROW8 / 32;            // uvec4s per lane per K or V tile (D / 16)
@@ -82,6 +91,10 @@ layout(push_constant) uniform Push {
     float scale;
     uint q_stride;   // floats between the G query heads' rows in q
     uint q_head_stride, k_head_stride, v_head_stride; // between KV heads of one dispatch (z)
+    uint tile_first;       // count[] index of the first piece's tile counter of this dispatch's first KV head
+    uint tile_head_stride; // between KV heads' tile counters
+    uint tile_piece;       // this piece's counter, after the head's first
+    uint tile_pieces;      // the head's pieces: the counters its last workgroup sets back to zero
 } pc;
 
 uint head0; // global index of this workgroup's first query head, set by main
@@ -120,6 +133,17 @@ float row_sum(uint r, float mm)
     return ll;
 }
 
+// The next tile of this piece for the subgroup, past the ones taken in
+// order (one per subgroup of each workgroup): one lane takes it off the
+// counter; the value is read (broadcast) only where the tile is fetched, so
+// the atomic's latency passes under a tile's work.
+uint take_tile(uint at, uint first_free)
+{
+    uint t = 0;
+    if (subgroupElect()) t = atomicAdd(count[at], 1u);
+    return first_free + t;
+}
+
 // A lane's share of the K and V rows of the 16-key tile at k0, 16 bytes at
 // a time, coalesced; keys past the end read the last key.
 void fetch(uint k0, uint end, uint k_base, uint v_base, uint lane, out uvec4 kr[LOADS], out uvec4 vr[LOADS])
@@ -135,8 +159,13 @@ void main()
 {
     uint l = gl_LocalInvocationID.x, sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
     uint chunk = linear_group();
-    uint begin = chunk * CHUNK, end = min(begin + CHUNK, pc.n);
+    uint end = pc.n;
     uint kv_z = gl_WorkGroupID.z;
+    // Tiles 0 .. chunks * NSG - 1 go one to each subgroup in order; the
+    // counter hands out the rest.
+    uint chunks = (pc.n + CHUNK - 1) / CHUNK;
+    uint tiles_at = pc.tile_first + kv_z * pc.tile_head_stride + pc.tile_piece;
+    uint tile = chunk * NSG + sg, next = take_tile(tiles_at, chunks * NSG);
     head0 = pc.head0 + kv_z * G;
     uint k_base = pc.k_base + kv_z * pc.k_head_stride, v_base = pc.v_base + kv_z * pc.v_head_stride;
     uint q_base = pc.q_base + kv_z * pc.q_head_stride;
@@ -177,12 +206,13 @@ void main()
     uint k_sh = sg * 2 * KEYS * STRIDE8, v_sh = k_sh + KEYS * STRIDE8;
 
     // The first tile's loads; in the loop, the next tile's are in flight
-    // while this one's arithmetic runs from shared memory. Rows past the
-    // end read the last key (stored as zeros); a subgroup past the end
-    // loads the last key's rows and skips the loop.
+    // while this one's arithmetic runs from shared memory, and the one
+    // after is being taken. Rows past the end read the last key (stored as
+    // zeros); a subgroup past the end loads the last key's rows and skips
+    // the loop.
     uvec4 kr[LOADS], vr[LOADS];
-    fetch(begin + sg * KEYS, end, k_base, v_base, lane, kr, vr);
-    for (uint k0 = begin + sg * KEYS; k0 < end; k0 += NSG * KEYS) {
+    fetch(tile * KEYS, end, k_base, v_base, lane, kr, vr);
+    for (uint k0 = tile * KEYS; k0 < end;) {
         subgroupBarrier(); // this subgroup's reads of the previous tile are done
         [[unroll]] for (uint j = 0; j < LOADS; j++) {
             uint e = lane + 32 * j, at = (e / ROW8) * STRIDE8 + e % ROW8;
@@ -192,7 +222,9 @@ void main()
         }
         subgroupMemoryBarrierShared();
         subgroupBarrier();
-        fetch(k0 + NSG * KEYS, end, k_base, v_base, lane, kr, vr);
+        next = subgroupBroadcastFirst(next);
+        uint after = next * KEYS < end ? take_tile(tiles_at, chunks * NSG) : next;
+        fetch(next * KEYS, end, k_base, v_base, lane, kr, vr);
 
         TILE32 s = TILE32(0.0);
         [[unroll]] for (uint t = 0; t < DT; t++) {
@@ -241,6 +273,8 @@ void main()
             coopMatLoadNV(vt, kv_sh, v_sh + t * 2, STRIDE8, false);
             acc[t] = coopMatMulAddNV(pt, vt, acc[t]);
         }
+        k0 = next * KEYS;
+        next = after;
     }
 
     // Each subgroup's row maxima and sums (the lane holding a row's column 0
@@ -282,6 +316,16 @@ void main()
         }
         barrier();
     }
-    if (pc.head_parts == 1) return;
-    count_and_merge();
+    // The tile counters go back to zero once every workgroup of the head
+    // is done taking tiles: after the count (whose barriers order each
+    // workgroup's takes before it), by the last, or by the only one.
+    if (pc.head_parts == 1) {
+        memoryBarrierBuffer();
+        barrier();
+    } else {
+        count_and_merge();
+        if (!merge_last) return;
+    }
+    uint head_tiles = pc.tile_first + kv_z * pc.tile_head_stride;
+    if (l < pc.tile_pieces) atomicExchange(count[head_tiles + l], 0u);
 }

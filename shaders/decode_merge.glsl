@@ -29,8 +29,8 @@ void fold(inout float big_m, inout float big_l, inout vec4 big_a, float m, float
 // head into o and lse. Invocations take vec4 columns of the G * D outputs
 // (where there are fewer columns than invocations, several take one column,
 // each a share of the partials) and fold the partials with an online
-// softmax, MERGE_UNROLL partials' loads in flight at a time: no workgroup
-// reductions, a few memory latencies in all.
+// softmax, MERGE_UNROLL partials' loads in flight at a time and one fold per
+// batch of them: no workgroup reductions, a few memory latencies in all.
 void merge_partials()
 {
     uint l = gl_LocalInvocationID.x;
@@ -54,7 +54,18 @@ void merge_partials()
                     ov[u] = part_o4[(row + pp) * per_head + lane];
                     if (p + u * rows >= pc.head_parts) ml[u].x = -1.0 / 0.0;
                 }
-                [[unroll]] for (uint u = 0; u < MERGE_UNROLL; u++) fold(big_m, big_l, big_a, ml[u].x, ml[u].y, ov[u]);
+                // The batch's max, its partials' weights at that max (each
+                // exponential on its own, not one chain of folds), then one
+                // fold of the batch's sums into the running state.
+                float bm = -1.0 / 0.0, bl = 0.0;
+                vec4 ba = vec4(0.0);
+                [[unroll]] for (uint u = 0; u < MERGE_UNROLL; u++) bm = max(bm, ml[u].x);
+                [[unroll]] for (uint u = 0; u < MERGE_UNROLL; u++) {
+                    float w = ml[u].x == -1.0 / 0.0 ? 0.0 : exp(ml[u].x - bm);
+                    bl += ml[u].y * w;
+                    ba += ov[u] * w;
+                }
+                fold(big_m, big_l, big_a, bm, bl, ba);
             }
         if (rows > 1) {
             merge_m[l] = big_m;

@@ -15,7 +15,7 @@ struct tappa_context {
      * sum (Hq, parts, 2) and output (Hq, parts, D), and an lse for callers
      * that pass none. */
     struct tappa_tensor *decode_ml, *decode_o, *decode_lse;
-    struct tappa_tensor *decode_count; /* i32 (KV heads): decode's arrival counters, zero between calls */
+    struct tappa_tensor *decode_count; /* i32 (KV heads): decode's arrival and tile counters, zero between calls */
     /* Prefill state between key passes on drivers that cap loop iterations:
      * running max and sum per query row, (Hq, Nq, 2). */
     struct tappa_tensor *prefill_ml;
