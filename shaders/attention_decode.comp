@@ -22,6 +22,7 @@
 // o: (all query heads, d) from o_base; lse: (all query heads) from lse_base;
 // count: (KV heads), zero between calls.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_memory_scope_semantics : require
 #include "common.glsl"
 #ifdef TAPPA_SUBGROUP
 #extension GL_KHR_shader_subgroup_shuffle : require

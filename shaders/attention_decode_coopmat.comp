@@ -60,11 +60,10 @@ const uint KEYS = 16;                           // keys per tile, the unit hande
 const uint ROW8 = D / 8;                        // a K or V row in uvec4s (8 halves)
 const uint STRIDE8 = ROW8 + 1;                  // a shared row, padded
 const uint LOADS = KEYS * ROW8 / 32;            // uvec4s per lane per K or V tile (D / 16)
-// Floats through which the subgroups' outputs are summed after the key
-// loop, in the K/V tiles' shared memory (48 KiB would not hold both).
-const uint KV_FLOATS = NSG * 2 * KEYS * STRIDE8 * 4;
-const uint STAGE = KV_FLOATS < 2048 ? KV_FLOATS : 2048;
-const uint SCOLS = STAGE / NSG;                 // output columns per pass
+// After the key loop, each subgroup's output tiles, (16, D) f32 rows of
+// OUT4 uvec4s (padded), over the K/V tiles' shared memory: 16 (D / 4 + 1)
+// <= 2 KEYS (D / 8 + 1) uvec4s, so they fit in the subgroup's share.
+const uint OUT4 = D / 4 + 1;
 const float RESCALE = 11.0;                     // log2 units: P <= 2^11, well inside f16
 const float LOG2E = 1.4426950408889634;
 
@@ -73,7 +72,6 @@ layout(binding = 1) readonly buffer K8 { uvec4 k8[]; };
 layout(binding = 2) readonly buffer V8 { uvec4 v8[]; };
 // Written by every workgroup and read by the last of its KV head: coherent.
 layout(binding = 3) coherent buffer PartML { vec2 part_ml[]; };
-layout(binding = 4) coherent buffer PartO { float part_o[]; };
 layout(binding = 4) coherent buffer PartO4 { vec4 part_o4[]; };
 layout(binding = 5) writeonly buffer O { float o[]; };
 layout(binding = 6) writeonly buffer Lse { float lse[]; };
@@ -103,9 +101,6 @@ uint head0; // global index of this workgroup's first query head, set by main
 shared uvec4 kv_sh[NSG * 2 * KEYS * STRIDE8]; // per subgroup: (KEYS, D) f16 K tile, then V tile
 shared uvec4 q_sh[16 * STRIDE8];             // (16, D) f16 Q tile rows, scaled, rows past G zeros
 shared float numbers[256];                    // (16, 16): element e holds e
-// The stage, (NSG, SCOLS) floats, over kv_sh once the key loop is done.
-#define STAGE_W(c, x) kv_sh[(c) / 4][(c) % 4] = floatBitsToUint(x)
-#define STAGE_R(c) uintBitsToFloat(kv_sh[(c) / 4][(c) % 4])
 shared float sg_m[NSG * 16];                  // each subgroup's row maxima (log2 units)
 shared float sg_l[NSG * 16];                  // and row sums
 
@@ -158,9 +153,14 @@ void fetch(uint k0, uint end, uint k_base, uint v_base, uint lane, out uvec4 kr[
 void main()
 {
     uint l = gl_LocalInvocationID.x, sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
-    uint chunk = linear_group();
+    // Workgroups in the order they launch take KV heads in turn: SMs that
+    // launch together run at different rates (H200, clock stamps: with a
+    // head's workgroups on neighbouring SMs, heads ended up to 7 us apart at
+    // 128K), so every head gets a share of each kind, and the tile counters
+    // even out the rest.
+    uint launched = linear_group() + gl_WorkGroupID.z * gl_NumWorkGroups.x * gl_NumWorkGroups.y;
+    uint kv_z = launched % gl_NumWorkGroups.z, chunk = launched / gl_NumWorkGroups.z;
     uint end = pc.n;
-    uint kv_z = gl_WorkGroupID.z;
     // Tiles 0 .. chunks * NSG - 1 go one to each subgroup in order; the
     // counter hands out the rest.
     uint chunks = (pc.n + CHUNK - 1) / CHUNK;
@@ -278,9 +278,11 @@ void main()
     }
 
     // Each subgroup's row maxima and sums (the lane holding a row's column 0
-    // writes them), then its outputs taken to the workgroup's max per row
-    // and summed over the subgroups through the stage, a pass of columns at
-    // a time, the stores coalesced.
+    // writes them), then its output tiles taken to the workgroup's max per
+    // row and stored whole over the K/V tiles (tile stores, not an element
+    // at a time: the epilogue is on the call's critical path, after the last
+    // workgroup's loop), then summed over the subgroups, a vec4 of columns
+    // per invocation, the stores coalesced.
     [[unroll]] for (uint i = 0; i < NE; i++)
         if (c0 + col_step(i) == 0) {
             uint row = second_row(i) ? r1 : r0;
@@ -289,32 +291,31 @@ void main()
         }
     barrier();
     float f0 = r0 < G ? to_max(m0, row_max(r0)) : 0.0, f1 = r1 < G ? to_max(m1, row_max(r1)) : 0.0;
+    [[unroll]] for (uint t = 0; t < DT; t++) {
+        [[unroll]] for (uint i = 0; i < NE; i++) acc[t][i] *= second_row(i) ? f1 : f0;
+        coopMatStoreNV(acc[t], kv_sh, sg * 16 * OUT4 + t * 4, OUT4, false);
+    }
+    barrier();
     uint part = pc.part_base + chunk;
-    for (uint first = 0; first < G * D; first += SCOLS) {
-        [[unroll]] for (uint i = 0; i < NE; i++) {
-            uint row = second_row(i) ? r1 : r0;
-            [[unroll]] for (uint t = 0; t < DT; t++) {
-                uint c = row * D + t * 16 + c0 + col_step(i) - first; // wraps below first
-                if (row < G && c < SCOLS) STAGE_W(sg * SCOLS + c, acc[t][i] * (second_row(i) ? f1 : f0));
-            }
+    if (l < G) {
+        float mm = row_max(l), ll = row_sum(l, mm);
+        if (pc.head_parts == 1) lse[pc.lse_base + head0 + l] = (mm + log2(ll)) / LOG2E;
+        else part_ml[(head0 + l) * pc.parts + part] = vec2(mm / LOG2E, ll);
+    }
+    for (uint c = l; c < G * D / 4; c += WG) {
+        uint h = c / (D / 4), c4 = c % (D / 4);
+        vec4 x = vec4(0.0);
+        for (uint g = 0; g < NSG; g++) x += uintBitsToFloat(kv_sh[(g * 16 + h) * OUT4 + c4]);
+        if (pc.head_parts == 1) {
+            uint at = pc.o_base + (head0 + h) * D + 4 * c4;
+            x /= row_sum(h, row_max(h));
+            o[at] = x.x;
+            o[at + 1] = x.y;
+            o[at + 2] = x.z;
+            o[at + 3] = x.w;
+        } else {
+            part_o4[((head0 + h) * pc.parts + part) * (D / 4) + c4] = x;
         }
-        barrier();
-        if (first == 0 && l < G) {
-            float mm = row_max(l), ll = row_sum(l, mm);
-            if (pc.head_parts == 1) lse[pc.lse_base + head0 + l] = (mm + log2(ll)) / LOG2E;
-            else part_ml[(head0 + l) * pc.parts + part] = vec2(mm / LOG2E, ll);
-        }
-        for (uint c = l; c < SCOLS && first + c < G * D; c += WG) {
-            float x = 0.0;
-            for (uint g = 0; g < NSG; g++) x += STAGE_R(g * SCOLS + c);
-            uint h = (first + c) / D, d = (first + c) % D;
-            if (pc.head_parts == 1) {
-                o[pc.o_base + (head0 + h) * D + d] = x / row_sum(h, row_max(h));
-            } else {
-                part_o[((head0 + h) * pc.parts + part) * D + d] = x;
-            }
-        }
-        barrier();
     }
     // The tile counters go back to zero once every workgroup of the head
     // is done taking tiles: after the count (whose barriers order each

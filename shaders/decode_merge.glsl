@@ -6,7 +6,8 @@
 // The includer declares: WG, D, G, MERGE_UNROLL; the buffers part_ml (vec2),
 // part_o4 (vec4), o, lse (floats) and count (uint); push constants pc with
 // parts, head_parts, o_base and lse_base; and head0, the global index of the
-// workgroup's first query head. part_ml holds m in natural-log units.
+// workgroup's first query head. part_ml holds m in natural-log units. The
+// includer also enables GL_KHR_memory_scope_semantics.
 
 shared float merge_m[WG];
 shared float merge_l[WG];
@@ -90,22 +91,28 @@ void merge_partials()
 
 // After this workgroup's partial is written: publish it, then count it; the
 // workgroup that counts last sees every partial of the KV head and merges.
+// Only the counting invocation fences at device scope, as CUDA's grid sync
+// does: the workgroup barriers order the others' buffer accesses before its
+// release and after its acquire. Every invocation fencing cost a fence's
+// latency on the call's critical path (H200, tensor cores, 4K / 32K / 128K:
+// 13.4 / 42.5 / 136.4 us against 13.9 / 42.9 / 137.0).
 // Called by every invocation, in uniform control flow.
 void count_and_merge()
 {
-    memoryBarrierBuffer();
-    barrier();
+    controlBarrier(gl_ScopeWorkgroup, gl_ScopeWorkgroup, gl_StorageSemanticsBuffer | gl_StorageSemanticsShared,
+                   gl_SemanticsAcquireRelease);
     if (gl_LocalInvocationID.x == 0) {
         uint kvh = head0 / G;
+        memoryBarrierBuffer(); // release: the workgroup's partial before the count
         bool last = atomicAdd(count[kvh], 1u) == pc.head_parts - 1;
-        // Order the reads after the count (acquire), and set the counter back
+        // Acquire: the merge's reads after the count. Set the counter back
         // for the next call: every workgroup of this call has counted.
         memoryBarrierBuffer();
         if (last) atomicExchange(count[kvh], 0u);
         merge_last = last;
     }
-    barrier();
+    controlBarrier(gl_ScopeWorkgroup, gl_ScopeWorkgroup, gl_StorageSemanticsBuffer | gl_StorageSemanticsShared,
+                   gl_SemanticsAcquireRelease);
     if (!merge_last) return;
-    memoryBarrierBuffer();
     merge_partials();
 }

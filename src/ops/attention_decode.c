@@ -118,6 +118,15 @@ static decode_layout layout_for(const tappa_device_info *info, uint32_t g)
 #ifndef DECODE_CM_TARGET
 #define DECODE_CM_TARGET 264
 #endif
+/* Its merge loads all of a KV head's partials in one batch where there are
+ * up to 33: 264 workgroups over 8 KV heads make 32 or 33 a head, which
+ * batches of 16 read in three round trips at 128K (H200, f16, Hq 32 / Hkv 8
+ * / D 128: 13.6 / 42.7 / 136.0 us at 4K / 32K / 128K against 13.9 / 42.9 /
+ * 137.0). The portable kernel keeps DECODE_MERGE_UNROLL: its registers set
+ * its occupancy. */
+#ifndef DECODE_CM_MERGE_UNROLL
+#define DECODE_CM_MERGE_UNROLL 33
+#endif
 
 /* Its shared memory: per subgroup a K and a V tile of 16 padded rows (the
  * stage of the subgroups' sums reuses them), the Q tile, the tile of element
@@ -306,7 +315,7 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
     tappa_status st;
     if (cm) {
         const coopmat_layout *cl = &dev->coopmat_layout;
-        uint32_t cm_spec[8] = { lay.wg, d, g, chunk, cl->row_lanes, cl->slots, cl->cols, DECODE_MERGE_UNROLL };
+        uint32_t cm_spec[8] = { lay.wg, d, g, chunk, cl->row_lanes, cl->slots, cl->cols, DECODE_CM_MERGE_UNROLL };
         st = tvk_pipeline_get(dev, SHADER(attention_decode_coopmat), 8, cm_spec, 8, &p, err);
     } else if (f16)
         st = sg ? tvk_pipeline_get_sized(dev, SHADER(attention_decode_f16_sg), 8, spec, 8, lay.pinned, &p, err)

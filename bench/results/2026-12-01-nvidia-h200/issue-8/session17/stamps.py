@@ -2,10 +2,15 @@
 """Summarise a clock-probe build's stamps (clock-probe.patch): per workgroup,
 eight u32 = realtime ns at start, Q tile done, key loop end, partials stored,
 counted, end; SM id | merging << 16 | KV head << 20; SM cycles start to end.
-Usage: stamps.py stamps-N.bin [...]"""
+Session 17's probe (clock-probe.patch here) also has each KV head's merging
+workgroup stamp its merge, from word 3072: 8 u32 per KV head = realtime ns at
+the merge's start, after its first batch of partials, after the last, after
+its output stores. Usage: stamps.py stamps-N.bin [...]"""
 import statistics as st
 import struct
 import sys
+
+MERGE_AT = 3072  # first word of the merges' stamps
 
 
 def pct(v, q):
@@ -16,7 +21,8 @@ def pct(v, q):
 for path in sys.argv[1:]:
     raw = open(path, 'rb').read()
     a = struct.unpack('<%dI' % (len(raw) // 4), raw)
-    rows = [a[i:i + 8] for i in range(0, len(a), 8) if a[i]]
+    rows = [a[i:i + 8] for i in range(0, min(len(a), MERGE_AT), 8) if a[i]]
+    merges = [a[i:i + 4] for i in range(MERGE_AT, len(a), 8) if a[i]]
     t0 = min(r[0] for r in rows)
     rel = [[((r[k] - t0) % (1 << 32)) / 1000 for k in range(6)] for r in rows]
     sm = [r[6] & 0xffff for r in rows]
@@ -38,3 +44,7 @@ for path in sys.argv[1:]:
         le = sorted(rel[i][2] for i in range(len(rows)) if head[i] == h)
         heads.append(f'{h}: {le[0]:.1f}/{st.median(le):.1f}/{le[-1]:.1f}')
     print('  loop end per KV head, min/median/max:', '  '.join(heads))
+    if merges:
+        mnames = ['merge start', 'first batch', 'last batch', 'stores issued']
+        for k, name in enumerate(mnames):
+            print(f'  {name:16s}', ' '.join(f'{((m[k] - t0) % (1 << 32)) / 1000:.2f}' for m in merges))
