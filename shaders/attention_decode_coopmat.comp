@@ -28,8 +28,8 @@
 // than 253 (H200, Hq 32 / Hkv 8 / D 128, 128K: 137.6 us against 147.8).
 // q: G rows of d, q_stride apart, from q_base; k, v: this piece's keys, (n, d)
 // from k_base / v_base (multiples of 8: 16-byte rows); part_ml: (all query
-// heads, parts, 2) max (natural log) and sum; part_o: (all query heads,
-// parts, d); o: (all query heads, d) from o_base; lse: (all query heads) from
+// heads, parts, 2) max (natural log) and sum; part_o4: (all query heads,
+// parts, d / 4) vec4s; o: (all query heads, d) from o_base; lse: (all query heads) from
 // lse_base; count: (KV heads) arrival counters, then the tile counters from
 // tile_first, tile_head_stride apart per KV head, one per piece; all zero
 // between calls.
@@ -60,9 +60,11 @@ const uint KEYS = 16;                           // keys per tile, the unit hande
 const uint ROW8 = D / 8;                        // a K or V row in uvec4s (8 halves)
 const uint STRIDE8 = ROW8 + 1;                  // a shared row, padded
 const uint LOADS = KEYS * ROW8 / 32;            // uvec4s per lane per K or V tile (D / 16)
-// After the key loop, each subgroup's output tiles, (16, D) f32 rows of
-// OUT4 uvec4s (padded), over the K/V tiles' shared memory: 16 (D / 4 + 1)
-// <= 2 KEYS (D / 8 + 1) uvec4s, so they fit in the subgroup's share.
+// After the key loop, the subgroups' output tiles, (NSG, 16, D) f32 rows of
+// OUT4 uvec4s (padded), packed over the K/V tiles' shared memory: NSG 16
+// (D / 4 + 1) <= NSG 2 KEYS (D / 8 + 1) uvec4s. A subgroup's rows start in
+// the previous subgroup's share, so they are stored only once every
+// subgroup is done with its tiles.
 const uint OUT4 = D / 4 + 1;
 const float RESCALE = 11.0;                     // log2 units: P <= 2^11, well inside f16
 const float LOG2E = 1.4426950408889634;
@@ -83,7 +85,7 @@ layout(push_constant) uniform Push {
     uint head0;      // global index of the first of the G query heads (= KV head * G)
     uint n;          // keys in this piece
     uint part_base;  // first partial of this piece, per head
-    uint parts;      // row stride of part_ml / part_o (partials per head, the most of any KV head)
+    uint parts;      // row stride of part_ml / part_o4 (partials per head, the most of any KV head)
     uint head_parts; // partials of this KV head over all its pieces
     uint o_base, lse_base;
     float scale;
