@@ -89,6 +89,11 @@ void merge_partials()
     }
 }
 
+// A workgroup barrier that orders buffer memory as well as shared memory.
+#define BARRIER_BUFFERS() \
+    controlBarrier(gl_ScopeWorkgroup, gl_ScopeWorkgroup, gl_StorageSemanticsBuffer | gl_StorageSemanticsShared, \
+                   gl_SemanticsAcquireRelease)
+
 // After this workgroup's partial is written: publish it, then count it; the
 // workgroup that counts last sees every partial of the KV head and merges.
 // Only the counting invocation fences at device scope, as CUDA's grid sync
@@ -99,8 +104,7 @@ void merge_partials()
 // Called by every invocation, in uniform control flow.
 void count_and_merge()
 {
-    controlBarrier(gl_ScopeWorkgroup, gl_ScopeWorkgroup, gl_StorageSemanticsBuffer | gl_StorageSemanticsShared,
-                   gl_SemanticsAcquireRelease);
+    BARRIER_BUFFERS();
     if (gl_LocalInvocationID.x == 0) {
         uint kvh = head0 / G;
         memoryBarrierBuffer(); // release: the workgroup's partial before the count
@@ -111,8 +115,7 @@ void count_and_merge()
         if (last) atomicExchange(count[kvh], 0u);
         merge_last = last;
     }
-    controlBarrier(gl_ScopeWorkgroup, gl_ScopeWorkgroup, gl_StorageSemanticsBuffer | gl_StorageSemanticsShared,
-                   gl_SemanticsAcquireRelease);
+    BARRIER_BUFFERS();
     if (!merge_last) return;
     merge_partials();
 }

@@ -27,9 +27,11 @@
 #ifndef DECODE_PREFETCH_F32
 #define DECODE_PREFETCH_F32 1
 #endif
-/* Partials loaded at once per invocation in the merge, and folded as one
- * batch (H200, f16, Hq 32 / Hkv 8 / D 128, tensor cores: 16 against 8,
- * 14.3 / 43.5 / 138.6 us against 14.5 / 43.6 / 139.1 at 4K / 32K / 128K). */
+/* Partials loaded at once per invocation in the portable kernel's merge,
+ * and folded as one batch. 16 was timed only on the tensor-core kernel,
+ * which now has its own (DECODE_CM_MERGE_UNROLL): 16 against 8 gave 14.3 /
+ * 43.5 / 138.6 us against 14.5 / 43.6 / 139.1 at 4K / 32K / 128K (H200, f16,
+ * Hq 32 / Hkv 8 / D 128). */
 #ifndef DECODE_MERGE_UNROLL
 #define DECODE_MERGE_UNROLL 16
 #endif
@@ -341,7 +343,8 @@ tappa_status attention_decode_record_rows(const tappa_tensor *q, size_t q_first,
                .q_stride = (uint32_t)q_stride, .tile_first = hkv, .tile_head_stride = OP_MAX_PIECES,
                .tile_pieces = 1 };
     /* Every KV head one piece of the same segment (the cache fits one
-     * binding): one dispatch for all heads, the head in gl_WorkGroupID.z. */
+     * binding): one dispatch for all heads, the head in gl_WorkGroupID.z (the
+     * tensor-core kernel takes the heads in turn in launch order instead). */
     op_piece k0[OP_MAX_PIECES], v0[OP_MAX_PIECES];
     bool one = op_head_pieces(k, 0, (size_t)n, k0, OP_MAX_PIECES) == 1 &&
                op_head_pieces(v, 0, (size_t)n, v0, OP_MAX_PIECES) == 1;
