@@ -24,8 +24,14 @@
 // fixed chunks the last of 264 ended 6.4 us after the median (H200, 128K,
 // clock stamps); the merge waits for the last.
 // The Q tiles are read from shared memory at every key tile rather than
-// kept in registers: the driver then allocates 214 registers a lane rather
-// than 253 (H200, Hq 32 / Hkv 8 / D 128, 128K: 137.6 us against 147.8).
+// kept in registers: the driver then allocated 214 registers a lane rather
+// than 253 (H200, Hq 32 / Hkv 8 / D 128, 128K: 137.6 us against 147.8; 230
+// for this kernel). One tile's K and V rows in flight per subgroup, at two
+// workgroups an SM, bound the loop's rate (about 4.2 TB/s there), but
+// deeper prefetches were all slower on that driver: K and V rows issued
+// 1.5 tiles ahead in three register sets (245-255 registers, 128K: 145-165
+// us against 134.5), and word-per-sector loads that bring the rows into the
+// L2 cache one or two tiles before their fetch (148-170 us).
 // q: G rows of d, q_stride apart, from q_base; k, v: this piece's keys, (n, d)
 // from k_base / v_base (multiples of 8: 16-byte rows); part_ml: (all query
 // heads, parts, 2) max (natural log) and sum; part_o4: (all query heads,
@@ -323,8 +329,7 @@ void main()
     // is done taking tiles: after the count (whose barriers order each
     // workgroup's takes before it), by the last, or by the only one.
     if (pc.head_parts == 1) {
-        memoryBarrierBuffer();
-        barrier();
+        BARRIER_BUFFERS();
     } else {
         count_and_merge();
         if (!merge_last) return;

@@ -112,7 +112,7 @@ static decode_layout layout_for(const tappa_device_info *info, uint32_t g)
 }
 
 /* The tensor-core kernel: workgroups of 4 subgroups of 32, aiming at 264
- * of them: two on each of 132 SMs at the 214 registers a lane the driver
+ * of them: two on each of 132 SMs at the 230 registers a lane the driver
  * allocates (H200, f16, Hq 32 / Hkv 8 / D 128: 32K 43.2 us and 128K 137.6
  * with 264; 48.9 and 142.8 with 528, 56.4 and 174.5 with 396, whose second
  * wave is uneven). */
