@@ -315,12 +315,7 @@ void main()
         vec4 x = vec4(0.0);
         for (uint g = 0; g < NSG; g++) x += uintBitsToFloat(kv_sh[(g * 16 + h) * OUT4 + c4]);
         if (pc.head_parts == 1) {
-            uint at = pc.o_base + (head0 + h) * D + 4 * c4;
-            x /= row_sum(h, row_max(h));
-            o[at] = x.x;
-            o[at + 1] = x.y;
-            o[at + 2] = x.z;
-            o[at + 3] = x.w;
+            store_o4(pc.o_base + (head0 + h) * D + 4 * c4, x / row_sum(h, row_max(h)));
         } else {
             part_o4[((head0 + h) * pc.parts + part) * (D / 4) + c4] = x;
         }

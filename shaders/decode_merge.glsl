@@ -14,6 +14,16 @@ shared float merge_l[WG];
 shared vec4 merge_sum[WG];
 shared bool merge_last;
 
+// Four outputs from o[at], a float at a time: o_base makes no promise of
+// 16-byte alignment.
+void store_o4(uint at, vec4 x)
+{
+    o[at] = x.x;
+    o[at + 1] = x.y;
+    o[at + 2] = x.z;
+    o[at + 3] = x.w;
+}
+
 // Fold one partial state (m, l, o) into a running one (M, L, A): the common
 // max, both sides rescaled. A partial that saw no key has m = -inf, l = 0.
 void fold(inout float big_m, inout float big_l, inout vec4 big_a, float m, float l, vec4 o)
@@ -79,11 +89,7 @@ void merge_partials()
             barrier();
         }
         if (r == 0 && c < cols) {
-            uint at = pc.o_base + (head0 + h) * D + 4 * lane;
-            o[at] = big_a.x / big_l;
-            o[at + 1] = big_a.y / big_l;
-            o[at + 2] = big_a.z / big_l;
-            o[at + 3] = big_a.w / big_l;
+            store_o4(pc.o_base + (head0 + h) * D + 4 * lane, big_a / big_l);
             if (lane == 0) lse[pc.lse_base + head0 + h] = big_m + log(big_l);
         }
     }
